@@ -1,0 +1,53 @@
+"""Boxes. One convention inside tfod-synth: normalised [ymin, xmin, ymax, xmax] float32,
+the OD API's order, with pixel-edge coordinates (a box covering pixel columns 10..19 of
+a 100-pixel-wide image has xmin 0.10 and xmax 0.20). Conversion happens only here."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A pixel counts as showing the logo when its composited logo opacity is at least this.
+VISIBLE_ALPHA = 0.5
+
+
+def tight_box(mask: np.ndarray) -> np.ndarray | None:
+    """Normalised [ymin, xmin, ymax, xmax] of the True pixels of a 2-D mask, or None."""
+    if mask.ndim != 2:
+        raise ValueError(f"tight_box needs a 2-D mask, got shape {mask.shape}")
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return np.array([rows[0] / h, cols[0] / w, (rows[-1] + 1) / h, (cols[-1] + 1) / w], np.float32)
+
+
+def to_pixels(box: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Normalised box -> [y0, x0, y1, x1] float pixel-edge coordinates."""
+    return np.asarray(box, np.float64) * np.array([height, width, height, width], np.float64)
+
+
+def from_pixels(y0: float, x0: float, y1: float, x1: float, height: int, width: int) -> np.ndarray:
+    return np.array([y0 / height, x0 / width, y1 / height, x1 / width], np.float32)
+
+
+def area(box: np.ndarray) -> float:
+    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes in the same convention."""
+    inter = np.array([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])])
+    i = area(inter)
+    u = area(a) + area(b) - i
+    return float(i / u) if u > 0 else 0.0
+
+
+def validate_normalised(box: np.ndarray, what: str) -> None:
+    """Raises ValueError naming `what` unless box is a non-empty box inside [0, 1]."""
+    b = np.asarray(box, np.float64)
+    if b.shape != (4,) or not np.all(np.isfinite(b)):
+        raise ValueError(f"{what}: box {b.tolist()} is not 4 finite numbers [ymin, xmin, ymax, xmax]")
+    if b.min() < 0.0 or b.max() > 1.0 or b[0] >= b[2] or b[1] >= b[3]:
+        raise ValueError(f"{what}: box {b.tolist()} is empty or outside [0, 1] "
+                         "(expected normalised [ymin, xmin, ymax, xmax] with ymin < ymax, xmin < xmax)")

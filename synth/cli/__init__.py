@@ -1,0 +1,33 @@
+"""Command-line shells: absl flags in, library calls out. `tools/*.py` and the console
+scripts in setup.cfg both call `run()` of these modules."""
+
+from __future__ import annotations
+
+import sys
+
+from synth.errors import SynthError
+
+
+def fail(exc: BaseException, tool: str) -> None:
+    """Prints a user-input error as one clear line and exits with status 2."""
+    print(f"{tool}: error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main_wrapper(main, tool: str):
+    """Wraps an absl main so that SynthError becomes a one-line error, not a traceback."""
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except SynthError as exc:
+            fail(exc, tool)
+
+    return wrapped
+
+
+def quiet_tensorflow() -> None:
+    """Hides TensorFlow's C++ start-up chatter (set before TensorFlow is imported)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,0 +1,53 @@
+"""Fills a pipeline.config template for a dataset and writes RUN_DIR/pipeline.config.
+
+    python tools/configure_pipeline.py --template=small_cpu \\
+        --data_dir=workspace/data/demo --run_dir=workspace/runs/demo --num_steps=50
+    python tools/configure_pipeline.py --template=faster_rcnn_resnet50_v1_640x640 \\
+        --data_dir=workspace/data/acme --run_dir=workspace/runs/acme \\
+        --checkpoint=workspace/pretrained/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/checkpoint/ckpt-0
+
+Templates live in pipelines/; --list shows them.
+"""
+
+from __future__ import annotations
+
+from absl import app, flags
+
+from synth.cli import main_wrapper, quiet_tensorflow
+
+flags.DEFINE_string("template", None, "Template name in pipelines/ (without .config), or a path.")
+flags.DEFINE_string("data_dir", None, "Dataset written by make_tfrecords.py.")
+flags.DEFINE_string("run_dir", None, "Training run folder; pipeline.config is written there.")
+flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to fine-tune from (fine_tune_checkpoint_type "
+                    "detection); without it the model trains from scratch.")
+flags.DEFINE_integer("num_steps", None, "Training steps (default: the template's).")
+flags.DEFINE_integer("batch_size", None, "Training batch size (default: the template's).")
+flags.DEFINE_bool("list", False, "List the templates and exit.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    quiet_tensorflow()
+    from synth import pipeline
+
+    if FLAGS.list:
+        print("\n".join(pipeline.list_templates()))
+        return
+    for name in ("template", "data_dir", "run_dir"):
+        if not getattr(FLAGS, name):
+            raise app.UsageError(f"--{name} is required")
+    out = pipeline.configure(FLAGS.template, FLAGS.data_dir, FLAGS.run_dir, FLAGS.checkpoint,
+                             FLAGS.num_steps, FLAGS.batch_size)
+    print(f"wrote {out}")
+    if not FLAGS.checkpoint:
+        print("note: no --checkpoint, so the model trains from scratch")
+
+
+def run():
+    app.run(main_wrapper(main, "configure_pipeline"))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,70 @@
+"""Runs an exported model on images and draws the boxes, class names and scores.
+
+    python tools/predict.py --model=workspace/exports/demo --output_dir=workspace/predictions/demo \\
+        photos/*.jpg
+    python tools/predict.py --model=workspace/exports/demo/1 --output_dir=OUT \\
+        --tfrecord='workspace/data/demo/val-*.tfrecord' --max_images=8
+
+--model is a version folder, or a model folder (its highest version is used). Writes one
+drawn JPEG per image and OUTPUT_DIR/detections.json.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from absl import app, flags
+
+from synth.cli import main_wrapper, quiet_tensorflow
+
+flags.DEFINE_string("model", None, "EXPORT_DIR/MODEL_NAME[/VERSION].")
+flags.DEFINE_string("output_dir", None, "Where drawn images and detections.json go.")
+flags.DEFINE_float("min_score", 0.5, "Only detections scoring at least this are kept.", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_string("tfrecord", None, "Also (or instead) run on composites in shards matching this glob.")
+flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", lower_bound=1)
+FLAGS = flags.FLAGS
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _expand(args):
+    paths = []
+    for a in args:
+        if os.path.isdir(a):
+            paths += sorted(os.path.join(a, n) for n in os.listdir(a) if n.lower().endswith(IMAGE_EXT))
+        elif any(c in a for c in "*?["):
+            paths += sorted(glob.glob(a))
+        else:
+            paths.append(a)  # a missing file is reported per image
+    return paths
+
+
+def main(argv):
+    if not FLAGS.model or not FLAGS.output_dir:
+        raise app.UsageError("--model and --output_dir are required")
+    quiet_tensorflow()
+    from synth import export, predict
+
+    model = FLAGS.model
+    if not os.path.isfile(os.path.join(model, "saved_model.pb")) and export.versions(model):
+        model = os.path.join(model, str(export.versions(model)[-1]))
+    items = predict.images_from_files(_expand(argv[1:]))
+    if FLAGS.tfrecord:
+        items += predict.images_from_tfrecords(FLAGS.tfrecord, FLAGS.max_images)
+    if not items:
+        raise app.UsageError("give image files, folders or globs, or --tfrecord")
+    s = predict.predict_images(model, items, FLAGS.output_dir, FLAGS.min_score)
+    n = sum(len(r["detections"]) for r in s["images"])
+    print(f"{len(s['images'])} images, {n} detections with score >= {FLAGS.min_score}: "
+          f"{os.path.join(FLAGS.output_dir, 'detections.json')}")
+    for e in s["errors"]:
+        print(f"skipped: {e['error']}")
+
+
+def run():
+    app.run(main_wrapper(main, "predict"))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,137 @@
+"""Reading logos and backgrounds, and the images that ship inside installed packages.
+
+Logos are returned as RGBA uint8 arrays, backgrounds as RGB uint8 arrays. Every error
+names the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from synth.errors import ConfigError, InputImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+# Colour photographs (and a few textures) in scikit-image's wheel: skimage/data/.
+SKIMAGE_PHOTOS = (
+    "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+    "motorcycle_right.png", "hubble_deep_field.jpg", "brick.png", "grass.png", "gravel.png",
+)
+# A logo is unusable below this many pixels on its shorter side.
+MIN_LOGO_SIDE = 16
+
+
+def _skimage_data_dir() -> str:
+    import skimage  # the embedded default's source; imported only when asked for
+
+    return os.path.join(os.path.dirname(skimage.__file__), "data")
+
+
+def builtin_logo_path(name: str) -> str:
+    """Path of a logo that ships inside an installed package."""
+    if name == "skimage:logo":
+        return os.path.join(_skimage_data_dir(), "logo.png")
+    raise ConfigError(f"unknown builtin logo {name!r}; available: 'skimage:logo'")
+
+
+def builtin_background_paths(name: str) -> list[str]:
+    if name == "skimage:photos":
+        d = _skimage_data_dir()
+        return [os.path.join(d, f) for f in SKIMAGE_PHOTOS]
+    raise ConfigError(f"unknown builtin background source {name!r}; available: 'skimage:photos'")
+
+
+def list_background_files(source, resolve) -> list[str]:
+    """Files of one BackgroundSource message; `resolve` maps config-relative paths."""
+    kind = source.WhichOneof("source")
+    if kind == "builtin":
+        return builtin_background_paths(source.builtin)
+    if kind == "directory":
+        d = resolve(source.directory)
+        if not os.path.isdir(d):
+            raise ConfigError(f"background directory {d!r} does not exist or is not a folder")
+        try:
+            names = sorted(os.listdir(d))
+        except OSError as exc:
+            raise ConfigError(f"background directory {d!r} cannot be read: {exc.strerror}") from None
+        files = [os.path.join(d, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
+        if not files:
+            raise ConfigError(f"background directory {d!r} holds no image files "
+                              f"(looked for {', '.join(IMAGE_EXTENSIONS)})")
+        return files
+    if kind == "glob":
+        pattern = resolve(source.glob)
+        files = sorted(f for f in globlib.glob(pattern, recursive=True) if os.path.isfile(f))
+        if not files:
+            raise ConfigError(f"background glob {pattern!r} matches no files")
+        return files
+    raise ConfigError("background { } sets none of directory, glob or builtin")
+
+
+def _open(path: str, what: str) -> Image.Image:
+    if not os.path.exists(path):
+        raise InputImageError(f"{what} {path!r} does not exist")
+    if os.path.isdir(path):
+        raise InputImageError(f"{what} {path!r} is a folder, not an image file")
+    try:
+        img = Image.open(path)
+        img.load()
+    except UnidentifiedImageError:
+        raise InputImageError(f"{what} {path!r} is not an image file PIL can read") from None
+    except Image.DecompressionBombError as exc:
+        raise InputImageError(f"{what} {path!r} is too large to decode safely: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputImageError(f"{what} {path!r} cannot be read (corrupt or truncated?): {exc}") from None
+    return img
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        img.mode == "P" and "transparency" in img.info) or (
+        img.mode in ("RGB", "L") and "transparency" in img.info)
+
+
+def load_logo(path: str) -> np.ndarray:
+    """Reads an RGBA logo. Refuses images without an alpha channel, fully transparent
+    logos and logos too small to be recognised."""
+    img = _open(path, "logo")
+    if not _has_alpha(img):
+        raise InputImageError(
+            f"logo {path!r} has no alpha channel (mode {img.mode}); tfod-synth needs an RGBA logo "
+            "whose transparent pixels show where the logo is not. Export it as a PNG with transparency.")
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8).copy()
+    alpha = rgba[..., 3]
+    if not np.any(alpha > 0):
+        raise InputImageError(f"logo {path!r} is fully transparent: every alpha value is 0")
+    ys, xs = np.nonzero(alpha > 0)
+    rgba = rgba[ys.min():ys.max() + 1, xs.min():xs.max() + 1]  # trim transparent margins
+    if min(rgba.shape[:2]) < MIN_LOGO_SIDE:
+        raise InputImageError(
+            f"logo {path!r} is {rgba.shape[1]}x{rgba.shape[0]} px after trimming transparent margins; "
+            f"at least {MIN_LOGO_SIDE} px on the shorter side is needed to stay recognisable")
+    return rgba
+
+
+def load_background(path: str) -> np.ndarray:
+    """Reads a background photo as RGB uint8 (greyscale, palette and RGBA are converted)."""
+    img = _open(path, "background")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = (arr / max(1.0, arr.max()) * 255.0).astype(np.uint8)
+        img = Image.fromarray(arr, "L")
+    rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    if min(rgb.shape[:2]) < 32:
+        raise InputImageError(f"background {path!r} is {rgb.shape[1]}x{rgb.shape[0]} px; at least 32 px "
+                              "on each side is needed")
+    return rgb
+
+
+@dataclass(frozen=True)
+class SkippedInput:
+    path: str
+    reason: str

@@ -1,0 +1,24 @@
+"""TFRecord feature keys, in one place for the writer, the readers and the tests.
+
+These are exactly the keys the OD API's TfExampleDecoder reads
+(object_detection/core/standard_fields.py, TfExampleFields)."""
+
+IMAGE_ENCODED = "image/encoded"
+IMAGE_FORMAT = "image/format"
+IMAGE_HEIGHT = "image/height"
+IMAGE_WIDTH = "image/width"
+IMAGE_FILENAME = "image/filename"
+IMAGE_SOURCE_ID = "image/source_id"
+IMAGE_KEY_SHA256 = "image/key/sha256"
+BBOX_XMIN = "image/object/bbox/xmin"
+BBOX_XMAX = "image/object/bbox/xmax"
+BBOX_YMIN = "image/object/bbox/ymin"
+BBOX_YMAX = "image/object/bbox/ymax"
+CLASS_TEXT = "image/object/class/text"
+CLASS_LABEL = "image/object/class/label"
+
+# Every key a tfod-synth record carries.
+ALL_KEYS = (
+    IMAGE_ENCODED, IMAGE_FORMAT, IMAGE_HEIGHT, IMAGE_WIDTH, IMAGE_FILENAME, IMAGE_SOURCE_ID,
+    IMAGE_KEY_SHA256, BBOX_XMIN, BBOX_XMAX, BBOX_YMIN, BBOX_YMAX, CLASS_TEXT, CLASS_LABEL,
+)

@@ -1,0 +1,89 @@
+"""Running the OD API's own training and evaluation loops on this stack.
+
+The one compatibility fix (../shared/docs/stack.md): tf-slim 1.1.0, which the OD API's
+TFRecord decoder is built on, calls `control_flow_ops.case` and `.cond`, which TF >= 2.13
+moved. `apply_compat_fixes()` puts `tf.case` / `tf.cond` back under those names before the
+OD API builds an input pipeline. Every entry point here applies it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from synth.errors import ConfigError
+
+
+def apply_compat_fixes() -> list[str]:
+    """Restores the names tf-slim needs on TF >= 2.13; returns the names it had to set."""
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_ops
+
+    patched = []
+    for name, fn in (("case", tf.case), ("cond", tf.cond)):
+        if not hasattr(control_flow_ops, name):
+            setattr(control_flow_ops, name, fn)
+            patched.append(name)
+    return patched
+
+
+def _check_pipeline(path: str) -> None:
+    if not path or not os.path.isfile(path):
+        raise ConfigError(f"--pipeline_config_path {path!r} does not exist; write one with "
+                          "tools/configure_pipeline.py")
+
+
+def train(pipeline_config_path: str, model_dir: str, num_train_steps: int | None = None,
+          checkpoint_every_n: int = 1000, num_steps_per_iteration: int | None = None,
+          record_summaries: bool = True, use_tpu: bool = False, tpu_name: str | None = None,
+          num_workers: int = 1, checkpoint_max_to_keep: int = 7) -> None:
+    """The OD API's model_lib_v2.train_loop under the same distribution strategy choice as
+    its model_main_tf2. `num_steps_per_iteration` defaults to min(100, steps), so short
+    runs stop where asked (the OD API's default of 100 overshoots them)."""
+    _check_pipeline(pipeline_config_path)
+    apply_compat_fixes()
+    import tensorflow as tf
+    from object_detection import model_lib_v2
+    from object_detection.utils import config_util
+
+    if num_steps_per_iteration is None:
+        steps = num_train_steps or config_util.get_configs_from_pipeline_file(
+            pipeline_config_path)["train_config"].num_steps or 100
+        num_steps_per_iteration = max(1, min(100, steps, checkpoint_every_n))
+    tf.config.set_soft_device_placement(True)
+    if use_tpu:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_name)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.experimental.TPUStrategy(resolver)
+    elif num_workers > 1:
+        strategy = tf.distribute.experimental.MultiWorkerMirroredStrategy()
+    else:
+        strategy = tf.distribute.MirroredStrategy()
+    with strategy.scope():
+        model_lib_v2.train_loop(
+            pipeline_config_path=pipeline_config_path, model_dir=model_dir,
+            train_steps=num_train_steps, use_tpu=use_tpu, checkpoint_every_n=checkpoint_every_n,
+            checkpoint_max_to_keep=checkpoint_max_to_keep, record_summaries=record_summaries,
+            num_steps_per_iteration=num_steps_per_iteration)
+
+
+def evaluate_continuously(pipeline_config_path: str, model_dir: str, checkpoint_dir: str,
+                          num_train_steps: int | None = None,
+                          sample_1_of_n_eval_examples: int | None = None,
+                          sample_1_of_n_eval_on_train_examples: int = 5,
+                          wait_interval: int = 300, timeout: int = 3600) -> None:
+    """The OD API's model_lib_v2.eval_continuously: evaluates each new checkpoint in
+    `checkpoint_dir` until none arrives for `timeout` seconds."""
+    _check_pipeline(pipeline_config_path)
+    if not os.path.isdir(checkpoint_dir):
+        raise ConfigError(f"--checkpoint_dir {checkpoint_dir!r} does not exist")
+    apply_compat_fixes()
+    import tensorflow as tf
+    from object_detection import model_lib_v2
+
+    tf.config.set_soft_device_placement(True)
+    model_lib_v2.eval_continuously(
+        pipeline_config_path=pipeline_config_path, model_dir=model_dir,
+        train_steps=num_train_steps, sample_1_of_n_eval_examples=sample_1_of_n_eval_examples,
+        sample_1_of_n_eval_on_train_examples=sample_1_of_n_eval_on_train_examples,
+        checkpoint_dir=checkpoint_dir, wait_interval=wait_interval, timeout=timeout)
