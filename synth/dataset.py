@@ -6,6 +6,7 @@
       label_map.pbtxt                     class ids from 1, in config order
       manifest.json                       counts, seed, config, package versions (schema below)
       params.jsonl                        one line per composite: its seed and sampled parameters
+      preview.jpg                         with --preview: a contact sheet of composites and boxes
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ MANIFEST_SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 LABEL_MAP = "label_map.pbtxt"
 PARAMS = "params.jsonl"
+PREVIEW = "preview.jpg"
 SPLITS = ("train", "val")
 SPLIT_IDS = {"train": 0, "val": 1}
 SHARD_RE = re.compile(r"^(train|val)-(\d{5})-of-(\d{5})\.tfrecord$")
@@ -43,7 +45,7 @@ def existing_outputs(output_dir: str) -> list[str]:
     if not os.path.isdir(output_dir):
         return []
     found = [n for n in sorted(os.listdir(output_dir))
-             if SHARD_RE.match(n) or n in (MANIFEST, LABEL_MAP, PARAMS)]
+             if SHARD_RE.match(n) or n in (MANIFEST, LABEL_MAP, PARAMS, PREVIEW)]
     return [os.path.join(output_dir, n) for n in found]
 
 

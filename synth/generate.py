@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synth import composite, config as configlib, dataset, images
+from synth import composite, config as configlib, dataset, images, preview
 from synth.errors import ConfigError, InputImageError, OutputError
 from synth.label_map import label_map_text
 
@@ -60,7 +60,12 @@ def load_inputs(cfg: configlib.LoadedConfig) -> Inputs:
     logos, paths, ids = [], [], []
     for lg in c.logo:
         path = images.builtin_logo_path(lg.builtin) if lg.HasField("builtin") else cfg.resolve(lg.path)
-        logos.append(images.load_logo(path))
+        tol = lg.border_matte.tolerance if lg.HasField("border_matte") else None
+        logo = images.load_logo(path, tol)
+        if tol is None and logo[..., 3].min() == 255:
+            log.warning("logo %s has no transparent pixel: it is pasted as an opaque rectangle "
+                        "(set border_matte { } if it is artwork on a plain page)", path)
+        logos.append(logo)
         paths.append(path)
         ids.append(names.index(lg.class_name) + 1)
     bg_paths, shapes, skipped = [], [], []
@@ -107,7 +112,10 @@ def split_counts(c) -> dict[str, int]:
     return {"train": n_train, "val": n_val}
 
 
-def _write_split(split, n, num_shards, cfg, inputs, staging, params_file, progress):
+PREVIEW_IMAGES = 16
+
+
+def _write_split(split, n, num_shards, cfg, inputs, staging, params_file, progress, thumbs):
     from synth import tfexample  # TensorFlow: imported only when records are written
     import tensorflow as tf
 
@@ -132,6 +140,8 @@ def _write_split(split, n, num_shards, cfg, inputs, staging, params_file, progre
                 ex = tfexample.make_example(jpeg, out_size[0], out_size[1], f"{split}/{index:08d}.jpg",
                                             f"{split}-{index:08d}", r.boxes, texts, ids)
                 writer.write(ex.SerializeToString())
+                if thumbs is not None and len(thumbs) < PREVIEW_IMAGES:
+                    thumbs.append(preview.annotate(r.image, r.boxes, texts, ids))
                 params_file.write(json.dumps({
                     "split": split, "index": index, "shard": name,
                     "background": inputs.background_paths[p.background_index],
@@ -148,8 +158,10 @@ def _write_split(split, n, num_shards, cfg, inputs, staging, params_file, progre
 
 
 def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = False,
-             show_progress: bool = True) -> Summary:
-    """Generates the dataset of `cfg` into `output_dir`; see the module docstring."""
+             show_progress: bool = True, write_preview: bool = False) -> Summary:
+    """Generates the dataset of `cfg` into `output_dir`; see the module docstring.
+    With `write_preview`, also writes preview.jpg, a contact sheet of the first train
+    composites with their boxes drawn."""
     t0 = time.time()
     c = cfg.proto
     _check_output_dir(output_dir, overwrite)
@@ -167,11 +179,16 @@ def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = Fal
         progress = tqdm(total=c.num_images, unit="img", desc="composites", dynamic_ncols=True)
     try:
         split_stats = {}
+        thumbs = [] if write_preview else None
         with open(os.path.join(staging, dataset.PARAMS), "w", encoding="utf-8") as pf:
             for split, num_shards in (("train", c.num_train_shards), ("val", c.num_val_shards)):
                 if counts[split]:
                     split_stats[split] = _write_split(split, counts[split], num_shards, cfg, inputs,
-                                                      staging, pf, progress)
+                                                      staging, pf, progress, thumbs)
+        if thumbs:
+            sheet = preview.contact_sheet(thumbs)
+            with open(os.path.join(staging, dataset.PREVIEW), "wb") as f:
+                f.write(composite.encode_jpeg(sheet, 90))
         with open(os.path.join(staging, dataset.LABEL_MAP), "w", encoding="utf-8") as f:
             f.write(label_map_text(inputs.class_names))
         seconds = time.time() - t0

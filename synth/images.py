@@ -96,15 +96,42 @@ def _has_alpha(img: Image.Image) -> bool:
         img.mode in ("RGB", "L") and "transparency" in img.info)
 
 
-def load_logo(path: str) -> np.ndarray:
-    """Reads an RGBA logo. Refuses images without an alpha channel, fully transparent
-    logos and logos too small to be recognised."""
+def border_matte(rgb: np.ndarray, tolerance: int) -> np.ndarray:
+    """RGBA from RGB artwork on a plain page: pixels connected to the image border whose
+    colour is within `tolerance` of the border's median colour become transparent; the
+    edge is softened over about one pixel so the cut-out is not jagged."""
+    import cv2
+
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    page = np.median(border, axis=0)
+    dist = np.abs(rgb.astype(np.int16) - page.astype(np.int16)).max(axis=-1)
+    near = (dist <= tolerance).astype(np.uint8)
+    n, labels = cv2.connectedComponents(near, connectivity=4)
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    background = np.isin(labels, edge_labels[edge_labels > 0] if n > 1 else []) & (near > 0)
+    alpha = np.where(background, 0.0, 1.0).astype(np.float32)
+    soft = cv2.GaussianBlur(alpha, (3, 3), 0.7)
+    alpha = np.where(background, 0.0, np.minimum(alpha, np.maximum(soft, 0.5)))
+    return np.dstack([rgb, (alpha * 255 + 0.5).astype(np.uint8)])
+
+
+def load_logo(path: str, matte_tolerance: int | None = None) -> np.ndarray:
+    """Reads an RGBA logo. Refuses images without an alpha channel (unless
+    `matte_tolerance` asks for a border matte), fully transparent logos and logos too
+    small to be recognised."""
     img = _open(path, "logo")
-    if not _has_alpha(img):
+    if matte_tolerance is not None:
+        if not 0 <= matte_tolerance <= 255:
+            raise ConfigError(f"border_matte.tolerance = {matte_tolerance} for logo {path!r} "
+                              "must be in [0, 255]")
+        rgba = border_matte(np.asarray(img.convert("RGB"), dtype=np.uint8), matte_tolerance)
+    elif not _has_alpha(img):
         raise InputImageError(
             f"logo {path!r} has no alpha channel (mode {img.mode}); tfod-synth needs an RGBA logo "
-            "whose transparent pixels show where the logo is not. Export it as a PNG with transparency.")
-    rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8).copy()
+            "whose transparent pixels show where the logo is not. Export it as a PNG with "
+            "transparency, or, for artwork on a plain page, set border_matte { } on this logo.")
+    else:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8).copy()
     alpha = rgba[..., 3]
     if not np.any(alpha > 0):
         raise InputImageError(f"logo {path!r} is fully transparent: every alpha value is 0")

@@ -1,7 +1,6 @@
 #!/usr/bin/env python
-"""See synth/cli/configure_pipeline.py, or run with --help."""
-
-from synth.cli.configure_pipeline import run
+# Thin shell: the flags and the usage text live in synth/cli/configure_pipeline.py, the work in synth/.
+from synth.cli.configure_pipeline import __doc__, run  # noqa: F401  (__doc__ is the --help text)
 
 if __name__ == "__main__":
     run()

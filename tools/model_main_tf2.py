@@ -1,7 +1,6 @@
 #!/usr/bin/env python
-"""See synth/cli/model_main_tf2.py, or run with --help."""
-
-from synth.cli.model_main_tf2 import run
+# Thin shell: the flags and the usage text live in synth/cli/model_main_tf2.py, the work in synth/.
+from synth.cli.model_main_tf2 import __doc__, run  # noqa: F401  (__doc__ is the --help text)
 
 if __name__ == "__main__":
     run()

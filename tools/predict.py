@@ -1,7 +1,6 @@
 #!/usr/bin/env python
-"""See synth/cli/predict.py, or run with --help."""
-
-from synth.cli.predict import run
+# Thin shell: the flags and the usage text live in synth/cli/predict.py, the work in synth/.
+from synth.cli.predict import __doc__, run  # noqa: F401  (__doc__ is the --help text)
 
 if __name__ == "__main__":
     run()

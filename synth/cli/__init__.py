@@ -26,6 +26,16 @@ def main_wrapper(main, tool: str):
     return wrapped
 
 
+def run_app(main, tool: str, module_name: str) -> None:
+    """absl's app.run, with the flags of `module_name` shown by --help (absl shows only the
+    flags of the module named by sys.argv[0], which is a thin script in tools/)."""
+    from absl import app, flags
+
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    app.run(main_wrapper(main, tool))
+
+
 def quiet_tensorflow() -> None:
     """Hides TensorFlow's C++ start-up chatter (set before TensorFlow is imported)."""
     import os

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from synth.cli import main_wrapper, quiet_tensorflow
+from synth.cli import quiet_tensorflow, run_app
 
 flags.DEFINE_string("template", None, "Template name in pipelines/ (without .config), or a path.")
 flags.DEFINE_string("data_dir", None, "Dataset written by make_tfrecords.py.")
@@ -46,7 +46,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_wrapper(main, "configure_pipeline"))
+    run_app(main, "configure_pipeline", __name__)
 
 
 if __name__ == "__main__":

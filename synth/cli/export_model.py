@@ -14,7 +14,7 @@ import os
 
 from absl import app, flags
 
-from synth.cli import main_wrapper, quiet_tensorflow
+from synth.cli import quiet_tensorflow, run_app
 
 flags.DEFINE_string("pipeline_config_path", None, "The run's pipeline.config.")
 flags.DEFINE_string("trained_checkpoint_dir", None, "Folder with the checkpoint to export (the run's model_dir).")
@@ -47,7 +47,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_wrapper(main, "export_model"))
+    run_app(main, "export_model", __name__)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from synth.cli import main_wrapper, quiet_tensorflow
+from synth.cli import quiet_tensorflow, run_app
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "Generation config (text-format protobuf, schema in "
@@ -25,6 +25,8 @@ flags.DEFINE_integer("seed", None, "Override the config's seed.", lower_bound=0)
 flags.DEFINE_bool("overwrite", False, "Replace a dataset already in --output_dir (only once the "
                   "new one is complete).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("preview", False, "Also write OUTPUT_DIR/preview.jpg, a contact sheet of composites "
+                  "with their boxes drawn.")
 
 
 def main(argv):
@@ -35,7 +37,7 @@ def main(argv):
 
     cfg = configlib.apply_overrides(configlib.load_config(FLAGS.config), FLAGS.num_images, FLAGS.seed)
     s = generate.generate(cfg, FLAGS.output_dir, overwrite=FLAGS.overwrite,
-                          show_progress=FLAGS.progress)
+                          show_progress=FLAGS.progress, write_preview=FLAGS.preview)
     parts = [f"{split}: {v['images']} images, {v['objects']} objects" for split, v in s.counts.items()]
     print(f"wrote {s.output_dir} in {s.seconds:.1f} s ({'; '.join(parts)})")
     if s.skipped:
@@ -45,7 +47,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_wrapper(main, "make_tfrecords"))
+    run_app(main, "make_tfrecords", __name__)
 
 
 if __name__ == "__main__":

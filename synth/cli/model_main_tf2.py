@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from synth.cli import main_wrapper, quiet_tensorflow
+from synth.cli import quiet_tensorflow, run_app
 
 flags.DEFINE_string("pipeline_config_path", None, "Path to pipeline config file.")
 flags.DEFINE_integer("num_train_steps", None, "Number of train steps (default: the config's num_steps).")
@@ -69,7 +69,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_wrapper(main, "model_main_tf2"))
+    run_app(main, "model_main_tf2", __name__)
 
 
 if __name__ == "__main__":

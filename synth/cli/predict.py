@@ -16,7 +16,7 @@ import os
 
 from absl import app, flags
 
-from synth.cli import main_wrapper, quiet_tensorflow
+from synth.cli import quiet_tensorflow, run_app
 
 flags.DEFINE_string("model", None, "EXPORT_DIR/MODEL_NAME[/VERSION].")
 flags.DEFINE_string("output_dir", None, "Where drawn images and detections.json go.")
@@ -63,7 +63,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_wrapper(main, "predict"))
+    run_app(main, "predict", __name__)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+# tfod-synth. `make demo` and `make test` set everything up on first use (see README.md).
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+WS     ?= workspace
+STAMP  := $(VENV)/.tfod-setup-done
+DEMO_STEPS ?= 30
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export PYTHONWARNINGS ?= ignore::FutureWarning
+
+.PHONY: setup demo test test-fast bench clean help
+
+help:
+	@echo "make demo   - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
+	@echo "make test   - set up if needed, then run the test suite"
+	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
+	@echo "make bench  - benchmarks; results in bench/out/"
+
+# The stamp is rebuilt when the pins, the package metadata, the protos or the script change.
+$(STAMP): constraints.txt setup.cfg pyproject.toml scripts/setup.sh $(wildcard protos/*.proto)
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
+	@touch $@
+
+setup:
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@echo "demo: 1/5 generating composites of the embedded default into $(WS)/data/demo"
+	@rm -rf $(WS)/data/demo $(WS)/runs/demo $(WS)/exports/demo $(WS)/predictions/demo
+	$(PY) tools/make_tfrecords.py --output_dir=$(WS)/data/demo --preview
+	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from pipelines/small_cpu.config"
+	$(PY) tools/configure_pipeline.py --template=small_cpu --data_dir=$(WS)/data/demo \
+		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS)
+	@echo "demo: 3/5 training $(DEMO_STEPS) steps with the OD API's model_main_tf2 loop (a few minutes on 2 cores)"
+	$(PY) tools/model_main_tf2.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
+		--model_dir=$(WS)/runs/demo --num_train_steps=$(DEMO_STEPS) --checkpoint_every_n=$(DEMO_STEPS) \
+		>$(WS)/runs/demo/train.log 2>&1 || { tail -n 30 $(WS)/runs/demo/train.log; \
+		echo "demo: training failed; full log in $(WS)/runs/demo/train.log" >&2; exit 1; }
+	@echo "demo: trained; log in $(WS)/runs/demo/train.log, TensorBoard: tensorboard --logdir=$(WS)/runs/demo"
+	@echo "demo: 4/5 exporting a SavedModel for TF Serving to $(WS)/exports/demo/1"
+	$(PY) tools/export_model.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
+		--trained_checkpoint_dir=$(WS)/runs/demo --export_dir=$(WS)/exports --model_name=demo
+	@echo "demo: 5/5 predicting on 8 val composites into $(WS)/predictions/demo"
+	$(PY) tools/predict.py --model=$(WS)/exports/demo --output_dir=$(WS)/predictions/demo \
+		--tfrecord='$(WS)/data/demo/val-*.tfrecord' --max_images=8 --min_score=0.05
+	@echo "demo: done. Look at $(WS)/data/demo/preview.jpg and $(WS)/predictions/demo/*.jpg"
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) $(WS)/data/demo $(WS)/runs/demo $(WS)/exports/demo $(WS)/predictions/demo
