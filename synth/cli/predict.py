@@ -23,6 +23,7 @@ flags.DEFINE_string("output_dir", None, "Where drawn images and detections.json 
 flags.DEFINE_float("min_score", 0.5, "Only detections scoring at least this are kept.", lower_bound=0.0,
                    upper_bound=1.0)
 flags.DEFINE_string("tfrecord", None, "Also (or instead) run on composites in shards matching this glob.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", lower_bound=1)
 FLAGS = flags.FLAGS
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -54,7 +55,7 @@ def main(argv):
         items += predict.images_from_tfrecords(FLAGS.tfrecord, FLAGS.max_images)
     if not items:
         raise app.UsageError("give image files, folders or globs, or --tfrecord")
-    s = predict.predict_images(model, items, FLAGS.output_dir, FLAGS.min_score)
+    s = predict.predict_images(model, items, FLAGS.output_dir, FLAGS.min_score, FLAGS.progress)
     n = sum(len(r["detections"]) for r in s["images"])
     print(f"{len(s['images'])} images, {n} detections with score >= {FLAGS.min_score}: "
           f"{os.path.join(FLAGS.output_dir, 'detections.json')}")

@@ -1,0 +1,65 @@
+"""The whole path, through the command-line tools as a user runs them: composites ->
+shards -> pipeline.config -> the OD API's training loop -> SavedModel in TF Serving's
+layout -> predictions drawn on images. Minutes on 2 CPU cores."""
+
+import json
+import os
+
+import pytest
+
+from conftest import run_tool, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _ok(r):
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-5000:]}"
+    return r
+
+
+def test_composites_to_served_predictions(workdir):
+    data, run, exports, preds = (str(workdir / d) for d in ("data", "run", "exports", "preds"))
+    _ok(run_tool("make_tfrecords", f"--config={write_config(workdir, num_images=8)}",
+                 f"--output_dir={data}", "--noprogress"))
+    _ok(run_tool("configure_pipeline", "--template=small_cpu", f"--data_dir={data}", f"--run_dir={run}",
+                 "--num_steps=2"))
+    _ok(run_tool("model_main_tf2", f"--pipeline_config_path={run}/pipeline.config", f"--model_dir={run}",
+                 "--num_train_steps=2", "--checkpoint_every_n=2"))
+    import tensorflow as tf
+
+    ckpt = tf.train.latest_checkpoint(run)
+    assert ckpt is not None
+    reader = tf.train.load_checkpoint(ckpt)
+    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 2  # stopped where asked
+
+    r = _ok(run_tool("export_model", f"--pipeline_config_path={run}/pipeline.config",
+                     f"--trained_checkpoint_dir={run}", f"--export_dir={exports}", "--model_name=logo"))
+    version = os.path.join(exports, "logo", "1")
+    assert "tensorflow_model_server" in r.stdout and version in r.stdout
+    assert os.path.isfile(os.path.join(version, "saved_model.pb"))
+    assert os.path.isdir(os.path.join(version, "variables"))
+    assert os.path.isfile(os.path.join(version, "assets.extra", "label_map.pbtxt"))
+
+    # The SavedModel contract TF Serving relies on.
+    model = tf.saved_model.load(version)
+    fn = model.signatures["serving_default"]
+    spec = fn.structured_input_signature[1]["input_tensor"]
+    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [1, None, None, 3]
+    out = fn(input_tensor=tf.zeros([1, 96, 128, 3], tf.uint8))
+    assert {"detection_boxes", "detection_classes", "detection_scores", "num_detections"} <= set(out)
+    assert out["detection_boxes"].shape[-1] == 4
+
+    # A second export gets the next version; an existing version is refused and left whole.
+    r = run_tool("export_model", f"--pipeline_config_path={run}/pipeline.config",
+                 f"--trained_checkpoint_dir={run}", f"--export_dir={exports}", "--model_name=logo", "--version=1")
+    assert r.returncode == 2 and "already exists" in r.stderr
+    assert sorted(os.listdir(os.path.join(exports, "logo"))) == ["1"]
+
+    r = _ok(run_tool("predict", f"--model={exports}/logo", f"--output_dir={preds}", "--min_score=0",
+                     f"--tfrecord={data}/val-*.tfrecord", "--max_images=2", "--noprogress"))
+    result = json.load(open(os.path.join(preds, "detections.json")))
+    assert len(result["images"]) == 2
+    for im in result["images"]:
+        assert os.path.isfile(im["drawn"])
+        for d in im["detections"]:
+            assert d["class_name"] == "acme" and 0 <= d["score"] <= 1 and len(d["box"]) == 4

@@ -1,0 +1,92 @@
+"""Our shards and pipeline configs, read by the OD API's own code."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from synth import config as configlib, dataset, generate, pipeline, training
+from synth.errors import ConfigError
+from synth.tfexample import parse_example
+from conftest import write_config
+
+
+@pytest.fixture
+def data_dir(workdir):
+    out = workdir / "data"
+    generate.generate(configlib.load_config(write_config(workdir, num_images=6)), str(out),
+                      show_progress=False)
+    return str(out)
+
+
+def test_shards_read_back_through_the_od_api_input_pipeline(data_dir):
+    """The OD API's dataset_builder and TfExampleDecoder (built on tf-slim) decode every
+    record to the boxes and classes we wrote."""
+    training.apply_compat_fixes()
+    from object_detection.builders import dataset_builder
+    from object_detection.core import standard_fields as fields
+    from object_detection.protos import input_reader_pb2
+
+    reader = input_reader_pb2.InputReader()
+    reader.label_map_path = os.path.join(data_dir, dataset.LABEL_MAP)
+    reader.shuffle = False
+    reader.num_epochs = 1
+    reader.num_readers = 1
+    reader.tf_record_input_reader.input_path.append(dataset.shard_pattern(data_dir, "train"))
+    decoded = {}
+    for d in dataset_builder.build(reader):
+        decoded[d[fields.InputDataFields.source_id].numpy().decode()] = d
+    ours = {}
+    for path in dataset.list_shards(data_dir, "train"):
+        for raw in tf.data.TFRecordDataset([path]):
+            r = parse_example(raw.numpy())
+            ours[r["source_id"]] = r
+    assert sorted(decoded) == sorted(ours) and len(ours) == 4
+    for sid, r in ours.items():
+        d = decoded[sid]
+        assert tuple(d[fields.InputDataFields.image].shape) == (128, 160, 3)
+        np.testing.assert_allclose(d[fields.InputDataFields.groundtruth_boxes].numpy(), r["boxes"], atol=1e-6)
+        assert d[fields.InputDataFields.groundtruth_classes].numpy().tolist() == r["class_ids"]
+
+
+def test_every_template_fills_parses_and_builds_its_model(data_dir, tmp_path):
+    from object_detection.builders import model_builder
+    from object_detection.utils import config_util
+
+    names = pipeline.list_templates()
+    assert "small_cpu" in names and "faster_rcnn_resnet50_v1_640x640" in names
+    for name in names:
+        run_dir = tmp_path / name
+        path = pipeline.configure(name, data_dir, str(run_dir), num_steps=40, batch_size=2)
+        configs = config_util.get_configs_from_pipeline_file(path)
+        assert configs["model"].faster_rcnn.num_classes == 1
+        assert configs["train_config"].num_steps == 40
+        assert configs["train_input_config"].tf_record_input_reader.input_path == [
+            dataset.shard_pattern(data_dir, "train")]
+        assert configs["eval_input_configs"][0].tf_record_input_reader.input_path == [
+            dataset.shard_pattern(data_dir, "val")]
+        assert configs["eval_config"].num_examples == 2
+        assert not configs["train_config"].fine_tune_checkpoint  # no checkpoint given
+        model = model_builder.build(configs["model"], is_training=True)
+        assert model.num_classes == 1
+
+
+def test_configure_errors_name_the_input(data_dir, tmp_path):
+    with pytest.raises(ConfigError, match="'nope' does not exist; valid templates: .*small_cpu"):
+        pipeline.configure("nope", data_dir, str(tmp_path))
+    with pytest.raises(ConfigError, match="holds no train-"):
+        os.makedirs(tmp_path / "empty")
+        with open(tmp_path / "empty" / dataset.LABEL_MAP, "w") as f:
+            f.write("item { id: 1 name: 'a' }\n")
+        pipeline.configure("small_cpu", str(tmp_path / "empty"), str(tmp_path / "run"))
+    with pytest.raises(ConfigError, match="not a TF2 checkpoint prefix"):
+        pipeline.configure("small_cpu", data_dir, str(tmp_path / "run"), checkpoint=str(tmp_path / "ckpt-0"))
+    assert not os.path.exists(tmp_path / "run" / "pipeline.config")
+
+
+def test_compat_fix_restores_what_tf_slim_calls():
+    training.apply_compat_fixes()
+    from tensorflow.python.ops import control_flow_ops
+
+    assert control_flow_ops.case is tf.case and control_flow_ops.cond is tf.cond
