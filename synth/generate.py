@@ -1,98 +1,51 @@
 """The main job: a generation config in, sharded OD API TFRecords out.
 
-Everything is written into a staging folder inside the output directory and moved into
-place only when every shard is complete, so a failure or an interrupt never leaves
-half-written shards under final names, and `overwrite=True` replaces an old dataset only
-once the new one is whole.
+Work is planned as shards (contiguous ranges of composite indices). Each shard is written
+to a temporary name inside OUTPUT_DIR/.work/ and renamed when complete, with a small JSON
+of its counts beside it; so after a crash or `kill -9`, running the same command again
+finishes the job without redoing finished shards, and gives the same bytes as an
+uninterrupted run (each composite's seed depends only on the config's seed, its split and
+its index). `.work/` remembers the config it belongs to: a different config is refused
+rather than mixed in. When every shard is done, the label map, manifest, params.jsonl and
+preview are written and everything moves into OUTPUT_DIR; an old dataset there is replaced
+(with overwrite=True) only at that point.
+
+Shards are generated in `workers` processes (spawned, each with its own copy of the inputs);
+peak memory does not grow with the number of images, since records stream to disk.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import multiprocessing as mp
 import os
 import shutil
-import tempfile
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
-
-from synth import composite, config as configlib, dataset, images, preview
-from synth.errors import ConfigError, InputImageError, OutputError
+from synth import config as configlib, dataset, engine, preview
+from synth.errors import ConfigError, OutputError, SynthError
+from synth.inputs import Inputs, load_inputs
 from synth.label_map import label_map_text
 
 log = logging.getLogger(__name__)
+WORK = ".work"
+PREVIEW_IMAGES = 16
 
 
-@dataclass
-class Inputs:
-    """Logos and backgrounds of a config, checked and ready to composite."""
+@dataclass(frozen=True)
+class ShardTask:
+    split: str
+    shard: int
+    num_shards: int
+    start: int
+    stop: int
 
-    logos: list[np.ndarray]
-    logo_paths: list[str]
-    logo_class_ids: list[int]  # label id of each logo
-    class_names: list[str]
-    background_paths: list[str]
-    background_shapes: list[tuple[int, int]]
-    skipped: list[images.SkippedInput] = field(default_factory=list)
-    cache_size: int = 32
-    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
-
-    def background(self, index: int) -> np.ndarray:
-        """Decoded background `index`, from a small least-recently-used cache."""
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        bg = images.load_background(self.background_paths[index])
-        self._cache[index] = bg
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return bg
-
-
-def load_inputs(cfg: configlib.LoadedConfig) -> Inputs:
-    """Reads every logo (errors are fatal) and checks every background (bad ones are
-    skipped and reported; none usable is fatal)."""
-    c = cfg.proto
-    names = configlib.class_names(c)
-    logos, paths, ids = [], [], []
-    for lg in c.logo:
-        path = images.builtin_logo_path(lg.builtin) if lg.HasField("builtin") else cfg.resolve(lg.path)
-        tol = lg.border_matte.tolerance if lg.HasField("border_matte") else None
-        logo = images.load_logo(path, tol)
-        if tol is None and logo[..., 3].min() == 255:
-            log.warning("logo %s has no transparent pixel: it is pasted as an opaque rectangle "
-                        "(set border_matte { } if it is artwork on a plain page)", path)
-        logos.append(logo)
-        paths.append(path)
-        ids.append(names.index(lg.class_name) + 1)
-    bg_paths, shapes, skipped = [], [], []
-    for src in c.background:
-        for path in images.list_background_files(src, cfg.resolve):
-            try:
-                shapes.append(images.load_background(path).shape[:2])
-                bg_paths.append(path)
-            except InputImageError as exc:
-                log.warning("skipping %s", exc)
-                skipped.append(images.SkippedInput(path, str(exc)))
-    if not bg_paths:
-        raise InputImageError(
-            f"{cfg.source}: no usable background image; skipped: "
-            + "; ".join(s.reason for s in skipped))
-    return Inputs(logos, paths, ids, names, bg_paths, shapes, skipped)
-
-
-def _check_output_dir(output_dir: str, overwrite: bool) -> None:
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise OutputError(f"output directory {output_dir!r} exists and is not a folder")
-    old = dataset.existing_outputs(output_dir)
-    if old and not overwrite:
-        raise OutputError(
-            f"output directory {output_dir!r} already holds a dataset ({os.path.basename(old[0])}"
-            f"{' and %d more' % (len(old) - 1) if len(old) > 1 else ''}); choose another directory, "
-            "or pass --overwrite to replace it once the new dataset is complete")
+    @property
+    def name(self) -> str:
+        return dataset.shard_name(self.split, self.shard, self.num_shards)
 
 
 @dataclass
@@ -101,6 +54,7 @@ class Summary:
     counts: dict
     seconds: float
     skipped: list
+    resumed_shards: int
 
 
 def split_counts(c) -> dict[str, int]:
@@ -112,115 +66,227 @@ def split_counts(c) -> dict[str, int]:
     return {"train": n_train, "val": n_val}
 
 
-PREVIEW_IMAGES = 16
+def plan(c) -> list[ShardTask]:
+    counts = split_counts(c)
+    tasks = []
+    for split, requested in (("train", c.num_train_shards), ("val", c.num_val_shards)):
+        n = counts[split]
+        if n == 0:
+            continue
+        shards = max(1, min(requested, n))
+        for k, (a, b) in enumerate(dataset.shard_ranges(n, shards)):
+            tasks.append(ShardTask(split, k, shards, a, b))
+    return tasks
 
 
-def _write_split(split, n, num_shards, cfg, inputs, staging, params_file, progress, thumbs):
-    from synth import tfexample  # TensorFlow: imported only when records are written
+def fingerprint(c) -> str:
+    """Identifies the dataset a config produces (the config text, canonicalised)."""
+    return hashlib.sha256(configlib.to_text(c).encode()).hexdigest()[:16]
+
+
+# -- one shard -----------------------------------------------------------------------------
+
+def write_shard(task: ShardTask, inputs: Inputs, c, work: str, progress=None) -> dict:
+    """Writes one complete shard into `work`, atomically; returns its counts."""
     import tensorflow as tf
 
-    c = cfg.proto
-    out_size = (c.image_size.height, c.image_size.width)
-    logo_shapes = [lg.shape[:2] for lg in inputs.logos]
-    shards = max(1, min(num_shards, n))
-    stats = {"images": 0, "objects": 0, "dropped_objects": 0, "images_without_objects": 0,
-             "shards": []}
-    for k, (start, stop) in enumerate(dataset.shard_ranges(n, shards)):
-        name = dataset.shard_name(split, k, shards)
-        with tf.io.TFRecordWriter(os.path.join(staging, name)) as writer:
-            for index in range(start, stop):
-                seed = composite.image_seed(c.seed, dataset.SPLIT_IDS[split], index)
-                rng = np.random.default_rng(seed)
-                p = composite.sample_image_params(rng, seed, inputs.background_shapes, logo_shapes,
-                                                  out_size, c.placement)
-                r = composite.render(p, inputs.background(p.background_index), inputs.logos, out_size)
-                jpeg = composite.encode_jpeg(r.image, c.jpeg_quality)
-                ids = [inputs.logo_class_ids[i] for i in r.logo_indices]
-                texts = [inputs.class_names[i - 1] for i in ids]
-                ex = tfexample.make_example(jpeg, out_size[0], out_size[1], f"{split}/{index:08d}.jpg",
-                                            f"{split}-{index:08d}", r.boxes, texts, ids)
-                writer.write(ex.SerializeToString())
-                if thumbs is not None and len(thumbs) < PREVIEW_IMAGES:
-                    thumbs.append(preview.annotate(r.image, r.boxes, texts, ids))
-                params_file.write(json.dumps({
-                    "split": split, "index": index, "shard": name,
-                    "background": inputs.background_paths[p.background_index],
-                    "params": p.to_json(), "boxes": r.boxes.round(6).tolist(), "class_ids": ids,
-                    "visible_fraction": r.visible_fraction.round(4).tolist()}) + "\n")
-                stats["images"] += 1
-                stats["objects"] += len(ids)
-                stats["dropped_objects"] += p.dropped_objects
-                stats["images_without_objects"] += int(len(ids) == 0)
-                if progress is not None:
-                    progress.update(1)
-        stats["shards"].append({"name": name, "images": stop - start})
+    final = os.path.join(work, task.name)
+    tmp = final + ".tmp"
+    stats = {"name": task.name, "split": task.split, "images": 0, "objects": 0,
+             "dropped_objects": 0, "images_without_objects": 0}
+    with tf.io.TFRecordWriter(tmp) as writer, open(final + ".params.tmp", "w", encoding="utf-8") as pf:
+        for index in range(task.start, task.stop):
+            comp = engine.make_composite(inputs, c, task.split, index)
+            writer.write(engine.serialize(comp, c))
+            pf.write(json.dumps({**comp.params, "shard": task.name}) + "\n")
+            stats["images"] += 1
+            stats["objects"] += len(comp.class_ids)
+            stats["dropped_objects"] += comp.dropped_objects
+            stats["images_without_objects"] += int(not comp.class_ids)
+            if progress is not None:
+                progress(1)
+    stats["failed_backgrounds"] = {inputs.background_paths[i]: r for i, r in inputs.failed.items()}
+    os.replace(final + ".params.tmp", final + ".params.jsonl")
+    os.replace(tmp, final)
+    with open(final + ".json.tmp", "w", encoding="utf-8") as f:
+        json.dump(stats, f)
+    os.replace(final + ".json.tmp", final + ".json")  # the shard counts as done from here
     return stats
 
 
-def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = False,
-             show_progress: bool = True, write_preview: bool = False) -> Summary:
-    """Generates the dataset of `cfg` into `output_dir`; see the module docstring.
-    With `write_preview`, also writes preview.jpg, a contact sheet of the first train
-    composites with their boxes drawn."""
-    t0 = time.time()
-    c = cfg.proto
-    _check_output_dir(output_dir, overwrite)
-    counts = split_counts(c)
-    inputs = load_inputs(cfg)
+def _done(work: str, task: ShardTask) -> dict | None:
+    p = os.path.join(work, task.name)
+    if os.path.isfile(p) and os.path.isfile(p + ".json") and os.path.isfile(p + ".params.jsonl"):
+        with open(p + ".json", encoding="utf-8") as f:
+            return json.load(f)
+    return None
+
+
+_STATE: dict = {}
+
+
+def _worker_init(inputs: Inputs, config_text: str, source: str, work: str, counter) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _STATE.update(inputs=inputs, c=configlib.parse_config_text(config_text, source), work=work,
+                  counter=counter)
+
+
+def _worker_run(task: ShardTask) -> dict:
+    counter = _STATE["counter"]
+
+    def tick(n):
+        with counter.get_lock():
+            counter.value += n
+
+    return write_shard(task, _STATE["inputs"], _STATE["c"], _STATE["work"], tick)
+
+
+# -- the job -------------------------------------------------------------------------------
+
+def _prepare_work_dir(output_dir: str, c, overwrite: bool) -> tuple[str, bool]:
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OutputError(f"output directory {output_dir!r} exists and is not a folder")
+    work = os.path.join(output_dir, WORK)
+    fp = fingerprint(c)
+    stamp = os.path.join(work, "config.fingerprint")
+    resuming = os.path.isdir(work)
+    if resuming:
+        have = open(stamp, encoding="utf-8").read().strip() if os.path.isfile(stamp) else "?"
+        if have != fp:
+            raise OutputError(
+                f"output directory {output_dir!r} holds an unfinished run of a different config "
+                f"(fingerprint {have}, this config {fp}); rerun with that config to finish it, or "
+                f"delete {work!r} to start over")
+    old = dataset.existing_outputs(output_dir)
+    if old and not overwrite and not resuming:
+        raise OutputError(
+            f"output directory {output_dir!r} already holds a dataset ({os.path.basename(old[0])}"
+            f"{' and %d more' % (len(old) - 1) if len(old) > 1 else ''}); choose another directory, "
+            "or pass --overwrite to replace it once the new dataset is complete")
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".staging-", dir=output_dir)
+        os.makedirs(work, exist_ok=True)
+        with open(stamp, "w", encoding="utf-8") as f:
+            f.write(fp + "\n")
+        with open(os.path.join(work, "config.txt"), "w", encoding="utf-8") as f:
+            f.write(configlib.to_text(c))
     except OSError as exc:
         raise OutputError(f"output directory {output_dir!r} cannot be written: {exc.strerror}") from None
-    progress = None
+    return work, resuming
+
+
+def _run_tasks(todo, inputs, cfg, work, workers, bar):
+    c = cfg.proto
+    if workers <= 1 or len(todo) <= 1:
+        return [write_shard(t, inputs, c, work, bar.update if bar else None) for t in todo]
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    results, seen = [], 0
+    with ctx.Pool(min(workers, len(todo)), initializer=_worker_init,
+                  initargs=(inputs, configlib.to_text(c), cfg.source, work, counter)) as pool:
+        pending = pool.map_async(_worker_run, todo, chunksize=1)
+        while True:
+            pending.wait(0.2)
+            if bar is not None and counter.value != seen:
+                bar.update(counter.value - seen)
+                seen = counter.value
+            if pending.ready():
+                break
+        results = pending.get()  # re-raises a worker's exception here
+    return results
+
+
+def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = False,
+             show_progress: bool = True, write_preview: bool = False, workers: int = 1) -> Summary:
+    """Generates (or finishes) the dataset of `cfg` in `output_dir`; see the module docstring."""
+    t0 = time.time()
+    c = cfg.proto
+    tasks = plan(c)
+    inputs = load_inputs(cfg)
+    work, _ = _prepare_work_dir(output_dir, c, overwrite)
+    done = {t.name: s for t in tasks if (s := _done(work, t)) is not None}
+    todo = [t for t in tasks if t.name not in done]
+    bar = None
     if show_progress:
         from tqdm import tqdm
 
-        progress = tqdm(total=c.num_images, unit="img", desc="composites", dynamic_ncols=True)
+        bar = tqdm(total=c.num_images, initial=sum(s["images"] for s in done.values()), unit="img",
+                   desc="composites", dynamic_ncols=True, smoothing=0.1)
     try:
-        split_stats = {}
-        thumbs = [] if write_preview else None
-        with open(os.path.join(staging, dataset.PARAMS), "w", encoding="utf-8") as pf:
-            for split, num_shards in (("train", c.num_train_shards), ("val", c.num_val_shards)):
-                if counts[split]:
-                    split_stats[split] = _write_split(split, counts[split], num_shards, cfg, inputs,
-                                                      staging, pf, progress, thumbs)
-        if thumbs:
-            sheet = preview.contact_sheet(thumbs)
-            with open(os.path.join(staging, dataset.PREVIEW), "wb") as f:
-                f.write(composite.encode_jpeg(sheet, 90))
-        with open(os.path.join(staging, dataset.LABEL_MAP), "w", encoding="utf-8") as f:
-            f.write(label_map_text(inputs.class_names))
-        seconds = time.time() - t0
-        manifest = {
-            "schema_version": dataset.MANIFEST_SCHEMA_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "config_source": cfg.source,
-            "config": configlib.to_text(c),
-            "seed": c.seed,
-            "image_size": {"height": c.image_size.height, "width": c.image_size.width},
-            "classes": [{"id": i + 1, "name": n} for i, n in enumerate(inputs.class_names)],
-            "logos": inputs.logo_paths,
-            "num_backgrounds": len(inputs.background_paths),
-            "skipped_inputs": [{"path": s.path, "reason": s.reason} for s in inputs.skipped],
-            "splits": split_stats,
-            "seconds": round(seconds, 2),
-            "package_versions": dataset.package_versions(),
-        }
-        with open(os.path.join(staging, dataset.MANIFEST), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2)
-        # Complete: replace any old dataset, then move the new files into place.
-        for old in dataset.existing_outputs(output_dir):
-            os.remove(old)
-        for name in sorted(os.listdir(staging)):
-            os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+        for s in _run_tasks(todo, inputs, cfg, work, workers, bar):
+            done[s["name"]] = s
     except OSError as exc:
-        raise OutputError(f"writing the dataset to {output_dir!r} failed: {exc}; no shard was "
-                          "left under a final name") from None
+        raise OutputError(f"writing shards in {work!r} failed: {exc}; finished shards are kept "
+                          "there and the same command resumes") from None
     finally:
-        if progress is not None:
-            progress.close()
-        shutil.rmtree(staging, ignore_errors=True)
-    return Summary(output_dir, {s: {k: v for k, v in st.items() if k != "shards"}
-                                for s, st in split_stats.items()},
-                   round(time.time() - t0, 2), inputs.skipped)
+        if bar is not None:
+            bar.close()
+    try:
+        return _finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0,
+                       resumed=len(tasks) - len(todo))
+    except OSError as exc:
+        raise OutputError(f"finishing the dataset in {output_dir!r} failed: {exc}") from None
+
+
+def _finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed) -> Summary:
+    c = cfg.proto
+    splits: dict = {}
+    failed: dict = {}
+    with open(os.path.join(work, dataset.PARAMS + ".tmp"), "w", encoding="utf-8") as out:
+        for t in tasks:
+            with open(os.path.join(work, t.name + ".params.jsonl"), encoding="utf-8") as f:
+                shutil.copyfileobj(f, out)
+            s = done[t.name]
+            failed.update(s.get("failed_backgrounds", {}))
+            agg = splits.setdefault(t.split, {"images": 0, "objects": 0, "dropped_objects": 0,
+                                              "images_without_objects": 0, "shards": []})
+            for k in ("images", "objects", "dropped_objects", "images_without_objects"):
+                agg[k] += s[k]
+            agg["shards"].append({"name": t.name, "images": s["images"]})
+    os.replace(os.path.join(work, dataset.PARAMS + ".tmp"), os.path.join(work, dataset.PARAMS))
+    with open(os.path.join(work, dataset.LABEL_MAP), "w", encoding="utf-8") as f:
+        f.write(label_map_text(inputs.class_names))
+    if write_preview:
+        thumbs = []
+        for i in range(min(PREVIEW_IMAGES, splits["train"]["images"])):
+            comp = engine.make_composite(inputs, c, "train", i)
+            thumbs.append(preview.annotate(comp.image, comp.boxes, comp.class_texts, comp.class_ids))
+        from synth.composite import encode_jpeg
+
+        with open(os.path.join(work, dataset.PREVIEW), "wb") as f:
+            f.write(encode_jpeg(preview.contact_sheet(thumbs), 90))
+    skipped = [{"path": s.path, "reason": s.reason} for s in inputs.skipped]
+    skipped += [{"path": p, "reason": r} for p, r in sorted(failed.items())]
+    manifest = {
+        "schema_version": dataset.MANIFEST_SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config_source": cfg.source,
+        "config": configlib.to_text(c),
+        "config_fingerprint": fingerprint(c),
+        "seed": c.seed,
+        "image_size": {"height": c.image_size.height, "width": c.image_size.width},
+        "classes": [{"id": i + 1, "name": n} for i, n in enumerate(inputs.class_names)],
+        "logos": inputs.logo_paths,
+        "num_backgrounds": len(inputs.background_paths),
+        "skipped_inputs": skipped,
+        "splits": splits,
+        "seconds": round(time.time() - t0, 2),
+        "resumed_shards": resumed,
+        "package_versions": dataset.package_versions(),
+    }
+    with open(os.path.join(work, dataset.MANIFEST), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+    # Everything is complete: replace an old dataset, move the new one into place.
+    for old in dataset.existing_outputs(output_dir):
+        os.remove(old)
+    final_names = [t.name for t in tasks] + [dataset.PARAMS, dataset.LABEL_MAP, dataset.MANIFEST]
+    if write_preview:
+        final_names.append(dataset.PREVIEW)
+    for name in final_names:
+        os.replace(os.path.join(work, name), os.path.join(output_dir, name))
+    shutil.rmtree(work, ignore_errors=True)
+    counts = {s: {k: v for k, v in a.items() if k != "shards"} for s, a in splits.items()}
+    return Summary(output_dir, counts, manifest["seconds"], skipped, resumed)
+
+
+__all__ = ["generate", "plan", "fingerprint", "split_counts", "write_shard", "ShardTask", "Summary",
+           "SynthError"]

@@ -24,6 +24,9 @@ SKIMAGE_PHOTOS = (
 )
 # A logo is unusable below this many pixels on its shorter side.
 MIN_LOGO_SIDE = 16
+# Images above this many pixels are refused before they are decoded (a decompression bomb
+# or a scan far larger than any canvas); the config's max_input_pixels overrides it.
+DEFAULT_MAX_PIXELS = 60_000_000
 
 
 def _skimage_data_dir() -> str:
@@ -57,7 +60,7 @@ def list_background_files(source, resolve) -> list[str]:
             raise ConfigError(f"background directory {d!r} does not exist or is not a folder")
         try:
             names = sorted(os.listdir(d))
-        except OSError as exc:
+        except OSError as exc:  # e.g. permission denied
             raise ConfigError(f"background directory {d!r} cannot be read: {exc.strerror}") from None
         files = [os.path.join(d, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
         if not files:
@@ -73,21 +76,40 @@ def list_background_files(source, resolve) -> list[str]:
     raise ConfigError("background { } sets none of directory, glob or builtin")
 
 
-def _open(path: str, what: str) -> Image.Image:
+def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool = True) -> Image.Image:
     if not os.path.exists(path):
         raise InputImageError(f"{what} {path!r} does not exist")
     if os.path.isdir(path):
         raise InputImageError(f"{what} {path!r} is a folder, not an image file")
     try:
+        if os.path.getsize(path) == 0:
+            raise InputImageError(f"{what} {path!r} is an empty (zero-byte) file")
         img = Image.open(path)
-        img.load()
+        if img.width * img.height > max_pixels:
+            raise InputImageError(f"{what} {path!r} is {img.width}x{img.height} = {img.width * img.height:,} "
+                                  f"pixels, above the limit of {max_pixels:,} (max_input_pixels); "
+                                  "refused before decoding")
+        if load:
+            img.load()
     except UnidentifiedImageError:
         raise InputImageError(f"{what} {path!r} is not an image file PIL can read") from None
     except Image.DecompressionBombError as exc:
         raise InputImageError(f"{what} {path!r} is too large to decode safely: {exc}") from None
+    except PermissionError:
+        raise InputImageError(f"{what} {path!r} cannot be read: permission denied") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputImageError(f"{what} {path!r} cannot be read (corrupt or truncated?): {exc}") from None
     return img
+
+
+def probe_background(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(height, width) of a background from its header alone; raises InputImageError for a
+    missing, empty, unrecognised or oversized file. Full decoding happens at first use."""
+    img = _open(path, "background", max_pixels, load=False)
+    if min(img.size) < 32:
+        raise InputImageError(f"background {path!r} is {img.width}x{img.height} px; at least 32 px "
+                              "on each side is needed")
+    return img.height, img.width
 
 
 def _has_alpha(img: Image.Image) -> bool:
@@ -144,9 +166,10 @@ def load_logo(path: str, matte_tolerance: int | None = None) -> np.ndarray:
     return rgba
 
 
-def load_background(path: str) -> np.ndarray:
-    """Reads a background photo as RGB uint8 (greyscale, palette and RGBA are converted)."""
-    img = _open(path, "background")
+def load_background(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Reads a background photo as RGB uint8 (greyscale, 16-bit, palette, CMYK and RGBA are
+    converted)."""
+    img = _open(path, "background", max_pixels)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         arr = (arr / max(1.0, arr.max()) * 255.0).astype(np.uint8)

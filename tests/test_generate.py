@@ -102,7 +102,7 @@ def test_unreadable_background_is_skipped_and_reported(workdir):
     (workdir / "backgrounds" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     out = workdir / "data"
     s = _gen(write_config(workdir, num_images=3), out)
-    assert [os.path.basename(x.path) for x in s.skipped] == ["broken.jpg"]
+    assert [os.path.basename(x["path"]) for x in s.skipped] == ["broken.jpg"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["skipped_inputs"][0]["path"].endswith("broken.jpg")
     assert manifest["num_backgrounds"] == 3

@@ -12,6 +12,8 @@ and params.jsonl (see WORKSPACE.md).
 
 from __future__ import annotations
 
+import os
+
 from absl import app, flags
 
 from synth.cli import quiet_tensorflow, run_app
@@ -25,6 +27,8 @@ flags.DEFINE_integer("seed", None, "Override the config's seed.", lower_bound=0)
 flags.DEFINE_bool("overwrite", False, "Replace a dataset already in --output_dir (only once the "
                   "new one is complete).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_integer("workers", None, "Worker processes (default: the number of cores). The shards "
+                     "are identical whatever the number.", lower_bound=1)
 flags.DEFINE_bool("preview", False, "Also write OUTPUT_DIR/preview.jpg, a contact sheet of composites "
                   "with their boxes drawn.")
 
@@ -37,13 +41,16 @@ def main(argv):
 
     cfg = configlib.apply_overrides(configlib.load_config(FLAGS.config), FLAGS.num_images, FLAGS.seed)
     s = generate.generate(cfg, FLAGS.output_dir, overwrite=FLAGS.overwrite,
-                          show_progress=FLAGS.progress, write_preview=FLAGS.preview)
+                          show_progress=FLAGS.progress, write_preview=FLAGS.preview,
+                          workers=FLAGS.workers or os.cpu_count() or 1)
+    if s.resumed_shards:
+        print(f"resumed: {s.resumed_shards} shard(s) were already complete and kept")
     parts = [f"{split}: {v['images']} images, {v['objects']} objects" for split, v in s.counts.items()]
     print(f"wrote {s.output_dir} in {s.seconds:.1f} s ({'; '.join(parts)})")
     if s.skipped:
         print(f"skipped {len(s.skipped)} unusable background(s), listed in manifest.json:")
         for sk in s.skipped[:10]:
-            print(f"  {sk.reason}")
+            print(f"  {sk['reason']}")
 
 
 def run():
