@@ -1,9 +1,12 @@
 """Running the OD API's own training and evaluation loops on this stack.
 
-The one compatibility fix (../shared/docs/stack.md): tf-slim 1.1.0, which the OD API's
-TFRecord decoder is built on, calls `control_flow_ops.case` and `.cond`, which TF >= 2.13
-moved. `apply_compat_fixes()` puts `tf.case` / `tf.cond` back under those names before the
-OD API builds an input pipeline. Every entry point here applies it.
+Two compatibility fixes, applied by `apply_compat_fixes()` in every entry point:
+- tf-slim 1.1.0, which the OD API's TFRecord decoder is built on, calls
+  `control_flow_ops.case` and `.cond`, which TF >= 2.13 moved (../shared/docs/stack.md):
+  `tf.case` / `tf.cond` are put back under those names.
+- The OD API's evaluation draws boxes on sample images with `FreeTypeFont.getsize`, which
+  Pillow 10 removed (the eval loop dies with AttributeError: 'FreeTypeFont' object has no
+  attribute 'getsize'): an equivalent built on `getbbox` is added.
 """
 
 from __future__ import annotations
@@ -22,7 +25,17 @@ def apply_compat_fixes() -> list[str]:
     for name, fn in (("case", tf.case), ("cond", tf.cond)):
         if not hasattr(control_flow_ops, name):
             setattr(control_flow_ops, name, fn)
-            patched.append(name)
+            patched.append(f"control_flow_ops.{name}")
+    from PIL import ImageFont
+
+    def getsize(font, text, *args, **kwargs):
+        left, top, right, bottom = font.getbbox(text, *args, **kwargs)
+        return right - left, bottom - top
+
+    for cls in (ImageFont.FreeTypeFont, ImageFont.ImageFont):
+        if not hasattr(cls, "getsize"):
+            cls.getsize = getsize
+            patched.append(f"{cls.__name__}.getsize")
     return patched
 
 

@@ -85,8 +85,13 @@ def test_configure_errors_name_the_input(data_dir, tmp_path):
     assert not os.path.exists(tmp_path / "run" / "pipeline.config")
 
 
-def test_compat_fix_restores_what_tf_slim_calls():
+def test_compat_fixes_restore_what_tf_slim_and_the_od_api_call():
     training.apply_compat_fixes()
     from tensorflow.python.ops import control_flow_ops
 
     assert control_flow_ops.case is tf.case and control_flow_ops.cond is tf.cond
+    from PIL import ImageFont
+
+    font = ImageFont.load_default()
+    w, h = font.getsize("logo 0.97")  # what the OD API's visualization_utils calls
+    assert w > h > 0
