@@ -1,0 +1,151 @@
+"""Colourways: the versions of one logo that appear in the real world.
+
+A brand prints its logo in several colourways, and a detector trained on only the
+designed one misses the others. The config lists, per logo, the colourways to use
+and their weights; `sample_colourway` draws one name per object from an explicit
+`np.random.Generator`, and `apply` renders it deterministically:
+
+- ``original``: the logo as designed.
+- ``inverted``: ``255 - rgb``, alpha kept (a negative print).
+- ``white`` / ``black``: every pixel one solid colour, alpha kept (the silhouette).
+- ``plate``: the logo on a rounded rectangle of the brand's colour, with a margin.
+  The result is a new, larger RGBA whose plate is opaque; the corners outside the
+  rounded rectangle are transparent. The plate colour defaults to
+  `dominant_colour(logo)`. By default (``plate_ink="contrast"``) the logo on the
+  plate is drawn in white or black, whichever differs more in luminance from the
+  plate (a brand's "reversed" version); ``plate_ink="original"`` keeps its colours.
+
+Plate geometry: margin = ``margin_frac`` x the logo's longer side (default 0.15, at
+least 1 px); corner radius = ``corner_frac`` x the plate's shorter side (default
+0.2); the rounded edge is anti-aliased over one pixel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from synth.errors import ConfigError, InputImageError
+
+COLOURWAYS = ("original", "inverted", "white", "black", "plate")
+PLATE_INKS = ("contrast", "original")
+
+
+def _check_logo(logo_rgba: np.ndarray) -> None:
+    if not (isinstance(logo_rgba, np.ndarray) and logo_rgba.dtype == np.uint8
+            and logo_rgba.ndim == 3 and logo_rgba.shape[2] == 4 and min(logo_rgba.shape[:2]) > 0):
+        shape = getattr(logo_rgba, "shape", None)
+        dtype = getattr(logo_rgba, "dtype", None)
+        raise InputImageError(f"colourway: the logo must be an RGBA uint8 HxWx4 array, got shape {shape} "
+                              f"dtype {dtype}")
+
+
+def _check_name(name: str) -> None:
+    if name not in COLOURWAYS:
+        raise ConfigError(f"colourway {name!r} is unknown; valid colourways are {', '.join(COLOURWAYS)}")
+
+
+def _check_rgb(rgb, what: str) -> tuple[int, int, int]:
+    try:
+        vals = tuple(int(v) for v in rgb)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} {rgb!r} must be three integers 0..255 (r, g, b)") from None
+    if len(vals) != 3 or any(v < 0 or v > 255 for v in vals) or any(float(a) != b for a, b in zip(rgb, vals)):
+        raise ConfigError(f"{what} {rgb!r} must be three integers 0..255 (r, g, b)")
+    return vals
+
+
+def _luminance(rgb) -> float:
+    r, g, b = (float(v) for v in rgb)
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def dominant_colour(logo_rgba: np.ndarray) -> tuple[int, int, int]:
+    """The most common colour of the logo's opaque pixels (alpha >= 128).
+
+    Colours are binned at 32 levels per channel (8 bins each); the result is the mean
+    of the pixels in the fullest bin, so anti-aliased edges do not pull it off."""
+    _check_logo(logo_rgba)
+    rgb = logo_rgba[..., :3][logo_rgba[..., 3] >= 128]
+    if rgb.size == 0:
+        raise InputImageError("dominant_colour: the logo has no opaque pixels (alpha >= 128)")
+    bins = (rgb[:, 0] >> 5).astype(np.int32) * 64 + (rgb[:, 1] >> 5) * 8 + (rgb[:, 2] >> 5)
+    best = np.bincount(bins, minlength=512).argmax()
+    mean = rgb[bins == best].mean(axis=0)
+    return tuple(int(round(v)) for v in mean)
+
+
+def _rounded_rect_alpha(h: int, w: int, radius: float) -> np.ndarray:
+    """Opacity of a rounded rectangle filling an h x w array, anti-aliased over 1 px."""
+    ys = np.arange(h, dtype=np.float32)[:, None] + 0.5
+    xs = np.arange(w, dtype=np.float32)[None, :] + 0.5
+    # Distance outside the inner rectangle shrunk by the radius; <= radius means inside.
+    dx = np.maximum(np.maximum(radius - xs, xs - (w - radius)), 0.0)
+    dy = np.maximum(np.maximum(radius - ys, ys - (h - radius)), 0.0)
+    dist = np.sqrt(dx * dx + dy * dy)
+    return np.clip(radius - dist + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = "contrast",
+          margin_frac: float = 0.15, corner_frac: float = 0.2) -> np.ndarray:
+    """Returns the logo in colourway `name` as a new RGBA uint8 array (the input is not changed)."""
+    _check_name(name)
+    _check_logo(logo_rgba)
+    alpha = logo_rgba[..., 3:4]
+    if name == "original":
+        return logo_rgba.copy()
+    if name == "inverted":
+        return np.concatenate([255 - logo_rgba[..., :3], alpha], axis=-1)
+    if name in ("white", "black"):
+        out = np.empty_like(logo_rgba)
+        out[..., :3] = 255 if name == "white" else 0
+        out[..., 3:] = alpha
+        return out
+    # plate
+    if plate_ink not in PLATE_INKS:
+        raise ConfigError(f"plate_ink {plate_ink!r} is unknown; valid values are {', '.join(PLATE_INKS)}")
+    if not (0.0 <= margin_frac <= 1.0) or not math.isfinite(margin_frac):
+        raise ConfigError(f"plate margin_frac {margin_frac!r} must be in [0, 1]")
+    if not (0.0 <= corner_frac <= 0.5) or not math.isfinite(corner_frac):
+        raise ConfigError(f"plate corner_frac {corner_frac!r} must be in [0, 0.5]")
+    colour = dominant_colour(logo_rgba) if plate_rgb is None else _check_rgb(plate_rgb, "plate_rgb")
+    h, w = logo_rgba.shape[:2]
+    m = max(1, int(round(margin_frac * max(h, w))))
+    ph, pw = h + 2 * m, w + 2 * m
+    out = np.zeros((ph, pw, 4), np.uint8)
+    plate = np.empty((ph, pw, 3), np.float32)
+    plate[...] = colour
+    if plate_ink == "contrast":
+        ink = 0.0 if _luminance(colour) > 127.5 else 255.0
+        fg = np.full((h, w, 3), ink, np.float32)
+    else:
+        fg = logo_rgba[..., :3].astype(np.float32)
+    a = alpha.astype(np.float32) / 255.0
+    inner = plate[m:m + h, m:m + w]
+    inner[...] = fg * a + inner * (1.0 - a)
+    out[..., :3] = np.clip(plate + 0.5, 0, 255).astype(np.uint8)
+    out[..., 3] = np.clip(_rounded_rect_alpha(ph, pw, corner_frac * min(ph, pw)) * 255.0 + 0.5,
+                          0, 255).astype(np.uint8)
+    return out
+
+
+def sample_colourway(rng: np.random.Generator, names, weights) -> str:
+    """Draws one colourway name with probability proportional to its weight (one uniform draw)."""
+    names = tuple(names)
+    weights = tuple(weights)
+    if not names:
+        raise ConfigError("colourways: the list of colourways is empty; give at least one of "
+                          f"{', '.join(COLOURWAYS)}")
+    for n in names:
+        _check_name(n)
+    if len(weights) != len(names):
+        raise ConfigError(f"colourway weights {list(weights)} must have one weight per colourway "
+                          f"({len(names)}: {list(names)})")
+    w = np.asarray(weights, np.float64)
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ConfigError(f"colourway weights {list(weights)} must be finite, >= 0 and not all 0")
+    positive = np.flatnonzero(w > 0)  # a zero weight is never drawn, even through rounding
+    cum = np.cumsum(w[positive])
+    i = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+    return names[int(positive[min(i, positive.size - 1)])]

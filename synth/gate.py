@@ -1,0 +1,288 @@
+"""Recognisability gate: is a pasted logo still something a person would recognise?
+
+`score` measures four things for one object; `GateScores.passes(cfg)` compares them with
+the thresholds of a `GateConfig`. An object that fails is re-sampled by the caller and
+never emitted as a label; the scores of emitted objects go into the manifest.
+
+- ``visible_fraction``: pixels with visible opacity >= 0.5 (after every later occluder,
+  distractor or logo) over pixels with pasted opacity >= 0.5. Default minimum 0.6.
+- ``size_px``: the shorter side, in pixels, of the box of the visible pixels. Default
+  minimum 16 (SynthText keeps characters of 8 px and more; a logo needs more detail).
+- ``contrast``: how well the logo's silhouette stands out from what surrounds it in the
+  composite. At every visible pixel on the boundary of the visible region, the mean
+  CIELAB colour of the logo pixels and of the non-logo pixels inside a window of
+  (2 ``ring_px`` + 1)^2 around it are compared (Euclidean distance, divided by 100, so
+  0.05 is a delta-E of 5, a difference most people see at a glance); the score is the
+  mean over boundary points. Local windows make it work on textured backgrounds, where
+  a global inside/outside mean can cancel out; colour (not only grey) keeps a red logo on
+  an equally bright green wall visible. Boundary points at the canvas edge have no
+  outside pixels and are skipped. Default minimum 0.05.
+- ``match``: the composite warped back to the front with inv(H) (cv2.warpPerspective
+  onto the logo's frame), compared with the original logo by normalised
+  cross-correlation of grey levels over the logo's opaque (alpha >= 0.5) and visible
+  pixels. Both are compared at about the pasted resolution (the logo is first reduced
+  to the pasted size, at most 256 px on its longer side), so a small paste is not
+  penalised for the detail it cannot hold. A logo with almost no grey texture (grey
+  standard deviation under ``FLAT_STD`` = 0.04, e.g. the all-white colourway) has no
+  pattern to correlate; its match is the correlation, over the logo's box plus a 15 %
+  margin, between the composite and the logo drawn over the mean grey of that margin,
+  i.e. how well the silhouette survives. Default minimum 0.5.
+
+The work is done on the region of interest given by H's projection of the logo's
+corners, never the whole canvas. `prepare_logo` computes a logo's grey/opacity pyramid
+once, so scoring many pastes of a large logo does not reduce it every time. `check_thresholds_feasible` refuses thresholds that no
+placement can meet.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from synth.boxes import VISIBLE_ALPHA
+from synth.errors import ConfigError, InputImageError
+
+RING_PX = 4
+FLAT_STD = 0.04
+MAX_WORK_SIDE = 256
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    min_visible_fraction: float = 0.6
+    min_size_px: float = 16.0
+    min_contrast: float = 0.05
+    min_match: float = 0.5
+
+    def __post_init__(self):
+        limits = {"min_visible_fraction": (0.0, 1.0), "min_size_px": (0.0, 1e5),
+                  "min_contrast": (0.0, 2.0), "min_match": (-1.0, 1.0)}
+        for name, (lo, hi) in limits.items():
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi):
+                raise ConfigError(f"gate {name} {v!r} must be a number in [{lo:g}, {hi:g}]")
+
+
+@dataclass(frozen=True)
+class GateScores:
+    visible_fraction: float
+    size_px: float
+    contrast: float
+    match: float
+
+    def reasons(self, cfg: GateConfig) -> list[str]:
+        """One line per failed threshold, naming it; empty when the object passes."""
+        out = []
+        for name, value in (("visible_fraction", self.visible_fraction), ("size_px", self.size_px),
+                            ("contrast", self.contrast), ("match", self.match)):
+            limit = getattr(cfg, "min_" + name)
+            if not value >= limit:
+                out.append(f"min_{name}: {name} {value:.3g} < {limit:g}")
+        return out
+
+    def passes(self, cfg: GateConfig) -> bool:
+        return not self.reasons(cfg)
+
+
+@dataclass(frozen=True)
+class PreparedLogo:
+    """A logo's grey levels and opacity (float32 in [0, 1]) at 1, 1/2, 1/4, ... of its size,
+    down to 16 px; made once per logo by `prepare_logo` so `score` never reduces a big logo."""
+    shape: tuple  # (h, w) of the original logo
+    levels: tuple  # ((grey, alpha), ...), level k about 2^-k of the original
+
+
+def prepare_logo(logo_rgba: np.ndarray) -> PreparedLogo:
+    if not (isinstance(logo_rgba, np.ndarray) and logo_rgba.dtype == np.uint8 and logo_rgba.ndim == 3
+            and logo_rgba.shape[2] == 4 and min(logo_rgba.shape[:2]) > 0):
+        raise InputImageError(f"gate: logo must be RGBA uint8 HxWx4, got shape {getattr(logo_rgba, 'shape', None)}")
+    grey = cv2.cvtColor(np.ascontiguousarray(logo_rgba[..., :3]), cv2.COLOR_RGB2GRAY)
+    level = cv2.merge([grey, np.ascontiguousarray(logo_rgba[..., 3])]).astype(np.float32) * np.float32(1.0 / 255.0)
+    levels = [level]
+    while min(level.shape[:2]) >= 32:
+        h, w = level.shape[:2]
+        level = cv2.resize(level, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        levels.append(level)
+    return PreparedLogo(tuple(logo_rgba.shape[:2]),
+                        tuple((np.ascontiguousarray(lv[..., 0]), np.ascontiguousarray(lv[..., 1])) for lv in levels))
+
+
+def _det3(m: np.ndarray) -> float:
+    return float(m[0, 0] * (m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1])
+                 - m[0, 1] * (m[1, 0] * m[2, 2] - m[1, 2] * m[2, 0])
+                 + m[0, 2] * (m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0]))
+
+
+def _check_inputs(H, composite_rgb, visible_alpha, pasted_alpha) -> np.ndarray:
+    if not (isinstance(composite_rgb, np.ndarray) and composite_rgb.dtype == np.uint8
+            and composite_rgb.ndim == 3 and composite_rgb.shape[2] == 3):
+        raise InputImageError(f"gate.score: composite must be RGB uint8 HxWx3, got shape "
+                              f"{getattr(composite_rgb, 'shape', None)}")
+    for what, a in (("visible_alpha", visible_alpha), ("pasted_alpha", pasted_alpha)):
+        if getattr(a, "shape", None) != composite_rgb.shape[:2]:
+            raise InputImageError(f"gate.score: {what} has shape {getattr(a, 'shape', None)}; it must be the "
+                                  f"composite's height x width {composite_rgb.shape[:2]}")
+    H = np.asarray(H, np.float64)
+    if H.shape != (3, 3) or not np.all(np.isfinite(H)) or abs(_det3(H)) < 1e-12:
+        raise InputImageError(f"gate.score: H must be an invertible 3x3 homography, got {H.tolist()}")
+    return H
+
+
+def _project(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.c_[pts, np.ones(len(pts))] @ H.T
+    if np.any(p[:, 2] <= 1e-12):
+        raise InputImageError(f"gate.score: H {H.tolist()} maps a logo corner to or behind the horizon "
+                              "(w <= 0); it is not a paste of the whole logo")
+    return p[:, :2] / p[:, 2:3]
+
+
+def _window_sums(integral: np.ndarray, ys: np.ndarray, xs: np.ndarray, r: int) -> np.ndarray:
+    """Sums over the (2r+1)^2 windows centred on (ys, xs), clipped to the image, from cv2.integral."""
+    h, w = integral.shape[0] - 1, integral.shape[1] - 1
+    ya, yb = np.maximum(ys - r, 0), np.minimum(ys + r + 1, h)
+    xa, xb = np.maximum(xs - r, 0), np.minimum(xs + r + 1, w)
+    return integral[yb, xb] - integral[ya, xb] - integral[yb, xa] + integral[ya, xa]
+
+
+def _contrast(lab: np.ndarray, vis: np.ndarray, ring_px: int) -> float:
+    eroded = cv2.erode(vis.view(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    ys, xs = np.nonzero(vis & ~eroded.view(bool))  # boundary of the visible region
+    if ys.size == 0:
+        return 0.0
+    inside = vis.view(np.uint8)
+    lab_in = cv2.bitwise_and(lab, lab, mask=inside)  # logo pixels' colours, 0 elsewhere
+    n_in = _window_sums(cv2.integral(inside), ys, xs, ring_px).astype(np.float64)
+    n_all = ((np.minimum(ys + ring_px + 1, vis.shape[0]) - np.maximum(ys - ring_px, 0))
+             * (np.minimum(xs + ring_px + 1, vis.shape[1]) - np.maximum(xs - ring_px, 0)))
+    n_out = n_all - n_in
+    keep = n_out >= 2 * ring_px + 1  # at least a window's side of surroundings
+    if not keep.any():
+        return 0.0
+    ys, xs, n_in, n_out = ys[keep], xs[keep], n_in[keep], n_out[keep]
+    s_in = _window_sums(cv2.integral(lab_in), ys, xs, ring_px)
+    s_all = _window_sums(cv2.integral(lab), ys, xs, ring_px)
+    diff = s_in / n_in[:, None] - (s_all - s_in) / n_out[:, None]
+    diff *= np.array([100.0 / 255.0, 1.0, 1.0])  # 8-bit Lab: L is scaled to 0..255, a and b offset by 128
+    return float(np.sqrt((diff * diff).sum(axis=1)).mean() / 100.0)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 4:
+        return 0.0
+    a = a - a.mean()
+    b = b - b.mean()
+    den = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-9 else 0.0
+
+
+def _match(logo: PreparedLogo, H_roi, grey_roi, vis_roi, quad_area) -> float:
+    lh, lw = logo.shape
+    s = min(1.0, math.sqrt(max(quad_area, 1.0) / (lh * lw)), MAX_WORK_SIDE / max(lh, lw))
+    wh, ww = max(2, int(round(lh * s))), max(2, int(round(lw * s)))
+    # The smallest prepared level still at least the working size, reduced the rest of the way.
+    ref, alpha = next(lv for lv in reversed(logo.levels) if lv[0].shape[0] >= wh and lv[0].shape[1] >= ww)
+    if ref.shape != (wh, ww):
+        ref = cv2.resize(ref, (ww, wh), interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(alpha, (ww, wh), interpolation=cv2.INTER_AREA)
+    opaque = alpha >= VISIBLE_ALPHA
+    if not opaque.any():
+        return 0.0
+    # Output pixel -> working (reduced) logo pixel -> logo pixel -> roi pixel, in cv2's convention
+    # (integer coordinates at pixel centres), the one H has when it pasted the logo with warpPerspective.
+    sx, sy = lw / ww, lh / wh  # as cv2.resize maps centres: x = (u + 0.5) * sx - 0.5
+    S_c = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+    flat = float(ref[opaque].std()) < FLAT_STD
+    m = max(2, int(round(0.15 * max(wh, ww)))) if flat else 0
+    T = np.array([[1.0, 0.0, -m], [0.0, 1.0, -m], [0.0, 0.0, 1.0]])
+    M = H_roi @ S_c @ T
+    size = (ww + 2 * m, wh + 2 * m)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    back = cv2.warpPerspective(grey_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    vis_back = cv2.warpPerspective(vis_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if not flat:
+        keep = opaque & (vis_back >= VISIBLE_ALPHA)
+        return _ncc(ref[keep], back[keep])
+    valid = cv2.warpPerspective(np.ones_like(grey_roi), M, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
+    a = np.zeros((wh + 2 * m, ww + 2 * m), np.float32)
+    a[m:m + wh, m:m + ww] = alpha
+    g = np.zeros_like(a)
+    g[m:m + wh, m:m + ww] = ref
+    ring = valid & (a < VISIBLE_ALPHA)
+    keep = ring | (valid & (a >= VISIBLE_ALPHA) & (vis_back >= VISIBLE_ALPHA))
+    if not ring.any():
+        return 0.0
+    predicted = a * g + (1.0 - a) * float(back[ring].mean())
+    return _ncc(predicted[keep], back[keep])
+
+
+def score(logo, H, composite_rgb: np.ndarray, visible_alpha: np.ndarray,
+          pasted_alpha: np.ndarray, ring_px: int = RING_PX) -> GateScores:
+    """Scores one pasted logo. H maps logo pixel (x, y, 1) to canvas pixel coordinates, in the
+    convention of cv2.warpPerspective(logo, H, ...) (integer coordinates at pixel centres);
+    visible_alpha / pasted_alpha are this logo's full-canvas opacity after / before later layers.
+    `logo` is the RGBA logo as pasted (after its colourway), or `prepare_logo(logo)` of it (faster
+    when one logo is scored many times)."""
+    logo = logo if isinstance(logo, PreparedLogo) else prepare_logo(logo)
+    H = _check_inputs(H, composite_rgb, visible_alpha, pasted_alpha)
+    ch, cw = composite_rgb.shape[:2]
+    lh, lw = logo.shape
+    corners = np.array([[0, 0], [lw, 0], [lw, lh], [0, lh]], np.float64) - 0.5
+    quad = _project(H, corners)
+    pad = ring_px + 2
+    x0 = max(0, int(math.floor(quad[:, 0].min())) - pad)
+    y0 = max(0, int(math.floor(quad[:, 1].min())) - pad)
+    x1 = min(cw, int(math.ceil(quad[:, 0].max())) + pad)
+    y1 = min(ch, int(math.ceil(quad[:, 1].max())) + pad)
+    if x1 <= x0 or y1 <= y0:
+        return GateScores(0.0, 0.0, 0.0, 0.0)
+    pasted = pasted_alpha[y0:y1, x0:x1] >= VISIBLE_ALPHA
+    n_pasted = int(np.count_nonzero(pasted))
+    vis_roi = np.ascontiguousarray(visible_alpha[y0:y1, x0:x1], dtype=np.float32)
+    vis = vis_roi >= VISIBLE_ALPHA
+    n_vis = int(np.count_nonzero(vis))
+    if n_pasted == 0 or n_vis == 0:
+        return GateScores(0.0, 0.0, 0.0, 0.0)
+    rows, cols = np.flatnonzero(vis.any(axis=1)), np.flatnonzero(vis.any(axis=0))
+    size_px = float(min(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+    rgb = np.ascontiguousarray(composite_rgb[y0:y1, x0:x1])
+    contrast = _contrast(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), vis, ring_px)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1.0 / 255.0)
+    H_roi = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ H
+    qx, qy = quad[:, 0], quad[:, 1]
+    area = 0.5 * abs(float(np.dot(qx, np.roll(qy, -1)) - np.dot(qy, np.roll(qx, -1))))
+    match = _match(logo, H_roi, grey, vis_roi, area)
+    return GateScores(round(n_vis / n_pasted, 6), size_px, round(contrast, 6), round(match, 6))
+
+
+def check_thresholds_feasible(cfg: GateConfig, logo_hw, out_hw, max_scale: float,
+                              occluded_fraction=None) -> None:
+    """Raises ConfigError, naming the threshold, when no placement can meet `cfg`.
+
+    `max_scale` is the placement's largest logo width as a share of the canvas's shorter
+    side (as in synth.composite); `occluded_fraction` the occlusion config's (low, high)."""
+    lh, lw = (int(v) for v in logo_hw)
+    out_h, out_w = (int(v) for v in out_hw)
+    if min(lh, lw, out_h, out_w) <= 0 or not (max_scale > 0):
+        raise ConfigError(f"check_thresholds_feasible: logo size {tuple(logo_hw)}, canvas size {tuple(out_hw)} "
+                          f"and max_scale {max_scale!r} must be positive")
+    if cfg.min_size_px > min(out_h, out_w):
+        raise ConfigError(f"gate min_size_px {cfg.min_size_px:g} is larger than the canvas's shorter side "
+                          f"{min(out_h, out_w)} (image_size {out_h}x{out_w}); no logo can be that large")
+    w = min(out_h, out_w) * max_scale  # the largest paste, fitted like synth.composite does
+    h = w * lh / lw
+    f = min(1.0, out_h / h, out_w / w)
+    largest = min(w * f, h * f)
+    if cfg.min_size_px > largest:
+        raise ConfigError(f"gate min_size_px {cfg.min_size_px:g} is larger than the largest logo the placement "
+                          f"allows ({largest:.1f} px on its shorter side at max_scale {max_scale:g} for a "
+                          f"{lh}x{lw} logo on {out_h}x{out_w}); lower min_size_px or raise max_scale")
+    if occluded_fraction is not None:
+        lo = float(occluded_fraction[0])
+        if 1.0 - lo < cfg.min_visible_fraction:
+            raise ConfigError(f"gate min_visible_fraction {cfg.min_visible_fraction:g} cannot be met by any "
+                              f"occluded object: occlusion occluded_fraction starts at {lo:g}, leaving at most "
+                              f"{1.0 - lo:.2f} visible; lower one of them")

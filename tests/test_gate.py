@@ -1,0 +1,168 @@
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from synth import colourway, gate
+from synth.errors import ConfigError, InputImageError
+from conftest import make_background, make_logo
+
+CFG = gate.GateConfig()
+OUT_H, OUT_W = 480, 640
+
+
+def _homography(lw, lh, quad) -> np.ndarray:
+    src = np.float32([[0, 0], [lw, 0], [lw, lh], [0, lh]])
+    return cv2.getPerspectiveTransform(src, np.float32(quad)).astype(np.float64)
+
+
+def _paste(logo, H, bg):
+    """Alpha-blends logo warped by H (cv2's convention) into bg; returns (composite, pasted alpha)."""
+    h, w = bg.shape[:2]
+    warped = cv2.warpPerspective(logo, H, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    a = warped[..., 3:].astype(np.float32) / 255.0
+    comp = np.clip(bg * (1.0 - a) + warped[..., :3] * a + 0.5, 0, 255).astype(np.uint8)
+    return comp, np.ascontiguousarray(a[..., 0])
+
+
+def _dark_background():
+    return (make_background(OUT_H, OUT_W, 2) * 0.4).astype(np.uint8)
+
+
+def _asymmetric_logo(size=150):
+    """A textured, rotation-asymmetric RGBA logo: a blue plate with yellow text and a red corner."""
+    rgba = np.zeros((size, size, 4), np.uint8)
+    cv2.rectangle(rgba, (4, 4), (size - 5, size - 5), (30, 60, 200, 255), -1)
+    cv2.putText(rgba, "Q7", (size // 8, 2 * size // 3), cv2.FONT_HERSHEY_DUPLEX, size / 60.0,
+                (250, 230, 40, 255), max(2, size // 30), cv2.LINE_AA)
+    cv2.rectangle(rgba, (4, 4), (size // 4, size // 5), (230, 30, 30, 255), -1)
+    return rgba
+
+
+PERSPECTIVE = [[200, 100], [360, 120], [350, 280], [190, 260]]
+
+
+def test_unoccluded_high_contrast_logo_passes_with_a_high_match():
+    for logo in (make_logo(150), _asymmetric_logo(150)):
+        H = _homography(150, 150, PERSPECTIVE)
+        comp, pasted = _paste(logo, H, _dark_background())
+        s = gate.score(logo, H, comp, pasted, pasted)
+        assert s.passes(CFG), s.reasons(CFG)
+        assert s.reasons(CFG) == []
+        assert s.visible_fraction == 1.0 and s.match > 0.8 and s.contrast > 0.2
+        assert 150 <= s.size_px <= 162  # the quad's shorter side: rows 100..280 and columns 190..360
+        json.dumps(dataclasses.asdict(s))
+
+
+def test_ninety_percent_covered_fails_naming_min_visible_fraction():
+    logo = _asymmetric_logo(150)  # opaque square over pixels 4..145: 142 x 142
+    H = _homography(150, 150, [[100, 100], [250, 100], [250, 250], [100, 250]])  # scale 1, shifted
+    comp, pasted = _paste(logo, H, _dark_background())
+    occ = np.zeros_like(pasted)
+    occ[:, :104 + 127] = 1.0  # covers columns 104..230 of the 142 logo columns 104..245
+    comp[occ > 0] = (128, 128, 128)
+    s = gate.score(logo, H, comp, pasted * (1.0 - occ), pasted)
+    assert s.visible_fraction == pytest.approx(15 / 142, abs=0.002)
+    assert not s.passes(CFG)
+    assert any(r.startswith("min_visible_fraction") for r in s.reasons(CFG))
+    assert s.size_px == 15
+
+
+def test_a_tiny_paste_fails_naming_min_size_px():
+    logo = make_logo(150)
+    H = _homography(150, 150, [[300, 200], [308, 200], [308, 208], [300, 208]])
+    comp, pasted = _paste(logo, H, _dark_background())
+    s = gate.score(logo, H, comp, pasted, pasted)
+    assert 6 <= s.size_px <= 8
+    assert [r.split(":")[0] for r in s.reasons(CFG)] == ["min_size_px"]
+
+
+def test_a_logo_on_a_background_of_its_own_colour_fails_contrast():
+    logo = make_logo(150)  # a red (220, 30, 30) disc with a white bar inside
+    rng = np.random.default_rng(0)
+    bg = np.clip(np.float32(colourway.dominant_colour(logo)) + rng.normal(0, 2, (OUT_H, OUT_W, 3)), 0, 255)
+    H = _homography(150, 150, PERSPECTIVE)
+    comp, pasted = _paste(logo, H, bg.astype(np.uint8))
+    s = gate.score(logo, H, comp, pasted, pasted)
+    assert s.contrast < CFG.min_contrast
+    assert "min_contrast" in [r.split(":")[0] for r in s.reasons(CFG)]
+    green = np.zeros((OUT_H, OUT_W, 3), np.uint8)
+    green[...] = (40, 140, 40)  # about as bright as the red, different hue
+    comp, pasted = _paste(logo, H, green)
+    assert gate.score(logo, H, comp, pasted, pasted).contrast > 0.3
+
+
+def test_match_falls_when_the_embedded_logo_is_not_the_logo():
+    logo = _asymmetric_logo(150)
+    H = _homography(150, 150, PERSPECTIVE)
+    bg = _dark_background()
+    wrong = np.ascontiguousarray(np.rot90(logo, 2))  # same colours and silhouette, turned upside down
+    comp, pasted = _paste(wrong, H, bg)
+    s = gate.score(logo, H, comp, pasted, pasted)
+    assert s.match < 0.5 and "min_match" in [r.split(":")[0] for r in s.reasons(CFG)]
+    comp, pasted = _paste(logo, H, bg)
+    blurred = cv2.GaussianBlur(comp, (0, 0), 8)
+    assert gate.score(logo, H, blurred, pasted, pasted).match < gate.score(logo, H, comp, pasted, pasted).match
+
+
+def test_flat_colourways_are_matched_by_their_silhouette():
+    logo = colourway.apply(make_logo(150), "white")
+    H = _homography(150, 150, PERSPECTIVE)
+    comp, pasted = _paste(logo, H, _dark_background())
+    s = gate.score(logo, H, comp, pasted, pasted)
+    assert s.passes(CFG) and s.match > 0.8
+    light = np.full((OUT_H, OUT_W, 3), 250, np.uint8)
+    comp, pasted = _paste(logo, H, light)
+    s = gate.score(logo, H, comp, pasted, pasted)
+    assert s.contrast < CFG.min_contrast
+
+
+def test_logo_partly_off_the_canvas_is_scored_on_its_visible_part():
+    logo = _asymmetric_logo(150)
+    H = _homography(150, 150, [[-75, 100], [75, 100], [75, 250], [-75, 250]])  # left half off-canvas
+    comp, pasted = _paste(logo, H, _dark_background())
+    s = gate.score(logo, H, comp, pasted, pasted)
+    assert s.visible_fraction == 1.0 and s.match > 0.8 and s.contrast > 0.2
+    assert 70 <= s.size_px <= 72
+
+
+def test_check_thresholds_feasible_names_the_threshold():
+    gate.check_thresholds_feasible(CFG, (100, 200), (480, 640), 0.4, occluded_fraction=(0.1, 0.4))
+    with pytest.raises(ConfigError, match="min_size_px 500.*480"):
+        gate.check_thresholds_feasible(gate.GateConfig(min_size_px=500), (100, 100), (480, 640), 0.4)
+    with pytest.raises(ConfigError, match="min_size_px 40.*max_scale 0.1"):
+        # widest paste 48 px, so a 1:4 logo is 12 px tall at most
+        gate.check_thresholds_feasible(gate.GateConfig(min_size_px=40), (25, 100), (480, 640), 0.1)
+    with pytest.raises(ConfigError, match="min_visible_fraction 0.6.*occluded_fraction starts at 0.5"):
+        gate.check_thresholds_feasible(CFG, (100, 100), (480, 640), 0.4, occluded_fraction=(0.5, 0.8))
+
+
+def test_bad_config_and_inputs_raise():
+    with pytest.raises(ConfigError, match="min_visible_fraction 1.5"):
+        gate.GateConfig(min_visible_fraction=1.5)
+    with pytest.raises(ConfigError, match="min_size_px"):
+        gate.GateConfig(min_size_px=-1)
+    logo = make_logo(32)
+    comp = np.zeros((60, 60, 3), np.uint8)
+    a = np.zeros((60, 60), np.float32)
+    with pytest.raises(InputImageError, match="invertible"):
+        gate.score(logo, np.zeros((3, 3)), comp, a, a)
+    with pytest.raises(InputImageError, match="visible_alpha"):
+        gate.score(logo, np.eye(3), comp, a[:10], a)
+    with pytest.raises(InputImageError, match="horizon"):
+        gate.score(logo, np.array([[1.0, 0, 0], [0, 1.0, 0], [-0.1, 0, 1.0]]), comp, a, a)
+    s = gate.score(logo, np.eye(3), comp, a, a)  # nothing pasted: every score is 0
+    assert s == gate.GateScores(0.0, 0.0, 0.0, 0.0) and len(s.reasons(CFG)) == 4
+
+
+def test_prepared_logo_gives_the_same_scores():
+    logo = colourway.apply(_asymmetric_logo(300), "original")
+    H = _homography(300, 300, PERSPECTIVE)  # reduced about 2x on the canvas
+    comp, pasted = _paste(logo, H, _dark_background())
+    raw = gate.score(logo, H, comp, pasted, pasted)
+    prepared = gate.prepare_logo(logo)
+    assert [lv[0].shape for lv in prepared.levels][:3] == [(300, 300), (150, 150), (75, 75)]
+    assert gate.score(prepared, H, comp, pasted, pasted) == raw
+    assert raw.passes(CFG) and raw.match > 0.8
