@@ -32,6 +32,13 @@ def test_composites_to_served_predictions(workdir):
     reader = tf.train.load_checkpoint(ckpt)
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 2  # stopped where asked
 
+    # One COCO evaluation of that checkpoint on the val shards, without the OD API's polling.
+    _ok(run_tool("evaluate", f"--pipeline_config_path={run}/pipeline.config", f"--checkpoint={run}",
+                 f"--output_dir={workdir / 'eval'}"))
+    metrics = json.load(open(workdir / "eval" / "metrics.json"))
+    assert metrics["step"] == 2 and "DetectionBoxes_Precision/mAP" in metrics["metrics"]
+    assert os.listdir(workdir / "eval") != ["metrics.json"]  # TensorBoard events too
+
     r = _ok(run_tool("export_model", f"--pipeline_config_path={run}/pipeline.config",
                      f"--trained_checkpoint_dir={run}", f"--export_dir={exports}", "--model_name=logo"))
     version = os.path.join(exports, "logo", "1")

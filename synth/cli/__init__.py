@@ -36,8 +36,13 @@ def run_app(main, tool: str, module_name: str) -> None:
     app.run(main_wrapper(main, tool))
 
 
-def quiet_tensorflow() -> None:
-    """Hides TensorFlow's C++ start-up chatter (set before TensorFlow is imported)."""
+def quiet_tensorflow(keep_info: bool = False) -> None:
+    """Hides TensorFlow's C++ start-up chatter (set before TensorFlow is imported) and,
+    unless `keep_info` or --verbosity was given, the OD API's INFO and WARNING logging."""
     import os
 
+    from absl import flags, logging
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not keep_info and not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.ERROR)

@@ -48,7 +48,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    quiet_tensorflow()
+    quiet_tensorflow(keep_info=True)
     from synth import training
 
     if not FLAGS.model_dir or not FLAGS.pipeline_config_path:
