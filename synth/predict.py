@@ -38,7 +38,7 @@ class Predictor:
         lm = os.path.join(saved_model_dir, "assets.extra", "label_map.pbtxt")
         self.names = read_label_map(lm) if os.path.isfile(lm) else {}
 
-    def __call__(self, rgb: np.ndarray, min_score: float = 0.0) -> list[Detection]:
+    def __call__(self, rgb: np.ndarray, min_score: float = 0.0, max_detections: int = 100) -> list[Detection]:
         out = self.fn(input_tensor=self._tf.constant(rgb[None], self._tf.uint8))
         n = int(out["num_detections"][0])
         result = []
@@ -49,7 +49,7 @@ class Predictor:
                 cid = int(round(float(cls)))
                 result.append(Detection([round(float(v), 5) for v in box], cid,
                                         self.names.get(cid, str(cid)), round(float(score), 5)))
-        return result
+        return result[:max_detections]  # the model returns them by descending score
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -103,7 +103,7 @@ def images_from_tfrecords(pattern: str, max_images: int):
 
 
 def predict_images(saved_model_dir: str, items, output_dir: str, min_score: float = 0.5,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, max_detections: int = 100) -> dict:
     """Runs the model on each (name, loader) of `items`; writes drawn images and
     detections.json into `output_dir`. Unreadable images are listed under "errors" in the
     JSON and skipped, not fatal."""
@@ -120,7 +120,7 @@ def predict_images(saved_model_dir: str, items, output_dir: str, min_score: floa
         except InputImageError as exc:
             errors.append({"file": name, "error": str(exc)})
             continue
-        dets = predictor(rgb, min_score)
+        dets = predictor(rgb, min_score, max_detections)
         stem = os.path.splitext(os.path.basename(name))[0]
         out_img = os.path.join(output_dir, stem + ".jpg")
         cv2.imwrite(out_img, cv2.cvtColor(draw(rgb, dets), cv2.COLOR_RGB2BGR))

@@ -24,6 +24,8 @@ flags.DEFINE_float("min_score", 0.5, "Only detections scoring at least this are 
                    upper_bound=1.0)
 flags.DEFINE_string("tfrecord", None, "Also (or instead) run on composites in shards matching this glob.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_integer("max_detections", 100, "Keep at most this many detections per image (highest scores).",
+                     lower_bound=1)
 flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", lower_bound=1)
 FLAGS = flags.FLAGS
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -55,7 +57,8 @@ def main(argv):
         items += predict.images_from_tfrecords(FLAGS.tfrecord, FLAGS.max_images)
     if not items:
         raise app.UsageError("give image files, folders or globs, or --tfrecord")
-    s = predict.predict_images(model, items, FLAGS.output_dir, FLAGS.min_score, FLAGS.progress)
+    s = predict.predict_images(model, items, FLAGS.output_dir, FLAGS.min_score, FLAGS.progress,
+                               FLAGS.max_detections)
     n = sum(len(r["detections"]) for r in s["images"])
     print(f"{len(s['images'])} images, {n} detections with score >= {FLAGS.min_score}: "
           f"{os.path.join(FLAGS.output_dir, 'detections.json')}")
