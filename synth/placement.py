@@ -1,0 +1,250 @@
+"""Where a logo goes: on ONE usable region of a background, sized by that region's plane.
+
+`sample_placement(rng, surface, logo_hw, out_hw, cfg, taken, max_overlap_iou)` draws every
+random choice of one placement from `rng` and returns a JSON-serialisable `PlacementParams`, or
+None after at most `cfg.max_attempts` attempts. Each attempt draws, in a fixed order:
+
+1. a region, with probability proportional to its area (synth.surface.Region.area_px);
+2. a width, log-uniform in `min_width_frac`..`max_width_frac` of the region's plane size (the
+   square root of its area in plane units), so the logo follows the region's size; at a centre
+   c the width in image pixels is that times the plane's local scale at c, so the same logo looks
+   smaller where the surface is farther away. It is capped at `max_width_canvas` * the canvas'
+   shorter side, and a centre where it comes out under `min_width_px` is ruled out;
+3. an in-plane rotation within +-`max_rotation_deg` and an extra tilt about the logo's own axes
+   within +-`max_extra_tilt_deg` each;
+4. a centre, uniformly among the region's pixels (on a grid of `center_stride` px, coarser in
+   large regions so that about MAX_CENTRES are considered; jittered) whose distance to the nearest
+   edge or boundary is at least half the logo's shorter side plus `margin_px`, and without
+   `allow_truncation` as far from the canvas border (necessary conditions only).
+
+The quad is built with synth.geometry.logo_quad and accepted only if: geometry.distortion_ok
+holds (`min_side_px`, `aspect_change`, `min_angle_deg`); at least `min_region_fraction` of its
+footprint's pixels carry the region's label; its footprint grown by `margin_px` touches no strong
+edge or region boundary; it lies inside the canvas, or with `allow_truncation` at most
+`max_truncated_fraction` of its area lies outside; and the IoU of its box with the box of every
+quad in `taken` is at most `max_overlap_iou`.
+
+`straddles(quad, surface)` is the measure a benchmark compares against placement at random: the
+footprint, shrunk by `tolerance_px`, crosses a strong edge or a region boundary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from synth import boxes as boxlib, geometry
+from synth.errors import ConfigError, InputImageError
+from synth.surface import Region, Surface
+
+MAX_CENTRES = 4096  # candidate centres per region, at most about this many
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    min_width_frac: float = 0.15  # logo width / the region's plane size, lower bound
+    max_width_frac: float = 0.6  # ... upper bound
+    min_width_px: float = 16.0  # logo width in image pixels at its centre, lower bound
+    max_width_canvas: float = 0.5  # ... upper bound, share of the canvas' shorter side
+    margin_px: int = 3  # clearance between the logo and any strong edge or region boundary
+    max_rotation_deg: float = 10.0  # in-plane rotation within +- this
+    max_extra_tilt_deg: float = 8.0  # extra tilt about the logo's x and y axes within +- this
+    max_attempts: int = 30
+    allow_truncation: bool = False  # may the logo run off the canvas?
+    max_truncated_fraction: float = 0.25  # ... by at most this share of its area
+    min_region_fraction: float = 0.97  # share of the footprint that must carry the region's label
+    min_side_px: float = 8.0  # distortion limits, see geometry.distortion_ok
+    aspect_change: tuple[float, float] = (0.4, 2.5)
+    min_angle_deg: float = 30.0
+    center_stride: int = 2  # candidate centres are sampled on this pixel grid
+
+    def __post_init__(self):
+        checks = [("min_width_frac", 0 < self.min_width_frac <= self.max_width_frac,
+                   "> 0 and <= max_width_frac"),
+                  ("max_width_frac", self.max_width_frac <= 1.0, "<= 1"),
+                  ("min_width_px", self.min_width_px >= 1, ">= 1"),
+                  ("max_width_canvas", 0 < self.max_width_canvas <= 1, "in (0, 1]"),
+                  ("margin_px", isinstance(self.margin_px, int) and self.margin_px >= 0, "an int >= 0"),
+                  ("max_rotation_deg", 0 <= self.max_rotation_deg <= 180, "in [0, 180]"),
+                  ("max_extra_tilt_deg", 0 <= self.max_extra_tilt_deg <= 30, "in [0, 30]"),
+                  ("max_attempts", isinstance(self.max_attempts, int) and self.max_attempts >= 1,
+                   "an int >= 1"),
+                  ("max_truncated_fraction", 0 <= self.max_truncated_fraction < 1, "in [0, 1)"),
+                  ("min_region_fraction", 0 < self.min_region_fraction <= 1, "in (0, 1]"),
+                  ("aspect_change", len(self.aspect_change) == 2
+                   and 0 < self.aspect_change[0] <= 1 <= self.aspect_change[1], "(lo <= 1, hi >= 1)"),
+                  ("center_stride", isinstance(self.center_stride, int) and self.center_stride >= 1,
+                   "an int >= 1")]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(f"PlacementConfig.{name} = {getattr(self, name)!r} is not allowed: "
+                                  f"must be {allowed}")
+
+
+@dataclass(frozen=True)
+class PlacementParams:
+    region_id: int
+    quad: tuple  # ((x, y) TL, TR, BR, BL) image pixels, pixel-centre coordinates (synth.geometry)
+    center_xy: tuple  # (x, y)
+    width_px: float  # logo width in image pixels at its centre
+    rotation_deg: float
+    tilt_deg: tuple  # (about the logo's x axis, about its y axis)
+    evidence: str  # the region's plane evidence
+    attempts: int  # attempts used, this one included
+
+    def quad_array(self) -> np.ndarray:
+        return np.asarray(self.quad, np.float64)
+
+
+def _footprint_roi(quad, out_hw, pad: int):
+    """(uint8 mask of the quad's pixel centres, (y0, x0, y1, x1)) over its box grown by `pad`."""
+    y0, x0, y1, x1 = geometry.quad_roi(quad, out_hw)
+    h, w = out_hw
+    y0, x0, y1, x1 = max(0, y0 - pad), max(0, x0 - pad), min(h, y1 + pad), min(w, x1 + pad)
+    mask = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    if mask.size:
+        pts = np.round((np.asarray(quad, np.float64) - [x0, y0]) * 16).astype(np.int32)
+        cv2.fillConvexPoly(mask, pts, 1, cv2.LINE_8, 4)
+    return mask, (y0, x0, y1, x1)
+
+
+def footprint_mask(quad, out_hw) -> np.ndarray:
+    """bool HxW: the canvas pixels whose centres lie inside the quad."""
+    full = np.zeros(tuple(out_hw), bool)
+    mask, (y0, x0, y1, x1) = _footprint_roi(quad, out_hw, 0)
+    full[y0:y1, x0:x1] = mask > 0
+    return full
+
+
+def quad_box(quad, out_hw) -> np.ndarray:
+    """Normalised [ymin, xmin, ymax, xmax] of the quad's bounding box, clipped to the canvas."""
+    q = np.asarray(quad, np.float64).reshape(4, 2) + 0.5  # pixel-centre -> pixel-edge coordinates
+    h, w = out_hw
+    x0, x1 = np.clip([q[:, 0].min(), q[:, 0].max()], 0, w)
+    y0, y1 = np.clip([q[:, 1].min(), q[:, 1].max()], 0, h)
+    return boxlib.from_pixels(y0, x0, y1, x1, h, w)
+
+
+def _polygon_area(quad) -> float:
+    x, y = np.asarray(quad, np.float64).reshape(-1, 2).T
+    return 0.5 * abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1)))
+
+
+def _obstacles(surface: Surface, roi):
+    y0, x0, y1, x1 = roi
+    return surface.edges[y0:y1, x0:x1] | surface.boundaries[y0:y1, x0:x1]
+
+
+def straddles(quad, surface: Surface, tolerance_px: int = 1) -> bool:
+    """True when the quad's footprint on the canvas, shrunk by `tolerance_px`, contains a strong
+    edge or region-boundary pixel (the logo crosses the border of an object)."""
+    mask, roi = _footprint_roi(quad, surface.shape, 0)
+    if not mask.any():
+        return False
+    if tolerance_px > 0:
+        k = 2 * tolerance_px + 1
+        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)),
+                         borderType=cv2.BORDER_CONSTANT, borderValue=1)
+    return bool(np.any(_obstacles(surface, roi) & (mask > 0)))
+
+
+def _fits(quad, surface: Surface, region_id: int, cfg: PlacementConfig) -> bool:
+    h, w = surface.shape
+    q = np.asarray(quad)
+    inside = (q[:, 0].min() >= -0.5 and q[:, 1].min() >= -0.5
+              and q[:, 0].max() <= w - 0.5 and q[:, 1].max() <= h - 0.5)
+    mask, roi = _footprint_roi(quad, surface.shape, cfg.margin_px)
+    n = int(np.count_nonzero(mask))
+    if not inside:
+        if not cfg.allow_truncation:
+            return False
+        if n < (1.0 - cfg.max_truncated_fraction) * _polygon_area(quad):
+            return False
+    if n == 0:
+        return False
+    y0, x0, y1, x1 = roi
+    labels = surface.labels[y0:y1, x0:x1]
+    if np.count_nonzero(labels[mask > 0] == region_id) < cfg.min_region_fraction * n:
+        return False
+    grown = mask
+    if cfg.margin_px > 0:
+        k = 2 * cfg.margin_px + 1
+        grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return not np.any(_obstacles(surface, roi) & (grown > 0))
+
+
+def _centres(surface: Surface, region: Region, stride: int):
+    """Candidate centres of a region, on a grid of at least `stride` px and at most about
+    MAX_CENTRES points: (x, y, distance to edge, image px per plane unit, grid step, distance to
+    the canvas border)."""
+    stride = max(stride, math.ceil(math.sqrt(region.area_px / MAX_CENTRES)))
+    y0, x0, y1, x1 = region.bbox
+    lab = surface.labels[y0:y1:stride, x0:x1:stride]
+    rows, cols = np.nonzero(lab == region.id)
+    ys, xs = (rows * stride + y0).astype(np.float64), (cols * stride + x0).astype(np.float64)
+    dist = surface.distance_to_edge[ys.astype(np.intp), xs.astype(np.intp)]
+    G = np.linalg.inv(region.plane.H_plane)
+    pts = np.stack([xs, ys], 1)
+    wsign = geometry.same_side_as_origin(region.plane.H_plane, pts)
+    scale = np.zeros_like(xs)
+    scale[wsign] = np.clip(1.0 / np.sqrt(geometry.area_scale(G, pts[wsign])), 0.25, 4.0)
+    h, w = surface.shape
+    border = np.minimum(np.minimum(xs + 0.5, w - 0.5 - xs), np.minimum(ys + 0.5, h - 0.5 - ys))
+    return xs, ys, np.where(wsign, dist, 0.0), scale, stride, border
+
+
+def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw,
+                     cfg: PlacementConfig = PlacementConfig(), taken=(),
+                     max_overlap_iou: float = 0.0) -> PlacementParams | None:
+    """One logo placement on one usable region of `surface`, or None after cfg.max_attempts."""
+    if tuple(out_hw) != tuple(surface.shape):
+        raise InputImageError(f"out_hw {tuple(out_hw)} differs from the analysed image's size "
+                              f"{tuple(surface.shape)}: analyse the canvas the logo goes on")
+    if len(logo_hw) != 2 or min(logo_hw) < 1:
+        raise InputImageError(f"logo_hw {tuple(logo_hw)} must be a (height, width) of positive sizes")
+    if not 0.0 <= max_overlap_iou <= 1.0:
+        raise ConfigError(f"max_overlap_iou = {max_overlap_iou} is not allowed: must be in [0, 1]")
+    if not surface.regions:
+        return None
+    aspect = logo_hw[0] / logo_hw[1]
+    areas = np.array([r.area_px for r in surface.regions], np.float64)
+    probs = areas / areas.sum()
+    taken_boxes = [quad_box(q, out_hw) for q in taken]
+    lo, hi = math.log(cfg.min_width_frac), math.log(cfg.max_width_frac)
+    max_w = cfg.max_width_canvas * min(out_hw)
+    cache = {}
+    for attempt in range(1, cfg.max_attempts + 1):
+        rid = int(rng.choice(len(probs), p=probs))
+        frac = math.exp(rng.uniform(lo, hi))
+        rot = float(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg))
+        tilt = tuple(float(t) for t in rng.uniform(-cfg.max_extra_tilt_deg, cfg.max_extra_tilt_deg, 2))
+        pick, jitter = float(rng.random()), rng.random(2)
+        region = surface.regions[rid]
+        if rid not in cache:
+            cache[rid] = _centres(surface, region, cfg.center_stride)
+        xs, ys, dist, scale, step, border = cache[rid]
+        width = np.minimum(frac * region.plane_size * scale, max_w)
+        half = 0.5 * width * min(1.0, aspect)
+        ok = (width >= cfg.min_width_px) & (dist >= half + cfg.margin_px)
+        if not cfg.allow_truncation:
+            ok &= border >= half
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            continue
+        k = idx[min(idx.size - 1, int(pick * idx.size))]
+        cx = float(xs[k] + (jitter[0] - 0.5) * (step - 1))
+        cy = float(ys[k] + (jitter[1] - 0.5) * (step - 1))
+        quad = geometry.logo_quad(region.plane.H_plane, (cx, cy), float(width[k]), aspect, rot, tilt)
+        if not geometry.distortion_ok(quad, aspect, cfg.min_side_px, cfg.aspect_change, cfg.min_angle_deg):
+            continue
+        if not _fits(quad, surface, rid, cfg):
+            continue
+        box = quad_box(quad, out_hw)
+        if any(boxlib.iou(box, b) > max_overlap_iou for b in taken_boxes):
+            continue
+        return PlacementParams(rid, tuple((float(x), float(y)) for x, y in quad), (cx, cy),
+                               float(width[k]), rot, tilt, region.plane.evidence, attempt)
+    return None
