@@ -1,0 +1,254 @@
+"""Blending a prepared logo into the canvas with one of several modes, mixed per object.
+
+Cut, Paste and Learn (Dwibedi et al., 2017) found that rendering with several blend modes and keeping them
+all stops a detector from keying on the artefacts of any one of them. `sample_blend` draws a mode by weight
+and every mode's parameters once (so turning a mode's weight to 0 does not change the other draws), and
+`blend` applies them deterministically:
+
+  * "hard":      out = bg (1 - a) + logo a, with a = alpha >= 0.5 when `hard_binary` (Cut-Paste-Learn's
+                 "no blending": a binary cut-out), otherwise the alpha as given. Changes only the footprint.
+  * "feather":   a = Gaussian blur (sigma r / 2) of alpha grey-eroded by a disc of radius round(r), r the
+                 drawn `feather_radius` in px. The 0.5 contour moves about r px inward; pixels more than
+                 r + 1 px outside the footprint are unchanged.
+  * "poisson":   cv2.seamlessClone (NORMAL_CLONE, or MIXED_CLONE when `poisson_mixed`) on the ROI plus a
+                 margin. Source: the logo over a flat field of the mean background colour around it; mask:
+                 the footprint (alpha > 0.01) dilated by `poisson_pad_px` (> OpenCV's internal 3-px erosion of
+                 the mask, so the logo's outline stays in the guidance field). The logo's outline and inner
+                 edges are kept while the flat band around it and the low frequencies follow the background.
+                 Poisson's margin: pixels inside the bounding rectangle of that dilated mask may change (the
+                 solver works on the whole rectangle); pixels outside it never do. When the dilated mask
+                 would reach the canvas border (a logo truncated by or close to the border) the Dirichlet
+                 boundary would cut the logo, so the object falls back to "feather" (see `effective_mode`).
+  * "laplacian": Laplacian-pyramid blend (Burt & Adelson) of the hard composite (logo over background by
+                 alpha) with the background, with `laplacian_levels` levels and the mask pyramid of alpha, on
+                 the ROI plus a margin of 2 ** (levels + 1) px. Coarse levels soften the outline over a wider
+                 band: pixels farther than that margin from the footprint change by less than half a grey
+                 level, and pixels outside the ROI plus margin do not change at all.
+
+Effective opacity (returned with the canvas, for boxes: a pixel shows the logo where it is >= 0.5):
+hard and feather return the alpha they blended with. Poisson and Laplacian return the input alpha: both keep
+the logo's outline at alpha's 0.5 contour (Poisson reproduces the logo's gradients inside the mask; the
+finest Laplacian level switches at alpha), while the logo's colours may shift, so a per-pixel colour
+comparison would under-report a logo that is plainly visible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from synth.errors import ConfigError, InputImageError
+
+BLEND_MODES = ("hard", "feather", "poisson", "laplacian")
+ALPHA_EPS = 0.01
+
+
+def _check_range(name, value, lo, hi, integer=False):
+    ok = (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+          and lo <= value[0] <= value[1] <= hi and (not integer or all(float(v).is_integer() for v in value)))
+    if not ok:
+        kind = "integers" if integer else "numbers"
+        raise ConfigError(f"BlendConfig.{name} = {value!r} is invalid: expected ({kind}) lo, hi with "
+                          f"{lo} <= lo <= hi <= {hi}")
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    hard_weight: float = 1.0  # relative frequency of each mode; 0 turns a mode off
+    feather_weight: float = 1.0
+    poisson_weight: float = 1.0
+    laplacian_weight: float = 1.0
+    hard_binary_prob: float = 0.5  # hard mode: threshold alpha at 0.5 (else keep its soft edge)
+    feather_radius_range: tuple = (1.0, 4.0)  # px
+    poisson_mixed_prob: float = 0.3  # MIXED_CLONE instead of NORMAL_CLONE
+    poisson_pad_px: int = 6
+    laplacian_levels_range: tuple = (2, 4)  # inclusive integers
+
+    def __post_init__(self):
+        weights = self.weights()
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+                   for w in weights) or sum(weights) <= 0:
+            raise ConfigError(f"BlendConfig weights {dict(zip(BLEND_MODES, weights))} are invalid: expected "
+                              "finite numbers >= 0 with a positive sum")
+        for name in ("hard_binary_prob", "poisson_mixed_prob"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0):
+                raise ConfigError(f"BlendConfig.{name} = {v!r} is invalid: expected a probability in [0, 1]")
+        _check_range("feather_radius_range", self.feather_radius_range, 0.0, 32.0)
+        _check_range("laplacian_levels_range", self.laplacian_levels_range, 1, 6, integer=True)
+        if not isinstance(self.poisson_pad_px, int) or isinstance(self.poisson_pad_px, bool) \
+                or not 4 <= self.poisson_pad_px <= 64:
+            raise ConfigError(f"BlendConfig.poisson_pad_px = {self.poisson_pad_px!r} is invalid: expected an "
+                              "integer in [4, 64] (OpenCV erodes the clone mask by 3 px)")
+
+    def weights(self) -> tuple:
+        return (self.hard_weight, self.feather_weight, self.poisson_weight, self.laplacian_weight)
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    mode: str  # one of BLEND_MODES
+    hard_binary: bool  # used by "hard"
+    feather_radius: float  # used by "feather" (and by "poisson" when it falls back to feather)
+    poisson_mixed: bool  # used by "poisson"
+    laplacian_levels: int  # used by "laplacian"
+    poisson_pad_px: int = 6
+
+
+def sample_blend(rng: np.random.Generator, cfg: BlendConfig) -> BlendParams:
+    w = np.asarray(cfg.weights(), np.float64)
+    mode = BLEND_MODES[int(rng.choice(len(BLEND_MODES), p=w / w.sum()))]
+    binary = bool(rng.random() < cfg.hard_binary_prob)
+    radius = float(rng.uniform(*cfg.feather_radius_range))
+    mixed = bool(rng.random() < cfg.poisson_mixed_prob)
+    levels = int(rng.integers(int(cfg.laplacian_levels_range[0]), int(cfg.laplacian_levels_range[1]) + 1))
+    return BlendParams(mode, binary, radius, mixed, levels, int(cfg.poisson_pad_px))
+
+
+# ---------------------------------------------------------------- helpers
+
+def _check(canvas, logo_rgb, alpha, roi, params):
+    if not (isinstance(canvas, np.ndarray) and canvas.dtype == np.float32 and canvas.ndim == 3
+            and canvas.shape[2] == 3):
+        raise InputImageError(f"canvas: expected a float32 (H, W, 3) array in 0..255, got "
+                              f"{getattr(canvas, 'dtype', type(canvas))} {getattr(canvas, 'shape', '')}")
+    H, W = canvas.shape[:2]
+    if len(roi) != 4 or not all(isinstance(v, (int, np.integer)) for v in roi):
+        raise InputImageError(f"roi = {roi!r} is invalid: expected 4 integers (y0, x0, y1, x1)")
+    y0, x0, y1, x1 = (int(v) for v in roi)
+    if not (0 <= y0 < y1 <= H and 0 <= x0 < x1 <= W):
+        raise InputImageError(f"roi = {roi!r} is invalid: expected 0 <= y0 < y1 <= {H}, 0 <= x0 < x1 <= {W}")
+    shape = (y1 - y0, x1 - x0)
+    for name, arr, want in (("alpha", alpha, shape), ("logo_rgb", logo_rgb, shape + (3,))):
+        if not (isinstance(arr, np.ndarray) and arr.dtype == np.float32 and arr.shape == want):
+            raise InputImageError(f"{name}: expected a float32 {want} array (the roi's size), got "
+                                  f"{getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', '')}")
+    if params.mode not in BLEND_MODES:
+        raise ConfigError(f"BlendParams.mode = {params.mode!r} is invalid: expected one of "
+                          f"{', '.join(BLEND_MODES)}")
+    return y0, x0, y1, x1
+
+
+def _disc(r):
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _feather_alpha(alpha, radius):
+    r = int(round(radius))
+    a = cv2.erode(alpha, _disc(r), borderType=cv2.BORDER_CONSTANT, borderValue=0) if r > 0 else alpha
+    sigma = radius / 2.0
+    if sigma >= 0.3:
+        k = 2 * int(math.ceil(3 * sigma)) + 1
+        a = cv2.GaussianBlur(a, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
+    return np.clip(a, 0.0, 1.0)
+
+
+def _expand(roi, margin, H, W):
+    y0, x0, y1, x1 = roi
+    return max(0, y0 - margin), max(0, x0 - margin), min(H, y1 + margin), min(W, x1 + margin)
+
+
+def _in_crop(roi, crop, arr, fill):
+    """`arr` (ROI-sized) placed into an array of the crop's size, `fill` elsewhere."""
+    y0, x0, y1, x1 = roi
+    cy0, cx0, cy1, cx1 = crop
+    out = np.full((cy1 - cy0, cx1 - cx0) + arr.shape[2:], fill, arr.dtype)
+    out[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = arr
+    return out
+
+
+def _poisson_fits(shape, alpha, roi, pad):
+    """True when the footprint dilated by pad (+1 for OpenCV's zeroed mask border) stays off the canvas border."""
+    m = alpha > ALPHA_EPS
+    if not m.any():
+        return False
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    y0, x0 = roi[0] + rows[0], roi[1] + cols[0]
+    y1, x1 = roi[0] + rows[-1] + 1, roi[1] + cols[-1] + 1
+    return y0 - pad - 1 >= 0 and x0 - pad - 1 >= 0 and y1 + pad + 1 <= shape[0] and x1 + pad + 1 <= shape[1]
+
+
+def effective_mode(canvas_shape, alpha: np.ndarray, roi, params: BlendParams) -> str:
+    """The mode `blend` really applies: params.mode, except "poisson" -> "feather" near the canvas border."""
+    if params.mode == "poisson" and not _poisson_fits(canvas_shape, alpha, roi, params.poisson_pad_px):
+        return "feather"
+    return params.mode
+
+
+def _poisson(canvas, logo_rgb, alpha, roi, params):
+    H, W = canvas.shape[:2]
+    pad = params.poisson_pad_px
+    crop = _expand(roi, pad + 2, H, W)
+    cy0, cx0, cy1, cx1 = crop
+    dst = canvas[cy0:cy1, cx0:cx1]
+    a = _in_crop(roi, crop, alpha, 0.0)
+    foot = (a > ALPHA_EPS).astype(np.uint8)
+    mask = cv2.dilate(foot, _disc(pad))
+    band = (mask - foot).astype(np.uint8)  # dilated minus footprint: never empty
+    surround = np.float32(cv2.mean(dst, mask=band)[:3])
+    a3 = cv2.merge([a, a, a])
+    src = surround * (1.0 - a3) + _in_crop(roi, crop, logo_rgb, 0.0) * a3
+    to8 = lambda x: np.clip(x + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    flag = cv2.MIXED_CLONE if params.poisson_mixed else cv2.NORMAL_CLONE
+    cloned = cv2.seamlessClone(to8(src), to8(dst), mask * 255, (bx + bw // 2, by + bh // 2), flag)
+    canvas[cy0 + by:cy0 + by + bh, cx0 + bx:cx0 + bx + bw] = cloned[by:by + bh, bx:bx + bw]
+
+
+def _pyramid_blend_delta(delta, mask, levels):
+    """The Laplacian-pyramid blend of fg = bg + delta with bg, minus bg. The pyramids are linear, so
+    G(m) L(fg) + (1 - G(m)) L(bg) = L(bg) + G(m) L(delta): only delta's pyramid is needed."""
+    masks, laps, d = [mask], [], delta
+    for _ in range(levels):
+        down = cv2.pyrDown(d)
+        laps.append(d - cv2.pyrUp(down, dstsize=(d.shape[1], d.shape[0])))
+        masks.append(cv2.pyrDown(masks[-1]))
+        d = down
+    m = masks[levels]
+    out = d * cv2.merge([m, m, m])
+    for k in range(levels - 1, -1, -1):
+        m = masks[k]
+        out = cv2.pyrUp(out, dstsize=(m.shape[1], m.shape[0])) + laps[k] * cv2.merge([m, m, m])
+    return out
+
+
+def _laplacian(canvas, logo_rgb, alpha, roi, levels):
+    H, W = canvas.shape[:2]
+    crop = _expand(roi, 2 ** (levels + 1), H, W)
+    cy0, cx0, cy1, cx1 = crop
+    y0, x0, y1, x1 = roi
+    bg = canvas[cy0:cy1, cx0:cx1]
+    a = _in_crop(roi, crop, alpha, 0.0)
+    delta = np.zeros(bg.shape, np.float32)  # hard composite - background: zero off the footprint
+    delta[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = (logo_rgb - canvas[y0:y1, x0:x1]) * cv2.merge([alpha] * 3)
+    canvas[cy0:cy1, cx0:cx1] = np.clip(bg + _pyramid_blend_delta(delta, a, levels), 0.0, 255.0)
+
+
+# ---------------------------------------------------------------- blend
+
+def blend(canvas: np.ndarray, logo_rgb: np.ndarray, alpha: np.ndarray, roi, params: BlendParams,
+          inplace: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Blends the logo (ROI-sized `logo_rgb`, `alpha`) into `canvas` (float32 (H, W, 3), 0..255) at
+    roi = (y0, x0, y1, x1). Returns (canvas, effective opacity of the logo in the ROI, float32 (h, w)).
+    The input canvas is copied unless `inplace`."""
+    y0, x0, y1, x1 = _check(canvas, logo_rgb, alpha, roi, params)
+    out = canvas if inplace else canvas.copy()
+    roi = (y0, x0, y1, x1)
+    mode = effective_mode(canvas.shape, alpha, roi, params)
+    if mode in ("hard", "feather"):
+        if mode == "feather":
+            a = _feather_alpha(alpha, params.feather_radius)
+        else:
+            a = (alpha >= 0.5).astype(np.float32) if params.hard_binary else np.clip(alpha, 0.0, 1.0)
+        region = out[y0:y1, x0:x1]
+        region += (logo_rgb - region) * cv2.merge([a, a, a])
+        return out, a
+    if mode == "poisson":
+        _poisson(out, logo_rgb, alpha, roi, params)
+    else:
+        _laplacian(out, logo_rgb, alpha, roi, params.laplacian_levels)
+    return out, np.clip(alpha, 0.0, 1.0).astype(np.float32)

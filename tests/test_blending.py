@@ -1,0 +1,206 @@
+"""Blend modes on synthetic canvases where the logo's place and colours are known."""
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from synth import blending as bl
+from synth.errors import ConfigError, InputImageError
+from conftest import make_background
+
+ROI = (100, 200, 250, 350)  # y0, x0, y1, x1: a 150 x 150 ROI inside a 480 x 640 canvas
+
+
+def _logo(size=150):
+    """A disc logo in two unsaturated colours, so both are easy to tell from the background."""
+    rgb = np.zeros((size, size, 3), np.uint8)
+    alpha = np.zeros((size, size), np.uint8)
+    c = size // 2
+    cv2.circle(alpha, (c, c), c - 3, 255, -1, cv2.LINE_AA)  # anti-aliased: a soft one-pixel edge
+    cv2.circle(rgb, (c, c), c - 3, (210, 40, 40), -1)
+    cv2.rectangle(rgb, (size // 4, c - size // 10), (3 * size // 4, c + size // 10), (235, 235, 235), -1)
+    return rgb.astype(np.float32), alpha.astype(np.float32) / 255.0
+
+
+def _canvas(seed=3):
+    return make_background(480, 640, seed).astype(np.float32)
+
+
+def _params(mode, **kw):
+    base = dict(mode=mode, hard_binary=False, feather_radius=3.0, poisson_mixed=False, laplacian_levels=3)
+    base.update(kw)
+    return bl.BlendParams(**base)
+
+
+def _full(roi, arr, shape=(480, 640)):
+    out = np.zeros(shape, arr.dtype)
+    out[roi[0]:roi[2], roi[1]:roi[3]] = arr
+    return out
+
+
+def _distance_to_footprint(alpha, roi):
+    foot = _full(roi, alpha > bl.ALPHA_EPS)
+    return cv2.distanceTransform((~foot).astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def _core(alpha, inset):
+    inside = (alpha >= 0.999).astype(np.uint8)
+    return cv2.distanceTransform(inside, cv2.DIST_L2, 3) > inset
+
+
+CASES = [
+    _params("hard"), _params("hard", hard_binary=True),
+    _params("feather", feather_radius=1.0), _params("feather", feather_radius=4.0),
+    _params("poisson"), _params("poisson", poisson_mixed=True),
+    _params("laplacian", laplacian_levels=2), _params("laplacian", laplacian_levels=4),
+]
+
+
+def _allowed_reach(p):
+    """How far outside the footprint each mode may change pixels (see synth.blending's docstring)."""
+    return {"hard": 0.0, "feather": p.feather_radius + 1.0}[p.mode]
+
+
+def test_every_mode_has_a_case():
+    assert {p.mode for p in CASES} == set(bl.BLEND_MODES)
+
+
+@pytest.mark.parametrize("p", CASES, ids=lambda p: f"{p.mode}-{p.hard_binary}-{p.feather_radius}-"
+                                                   f"{p.poisson_mixed}-{p.laplacian_levels}")
+def test_pixels_outside_the_reach_of_the_mode_are_unchanged(p):
+    canvas = _canvas()
+    rgb, alpha = _logo()
+    out, eff = bl.blend(canvas, rgb, alpha, ROI, p)
+    changed = np.abs(out - canvas).max(axis=2) > 1e-3
+    assert changed.any()
+    rect = np.zeros_like(changed)
+    if p.mode == "poisson":  # the bounding rectangle of the footprint dilated by poisson_pad_px
+        ys, xs = np.nonzero(_full(ROI, alpha > bl.ALPHA_EPS))
+        pad = p.poisson_pad_px
+        rect[ys.min() - pad:ys.max() + pad + 1, xs.min() - pad:xs.max() + pad + 1] = True
+        assert not (changed & ~rect).any()
+    elif p.mode == "laplacian":  # nothing outside the ROI plus margin, < 0.5 grey beyond the margin
+        m = 2 ** (p.laplacian_levels + 1)
+        rect[ROI[0] - m:ROI[2] + m, ROI[1] - m:ROI[3] + m] = True
+        assert not (changed & ~rect).any()
+        visible = np.abs(out - canvas).max(axis=2) >= 0.5
+        assert not (visible & (_distance_to_footprint(alpha, ROI) > m)).any()
+    else:
+        assert not (changed & (_distance_to_footprint(alpha, ROI) > _allowed_reach(p))).any()
+    assert eff.shape == alpha.shape and eff.dtype == np.float32
+
+
+@pytest.mark.parametrize("p", CASES, ids=lambda p: f"{p.mode}-{p.hard_binary}-{p.feather_radius}-"
+                                                   f"{p.poisson_mixed}-{p.laplacian_levels}")
+def test_the_logo_is_where_alpha_is_one(p):
+    canvas = _canvas()
+    rgb, alpha = _logo()
+    out, eff = bl.blend(canvas, rgb, alpha, ROI, p)
+    region = out[ROI[0]:ROI[2], ROI[1]:ROI[3]]
+    core = _core(alpha, 6)  # 6 px inside the logo's edge
+    assert eff[core].min() >= 0.5
+    assert eff[_distance_to_footprint(alpha, ROI)[ROI[0]:ROI[2], ROI[1]:ROI[3]] > 6].max() < 0.5
+    if p.mode in ("hard", "feather"):
+        assert np.abs(region[core] - rgb[core]).mean() < 2.0
+    else:  # the logo's colours may shift, its pattern must stay: white bar brighter than the red disc
+        gray = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)
+        bar = core & (rgb[..., 1] > 200)
+        disc = core & (rgb[..., 1] < 100)
+        assert gray[bar].mean() > gray[disc].mean() + 60
+        red = region[..., 0] - region[..., 1]
+        assert red[disc].mean() > 60
+
+
+def test_blend_copies_the_canvas_unless_asked_to_work_in_place():
+    canvas = _canvas()
+    before = canvas.copy()
+    rgb, alpha = _logo()
+    out, _ = bl.blend(canvas, rgb, alpha, ROI, _params("feather"))
+    np.testing.assert_array_equal(canvas, before)
+    out2, _ = bl.blend(canvas, rgb, alpha, ROI, _params("feather"), inplace=True)
+    assert out2 is canvas
+    np.testing.assert_array_equal(out, out2)
+
+
+def test_poisson_falls_back_to_feather_at_the_canvas_border():
+    canvas = _canvas()
+    rgb, alpha = _logo()
+    corner = (0, 0, 150, 150)  # the disc comes within 3 px of the top and left borders
+    p = _params("poisson")
+    assert bl.effective_mode(canvas.shape, alpha, corner, p) == "feather"
+    assert bl.effective_mode(canvas.shape, alpha, ROI, p) == "poisson"
+    got, eff = bl.blend(canvas, rgb, alpha, corner, p)
+    want, want_eff = bl.blend(canvas, rgb, alpha, corner, _params("feather"))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(eff, want_eff)
+
+
+def test_modes_differ_from_each_other():
+    canvas = _canvas()
+    rgb, alpha = _logo()
+    outs = [bl.blend(canvas, rgb, alpha, ROI, p)[0] for p in CASES]
+    for i in range(len(outs)):
+        for j in range(i):
+            assert np.abs(outs[i] - outs[j]).mean() > 0.01, (CASES[i], CASES[j])
+
+
+def test_feather_softens_the_edge_and_hard_binary_keeps_it_crisp():
+    canvas = np.zeros((200, 200, 3), np.float32)
+    rgb = np.full((100, 100, 3), 200, np.float32)
+    alpha = np.zeros((100, 100), np.float32)
+    alpha[20:80, 20:80] = 1.0
+    roi = (50, 50, 150, 150)
+    hard, _ = bl.blend(canvas, rgb, alpha, roi, _params("hard", hard_binary=True))
+    soft, eff = bl.blend(canvas, rgb, alpha, roi, _params("feather", feather_radius=4.0))
+    row_h, row_s = hard[100, 60:80, 0], soft[100, 60:80, 0]
+    assert set(np.unique(row_h)) <= {0.0, 200.0}
+    assert ((row_s > 5) & (row_s < 195)).sum() >= 4  # a ramp several pixels wide
+    assert eff[50, 20] < 0.5 < eff[50, 30]  # the 0.5 contour moved about 4 px inward
+
+
+def test_sampling_is_deterministic_follows_the_weights_and_serialises():
+    cfg = bl.BlendConfig()
+    a, b = bl.sample_blend(np.random.default_rng(1), cfg), bl.sample_blend(np.random.default_rng(1), cfg)
+    assert a == b
+    assert json.loads(json.dumps(dataclasses.asdict(a))) == dataclasses.asdict(a)
+    rng = np.random.default_rng(2)
+    modes = [bl.sample_blend(rng, cfg).mode for _ in range(2000)]
+    for m in bl.BLEND_MODES:
+        assert 0.2 < modes.count(m) / len(modes) < 0.3
+    only = bl.BlendConfig(hard_weight=0, feather_weight=0, poisson_weight=0, laplacian_weight=2.0)
+    draws = [bl.sample_blend(np.random.default_rng(s), only) for s in range(50)]
+    assert {d.mode for d in draws} == {"laplacian"}
+    assert all(2 <= d.laplacian_levels <= 4 and 1.0 <= d.feather_radius <= 4.0 for d in draws)
+
+
+def test_bad_configs_and_inputs_are_refused_with_the_value_named():
+    with pytest.raises(ConfigError, match="weights"):
+        bl.BlendConfig(hard_weight=-1.0)
+    with pytest.raises(ConfigError, match="weights"):
+        bl.BlendConfig(hard_weight=0, feather_weight=0, poisson_weight=0, laplacian_weight=0)
+    with pytest.raises(ConfigError, match="laplacian_levels_range"):
+        bl.BlendConfig(laplacian_levels_range=(2, 9))
+    with pytest.raises(ConfigError, match="poisson_pad_px"):
+        bl.BlendConfig(poisson_pad_px=2)
+    canvas = _canvas()
+    rgb, alpha = _logo()
+    with pytest.raises(ConfigError, match="'blur'"):
+        bl.blend(canvas, rgb, alpha, ROI, _params("blur"))
+    with pytest.raises(InputImageError, match="roi"):
+        bl.blend(canvas, rgb, alpha, (400, 600, 550, 750), _params("hard"))
+    with pytest.raises(InputImageError, match="logo_rgb"):
+        bl.blend(canvas, rgb[:10], alpha, ROI, _params("hard"))
+    with pytest.raises(InputImageError, match="canvas"):
+        bl.blend(canvas.astype(np.uint8), rgb, alpha, ROI, _params("hard"))
+
+
+@pytest.mark.parametrize("mode", bl.BLEND_MODES)
+def test_an_empty_alpha_changes_nothing(mode):
+    canvas = _canvas()
+    rgb, _ = _logo()
+    out, eff = bl.blend(canvas, rgb, np.zeros((150, 150), np.float32), ROI, _params(mode))
+    np.testing.assert_allclose(out, canvas, atol=1e-3)
+    assert eff.max() == 0.0
