@@ -1,5 +1,7 @@
 """Benchmarks (`make bench`): results go to bench/out/*.json and a short table.
 
+realism.json: see bench/realism.py.
+
 generate.json: composites per second per core on the embedded default (640x480, single
 process, TFRecord writing included), and in the same run the codec bound: the rate of
 decoding one background JPEG and encoding one output JPEG, which no generator that reads
@@ -53,18 +55,25 @@ def bench_generate(n: int = 500) -> dict:
             "codec_bound_per_s_per_core": round(bound, 2), "throughput_ratio": round(rate / bound, 3)}
 
 
+def _write(name: str, res: dict) -> None:
+    path = os.path.join(OUT, name)
+    with open(path, "w") as f:
+        json.dump(res, f, indent=2)
+    print(f"\n{name}\n{'metric':34s} value")
+    for k, v in res.items():
+        print(f"{k:34s} {v}")
+    print(f"written: {path}")
+
+
 def main() -> None:
     os.makedirs(OUT, exist_ok=True)
-    with os.popen("nproc") as f:
-        cores = f.read().strip()
-    res = bench_generate()
-    res["machine_cores"] = cores
-    with open(os.path.join(OUT, "generate.json"), "w") as f:
-        json.dump(res, f, indent=2)
-    print(f"{'metric':32s} value")
-    for k, v in res.items():
-        print(f"{k:32s} {v}")
-    print(f"written: {os.path.join(OUT, 'generate.json')}")
+    n = int(os.environ.get("BENCH_IMAGES", "500"))
+    from bench import realism
+
+    _write("realism.json", realism.measure(n))
+    res = bench_generate(n)
+    res["machine_cores"] = os.cpu_count()
+    _write("generate.json", res)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,83 @@ def validate(c: GenerationConfig, source: str) -> None:
            "must be in [0, 1]")
     _check(1 <= p.max_attempts <= 10000, source, "placement.max_attempts", p.max_attempts,
            "must be in [1, 10000]")
+    _validate_realism(c, source)
+
+
+COLOURWAY_NAMES = ("original", "inverted", "white", "black", "plate")
+
+
+def _validate_realism(c: GenerationConfig, source: str) -> None:
+    r = c.realism
+    sf = r.surface
+    _check(0.0 < sf.min_region_share <= sf.max_region_share <= 1.0, source,
+           "realism.surface.min_region_share/max_region_share", (sf.min_region_share, sf.max_region_share),
+           "need 0 < min <= max <= 1")
+    _check(0 <= sf.margin_px <= 100, source, "realism.surface.margin_px", sf.margin_px, "must be in [0, 100]")
+    _check(0 <= sf.max_rotation_deg <= 180, source, "realism.surface.max_rotation_deg", sf.max_rotation_deg,
+           "must be in [0, 180]")
+    _check(0 <= sf.max_extra_tilt_deg <= 30, source, "realism.surface.max_extra_tilt_deg",
+           sf.max_extra_tilt_deg, "must be in [0, 30]")
+    _check(0 <= sf.max_truncated_fraction < 1, source, "realism.surface.max_truncated_fraction",
+           sf.max_truncated_fraction, "must be in [0, 1)")
+    _check(sf.min_region_area_px >= 64, source, "realism.surface.min_region_area_px", sf.min_region_area_px,
+           "must be >= 64")
+    for name in ("shadow_probability", "glare_probability"):
+        v = getattr(r.light, name)
+        _check(0 <= v <= 1, source, f"realism.light.{name}", v, "must be in [0, 1]")
+    cam = r.camera
+    _check(0 <= cam.motion_blur_probability <= 1, source, "realism.camera.motion_blur_probability",
+           cam.motion_blur_probability, "must be in [0, 1]")
+    _check(1 <= cam.jpeg_quality_min <= cam.jpeg_quality_max <= 100, source,
+           "realism.camera.jpeg_quality_min/max", (cam.jpeg_quality_min, cam.jpeg_quality_max),
+           "need 1 <= min <= max <= 100")
+    weights = [r.blend.hard_weight, r.blend.feather_weight, r.blend.poisson_weight, r.blend.laplacian_weight]
+    _check(min(weights) >= 0 and sum(weights) > 0, source, "realism.blend.*_weight", weights,
+           "weights must be >= 0 and not all 0")
+    o = r.occlusion
+    _check(0 <= o.occluder_probability <= 1, source, "realism.occlusion.occluder_probability",
+           o.occluder_probability, "must be in [0, 1]")
+    _check(0 < o.min_occluded_fraction <= o.max_occluded_fraction < 1, source,
+           "realism.occlusion.min/max_occluded_fraction", (o.min_occluded_fraction, o.max_occluded_fraction),
+           "need 0 < min <= max < 1")
+    _check(0 <= o.min_distractors <= o.max_distractors <= 50, source, "realism.occlusion.min/max_distractors",
+           (o.min_distractors, o.max_distractors), "need 0 <= min <= max <= 50")
+    g = r.gate
+    _check(0 <= g.min_visible_fraction <= 1, source, "realism.gate.min_visible_fraction",
+           g.min_visible_fraction, "must be in [0, 1]")
+    _check(g.min_size_px >= 1, source, "realism.gate.min_size_px", g.min_size_px, "must be >= 1")
+    short = min(c.image_size.height, c.image_size.width)
+    _check(g.min_size_px <= short * c.placement.max_scale, source, "realism.gate.min_size_px", g.min_size_px,
+           f"no placement can meet it: logos are at most placement.max_scale ({c.placement.max_scale:g}) x "
+           f"{short} px = {short * c.placement.max_scale:.0f} px wide")
+    _check(0 <= g.min_contrast <= 1, source, "realism.gate.min_contrast", g.min_contrast, "must be in [0, 1]")
+    _check(-1 <= g.min_match <= 1, source, "realism.gate.min_match", g.min_match, "must be in [-1, 1]")
+    if r.occlusion.enabled and g.enabled:
+        _check(1 - o.min_occluded_fraction >= g.min_visible_fraction, source,
+               "realism.occlusion.min_occluded_fraction", o.min_occluded_fraction,
+               f"every occluded logo would fail realism.gate.min_visible_fraction ({g.min_visible_fraction:g})")
+    _check(r.audit.min_inliers >= 4, source, "realism.audit.min_inliers", r.audit.min_inliers, "must be >= 4")
+    for i, logo in enumerate(c.logo):
+        for j, cw in enumerate(logo.colourway):
+            _check(cw.name in COLOURWAY_NAMES, source, f"logo[{i}].colourway[{j}].name", cw.name,
+                   f"must be one of {', '.join(COLOURWAY_NAMES)}")
+            _check(cw.weight >= 0, source, f"logo[{i}].colourway[{j}].weight", cw.weight, "must be >= 0")
+        if logo.colourway:
+            _check(sum(cw.weight for cw in logo.colourway) > 0, source, f"logo[{i}].colourway", "weights",
+                   "at least one weight must be > 0")
+        if logo.HasField("plate_colour"):
+            _check(plate_rgb(logo.plate_colour) is not None, source, f"logo[{i}].plate_colour",
+                   logo.plate_colour, 'must be "#rrggbb"')
+
+
+def plate_rgb(text: str):
+    t = text.strip().lstrip("#")
+    if len(t) != 6:
+        return None
+    try:
+        return tuple(int(t[k:k + 2], 16) for k in (0, 2, 4))
+    except ValueError:
+        return None
 
 
 def class_names(c: GenerationConfig) -> list[str]:

@@ -7,11 +7,11 @@ gives the same bytes whichever runner or how many workers produced it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from synth import composite, dataset
+from synth import composite, dataset, scene
 from synth.inputs import Inputs
 
 
@@ -23,32 +23,34 @@ class Composite:
     boxes: np.ndarray  # [N, 4] normalised ymin, xmin, ymax, xmax
     class_ids: list[int]
     class_texts: list[str]
-    params: dict  # JSON-serialisable record of every sampled choice
+    params: dict  # JSON-serialisable record of every sampled choice and the gate scores
     dropped_objects: int
+    rejected: dict
 
 
-def make_composite(inputs: Inputs, c, split: str, index: int) -> Composite:
-    """Samples and renders composite `index` of `split` for GenerationConfig `c`."""
-    seed = composite.image_seed(c.seed, dataset.SPLIT_IDS[split], index)
-    rng = np.random.default_rng(seed)
-    out_size = (c.image_size.height, c.image_size.width)
-    p = composite.sample_image_params(rng, seed, inputs.background_shapes,
-                                      [lg.shape[:2] for lg in inputs.logos], out_size, c.placement)
-    used, bg = inputs.background(p.background_index)
-    if used != p.background_index:  # that file failed to decode; refit to the substitute
-        p = composite.sample_image_params(np.random.default_rng(seed), seed,
-                                          [inputs.background_shapes[used]],
-                                          [lg.shape[:2] for lg in inputs.logos], out_size, c.placement)
-        p = composite.ImageParams(**{**p.__dict__, "background_index": used})
-    r = composite.render(p, bg, inputs.logos, out_size)
-    jpeg = composite.encode_jpeg(r.image, c.jpeg_quality)
-    ids = [inputs.logo_class_ids[i] for i in r.logo_indices]
-    texts = [inputs.class_names[i - 1] for i in ids]
-    params = {"split": split, "index": index, "background": inputs.background_paths[used],
-              "params": p.to_json(), "boxes": r.boxes.round(6).tolist(), "class_ids": ids,
-              "visible_fraction": r.visible_fraction.round(4).tolist()}
-    return Composite(f"{split}-{index:08d}", jpeg, r.image, r.boxes, ids, texts, params,
-                     p.dropped_objects)
+class Engine:
+    """Per-process state of a run: the inputs, the realism settings, cached backdrops
+    (fitted backgrounds with their surface analyses) and logos as pasted."""
+
+    def __init__(self, inputs: Inputs, c):
+        self.inputs, self.c = inputs, c
+        self.settings = scene.Settings.from_config(c)
+        self.backdrops = scene.Backdrops(inputs, self.settings)
+        self.bank = scene.LogoBank(inputs, self.settings)
+
+    def make(self, split: str, index: int) -> Composite:
+        seed = composite.image_seed(self.c.seed, dataset.SPLIT_IDS[split], index)
+        params, r = scene.compose(np.random.default_rng(seed), seed, self.inputs, self.backdrops, self.bank,
+                                  self.settings)
+        jpeg = composite.encode_jpeg(r.image, params.jpeg_quality)
+        ids = [self.inputs.logo_class_ids[i] for i in r.logo_indices]
+        texts = [self.inputs.class_names[i - 1] for i in ids]
+        record = {"split": split, "index": index,
+                  "background": self.inputs.background_paths[params.background_index],
+                  "params": params.to_json(), "boxes": r.boxes.round(6).tolist(), "class_ids": ids,
+                  "scores": [{k: round(float(v), 4) for k, v in asdict(sc).items()} for sc in r.scores]}
+        return Composite(f"{split}-{index:08d}", jpeg, r.image, r.boxes, ids, texts, record,
+                         params.dropped_objects, params.rejected)
 
 
 def serialize(comp: Composite, c) -> bytes:

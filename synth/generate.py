@@ -86,23 +86,26 @@ def fingerprint(c) -> str:
 
 # -- one shard -----------------------------------------------------------------------------
 
-def write_shard(task: ShardTask, inputs: Inputs, c, work: str, progress=None) -> dict:
+def write_shard(task: ShardTask, eng: engine.Engine, work: str, progress=None) -> dict:
     """Writes one complete shard into `work`, atomically; returns its counts."""
     import tensorflow as tf
 
+    inputs, c = eng.inputs, eng.c
     final = os.path.join(work, task.name)
     tmp = final + ".tmp"
     stats = {"name": task.name, "split": task.split, "images": 0, "objects": 0,
-             "dropped_objects": 0, "images_without_objects": 0}
+             "dropped_objects": 0, "images_without_objects": 0, "rejected": {}}
     with tf.io.TFRecordWriter(tmp) as writer, open(final + ".params.tmp", "w", encoding="utf-8") as pf:
         for index in range(task.start, task.stop):
-            comp = engine.make_composite(inputs, c, task.split, index)
+            comp = eng.make(task.split, index)
             writer.write(engine.serialize(comp, c))
             pf.write(json.dumps({**comp.params, "shard": task.name}) + "\n")
             stats["images"] += 1
             stats["objects"] += len(comp.class_ids)
             stats["dropped_objects"] += comp.dropped_objects
             stats["images_without_objects"] += int(not comp.class_ids)
+            for k, v in comp.rejected.items():
+                stats["rejected"][k] = stats["rejected"].get(k, 0) + v
             if progress is not None:
                 progress(1)
     stats["failed_backgrounds"] = {inputs.background_paths[i]: r for i, r in inputs.failed.items()}
@@ -127,8 +130,8 @@ _STATE: dict = {}
 
 def _worker_init(inputs: Inputs, config_text: str, source: str, work: str, counter) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _STATE.update(inputs=inputs, c=configlib.parse_config_text(config_text, source), work=work,
-                  counter=counter)
+    c = configlib.parse_config_text(config_text, source)
+    _STATE.update(engine=engine.Engine(inputs, c), work=work, counter=counter)
 
 
 def _worker_run(task: ShardTask) -> dict:
@@ -138,7 +141,7 @@ def _worker_run(task: ShardTask) -> dict:
         with counter.get_lock():
             counter.value += n
 
-    return write_shard(task, _STATE["inputs"], _STATE["c"], _STATE["work"], tick)
+    return write_shard(task, _STATE["engine"], _STATE["work"], tick)
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -177,7 +180,8 @@ def _prepare_work_dir(output_dir: str, c, overwrite: bool) -> tuple[str, bool]:
 def _run_tasks(todo, inputs, cfg, work, workers, bar):
     c = cfg.proto
     if workers <= 1 or len(todo) <= 1:
-        return [write_shard(t, inputs, c, work, bar.update if bar else None) for t in todo]
+        eng = engine.Engine(inputs, c)
+        return [write_shard(t, eng, work, bar.update if bar else None) for t in todo]
     ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
     results, seen = [], 0
@@ -238,17 +242,20 @@ def _finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resum
             s = done[t.name]
             failed.update(s.get("failed_backgrounds", {}))
             agg = splits.setdefault(t.split, {"images": 0, "objects": 0, "dropped_objects": 0,
-                                              "images_without_objects": 0, "shards": []})
+                                              "images_without_objects": 0, "rejected": {}, "shards": []})
             for k in ("images", "objects", "dropped_objects", "images_without_objects"):
                 agg[k] += s[k]
+            for k, v in s.get("rejected", {}).items():
+                agg["rejected"][k] = agg["rejected"].get(k, 0) + v
             agg["shards"].append({"name": t.name, "images": s["images"]})
     os.replace(os.path.join(work, dataset.PARAMS + ".tmp"), os.path.join(work, dataset.PARAMS))
     with open(os.path.join(work, dataset.LABEL_MAP), "w", encoding="utf-8") as f:
         f.write(label_map_text(inputs.class_names))
     if write_preview:
         thumbs = []
+        eng = engine.Engine(inputs, c)
         for i in range(min(PREVIEW_IMAGES, splits["train"]["images"])):
-            comp = engine.make_composite(inputs, c, "train", i)
+            comp = eng.make("train", i)
             thumbs.append(preview.annotate(comp.image, comp.boxes, comp.class_texts, comp.class_ids))
         from synth.composite import encode_jpeg
 

@@ -117,10 +117,15 @@ def test_no_usable_background_is_an_error(workdir):
 
 
 def test_embedded_default_generates_recognisable_composites(tmp_path):
-    cfg = configlib.apply_overrides(configlib.load_config(None), num_images=5)
+    cfg = configlib.apply_overrides(configlib.load_config(None), num_images=10)
     s = generate.generate(cfg, str(tmp_path), show_progress=False)
-    assert s.counts["train"]["images"] + s.counts["val"]["images"] == 5
-    assert s.counts["train"]["objects"] >= 4 and not s.skipped
+    assert s.counts["train"]["images"] + s.counts["val"]["images"] == 10
+    assert s.counts["train"]["objects"] + s.counts["val"]["objects"] >= 5 and not s.skipped
+    gate = cfg.proto.realism.gate
+    for line in (tmp_path / "params.jsonl").read_text().splitlines():
+        for sc in json.loads(line)["scores"]:  # the gate's scores of every emitted object
+            assert sc["visible_fraction"] >= gate.min_visible_fraction and sc["size_px"] >= gate.min_size_px
+            assert sc["match"] >= gate.min_match and sc["contrast"] >= gate.min_contrast
 
 
 def test_cli_help_and_errors(workdir):

@@ -1,0 +1,115 @@
+"""Realism benchmark: how the engine measures itself (bench/out/realism.json).
+
+Over N composites of the embedded default at 640x480, every stage on:
+- box_exact_min_iou: smallest IoU between an emitted box and an independently computed
+  reference: the tight box of the pixels where, painting the layers in order (logos and
+  occluders, each thresholded at opacity 0.5), this logo is the top layer;
+- straddle_rate / straddle_rate_random: share of logos whose footprint crosses a strong edge or
+  a region boundary (synth.placement.straddles), for this engine and for frontal logos of the
+  same sizes placed uniformly at random on the same backdrops;
+- noise_ratio_median_abs_log, sharpness_ratio_median_abs_log: median over logos of
+  |log(inside / surrounding ring)| of the noise level and the sharpness (synth.photometric);
+- luminance_correlation: Pearson correlation of each logo's mean luminance with its ring's;
+- below_gate_emitted: emitted objects that fail the gate, re-scored on the final image;
+- composites_per_s_per_core, codec_bound_per_s_per_core, throughput_ratio: single-process
+  rate of the whole per-image work (sampling, rendering, JPEG encoding, record
+  serialisation) against decoding one background JPEG and encoding one JPEG, same run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import cv2
+import numpy as np
+
+from synth import boxes as boxlib, composite, config as configlib, engine, gate, photometric, placement, scene
+from synth.inputs import load_inputs
+
+
+def _gray(rgb):
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _painter_box(i, pasted, occluders):
+    top = np.full(pasted[0].shape, -1, np.int32)
+    for j, p in enumerate(pasted):
+        top[p >= boxlib.VISIBLE_ALPHA] = j
+        if occluders[j] is not None:
+            top[occluders[j] >= boxlib.VISIBLE_ALPHA] = -2
+    return boxlib.tight_box(top == i)
+
+
+def _ratio(a, b):
+    return abs(math.log(a / b)) if a > 0 and b > 0 and np.isfinite(a) and np.isfinite(b) else None
+
+
+def measure(n: int = 500) -> dict:
+    cfg = configlib.load_config(None)
+    c = cfg.proto
+    inputs = load_inputs(cfg)
+    eng = engine.Engine(inputs, c)
+    rng_random = np.random.default_rng(12345)
+    ious, straddle, straddle_rand, noise_r, sharp_r, lum_in, lum_ring = [], [], [], [], [], [], []
+    below_gate, objects = 0, 0
+    for index in range(n):
+        seed = composite.image_seed(c.seed, 0, index)
+        params, r = scene.compose(np.random.default_rng(seed), seed, inputs, eng.backdrops, eng.bank, eng.settings)
+        _, backdrop, surf = eng.backdrops.get(params.background_index, params.fit_variant)
+        gray = _gray(r.image)
+        for k, o in enumerate(params.objects):
+            objects += 1
+            ref = _painter_box(k, r.pasted, r.occluders)
+            ious.append(boxlib.iou(r.boxes[k], ref) if ref is not None else 0.0)
+            quad = np.asarray(o.quad)
+            if surf is not None:
+                straddle.append(placement.straddles(quad, surf))
+                # the same footprint size, frontal, uniformly at random on the same backdrop
+                w = np.linalg.norm(quad[1] - quad[0])
+                h = np.linalg.norm(quad[3] - quad[0])
+                oh, ow = r.image.shape[:2]
+                if w < ow and h < oh:
+                    x, y = rng_random.uniform(0, ow - w), rng_random.uniform(0, oh - h)
+                    rq = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]) - 0.5
+                    straddle_rand.append(placement.straddles(rq, surf))
+            vis = r.visible[k]
+            inner = photometric.inner_mask(vis)
+            ring = photometric.ring_mask(r.pasted[k], 6)
+            if inner.sum() > 50 and ring.sum() > 50:
+                noise_r.append(_ratio(photometric.noise_level(gray, inner), photometric.noise_level(gray, ring)))
+                sharp_r.append(_ratio(photometric.sharpness(gray, inner), photometric.sharpness(gray, ring)))
+                lum_in.append(float(gray[inner].mean()))
+                lum_ring.append(float(gray[ring].mean()))
+            if gate.score(eng.bank.get(o.logo_index, o.colourway, np.linalg.norm(quad[1] - quad[0]))[1],
+                          r.homographies[k], r.image, vis, r.pasted[k]).reasons(eng.settings.gate_cfg):
+                below_gate += 1
+    noise_r = [v for v in noise_r if v is not None]
+    sharp_r = [v for v in sharp_r if v is not None]
+    # throughput: the whole per-image work, warm caches, one process
+    t = time.perf_counter()
+    m = min(n, 200)
+    for index in range(m):
+        comp = eng.make("train", index)
+        engine.serialize(comp, c)
+    rate = m / (time.perf_counter() - t)
+    photo = cv2.resize(inputs.background(0)[1], (640, 480))
+    jpeg = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+    t = time.perf_counter()
+    for _ in range(200):
+        cv2.imencode(".jpg", cv2.imdecode(jpeg, cv2.IMREAD_COLOR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    bound = 200 / (time.perf_counter() - t)
+    return {
+        "composites": n, "objects": objects,
+        "box_exact_min_iou": round(float(min(ious)) if ious else float("nan"), 4),
+        "box_exact_mean_iou": round(float(np.mean(ious)) if ious else float("nan"), 4),
+        "straddle_rate": round(float(np.mean(straddle)), 4) if straddle else None,
+        "straddle_rate_random": round(float(np.mean(straddle_rand)), 4) if straddle_rand else None,
+        "noise_ratio_median_abs_log": round(float(np.median(noise_r)), 4) if noise_r else None,
+        "sharpness_ratio_median_abs_log": round(float(np.median(sharp_r)), 4) if sharp_r else None,
+        "luminance_correlation": round(float(np.corrcoef(lum_in, lum_ring)[0, 1]), 4) if len(lum_in) > 2 else None,
+        "below_gate_emitted": below_gate,
+        "composites_per_s_per_core": round(rate, 2),
+        "codec_bound_per_s_per_core": round(bound, 2),
+        "throughput_ratio": round(rate / bound, 3),
+    }

@@ -1,0 +1,424 @@
+"""The realism engine: one composite scene, from a seed to pixels and exact boxes.
+
+Stages, each in its own module and each switchable in the config (`realism { ... }`):
+  surface (synth.surface)      regions, strong edges and a plane per region, once per backdrop
+  placement (synth.placement)  a footprint inside one region, in its perspective, crossing no edge
+  colourway (synth.colourway)  the logo as designed, inverted, white, black or on a plate
+  geometry (synth.geometry)    the homography of the logo onto its quad, the warp
+  light, camera (synth.photometric)  shading, colour cast, shadow, glare; blur and noise matching
+  blending (synth.blending)    hard, feathered, Poisson or Laplacian-pyramid, drawn per object
+  occlusion (synth.occlusion)  partial occluders over logos, unlabelled distractors
+  gate (synth.gate)            visible fraction, size, contrast, match: objects under it are re-drawn
+  audit (synth.audit)          backgrounds that already show a logo are skipped
+
+`compose` draws every random choice from one generator, object by object; an object that
+fails the gate is re-drawn (bounded attempts) and never labelled. The accepted choices form
+a `SceneParams` record, and `render_scene(record)` reproduces the same pixels without any
+randomness. Every box is the tight box of the logo pixels still visible (opacity >= 0.5)
+after every later layer: later logos, occluders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from synth import (blending, boxes as boxlib, colourway, config as configlib, gate, geometry,
+                   occlusion, photometric, placement, surface)
+from synth.inputs import Inputs
+
+NUM_FIT_VARIANTS = 6  # crop anchor (start, centre, end) x mirrored or not
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The config's realism block, turned into each stage's own settings."""
+
+    out_hw: tuple
+    min_objects: int
+    max_objects: int
+    max_overlap_iou: float
+    max_attempts: int
+    min_scale: float
+    max_scale: float
+    surface_on: bool
+    surface_cfg: surface.SurfaceConfig
+    placement_cfg: placement.PlacementConfig
+    light_on: bool
+    light_cfg: photometric.LightConfig
+    camera_on: bool
+    camera_cfg: photometric.CameraConfig
+    jpeg_range: tuple
+    blend_cfg: blending.BlendConfig
+    occlusion_on: bool
+    occlusion_cfg: occlusion.OcclusionConfig
+    distractor_range: tuple
+    gate_on: bool
+    gate_cfg: gate.GateConfig
+    audit_on: bool
+    audit_min_inliers: int
+    colourways: tuple  # per logo: ((name, weight), ...)
+    plates: tuple  # per logo: (r, g, b) or None
+
+    @classmethod
+    def from_config(cls, c) -> "Settings":
+        r, p = c.realism, c.placement
+        out_hw = (c.image_size.height, c.image_size.width)
+        short = min(out_hw)
+        sf = r.surface
+        occ = r.occlusion
+        return cls(
+            out_hw=out_hw, min_objects=p.min_objects, max_objects=p.max_objects,
+            max_overlap_iou=p.max_overlap_iou, max_attempts=p.max_attempts,
+            min_scale=p.min_scale, max_scale=p.max_scale,
+            surface_on=sf.enabled,
+            surface_cfg=surface.SurfaceConfig(min_area_px=sf.min_region_area_px),
+            placement_cfg=placement.PlacementConfig(
+                min_width_frac=sf.min_region_share, max_width_frac=sf.max_region_share,
+                min_width_px=max(1.0, p.min_scale * short), max_width_canvas=p.max_scale,
+                margin_px=sf.margin_px, max_rotation_deg=sf.max_rotation_deg,
+                max_extra_tilt_deg=sf.max_extra_tilt_deg, allow_truncation=sf.allow_truncation,
+                max_truncated_fraction=sf.max_truncated_fraction),
+            light_on=r.light.enabled,
+            light_cfg=photometric.LightConfig(shadow_prob=r.light.shadow_probability,
+                                              glare_prob=r.light.glare_probability),
+            camera_on=r.camera.enabled,
+            camera_cfg=photometric.CameraConfig(motion_blur_prob=r.camera.motion_blur_probability),
+            jpeg_range=((r.camera.jpeg_quality_min, r.camera.jpeg_quality_max) if r.camera.enabled
+                        else (c.jpeg_quality, c.jpeg_quality)),
+            blend_cfg=blending.BlendConfig(hard_weight=r.blend.hard_weight, feather_weight=r.blend.feather_weight,
+                                           poisson_weight=r.blend.poisson_weight,
+                                           laplacian_weight=r.blend.laplacian_weight),
+            occlusion_on=occ.enabled,
+            occlusion_cfg=occlusion.OcclusionConfig(
+                p_occluder=occ.occluder_probability,
+                occluded_fraction=(occ.min_occluded_fraction, occ.max_occluded_fraction),
+                distractor_count=(occ.min_distractors, occ.max_distractors)),
+            distractor_range=(occ.min_distractors, occ.max_distractors),
+            gate_on=r.gate.enabled,
+            gate_cfg=gate.GateConfig(min_visible_fraction=r.gate.min_visible_fraction,
+                                     min_size_px=r.gate.min_size_px, min_contrast=r.gate.min_contrast,
+                                     min_match=r.gate.min_match),
+            audit_on=r.audit.enabled, audit_min_inliers=r.audit.min_inliers,
+            colourways=tuple(tuple((cw.name, cw.weight) for cw in lg.colourway) or (("original", 1.0),)
+                             for lg in c.logo),
+            plates=tuple(configlib.plate_rgb(lg.plate_colour) if lg.HasField("plate_colour") else None
+                         for lg in c.logo),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectParams:
+    logo_index: int
+    colourway: str
+    quad: tuple  # ((x, y) TL, TR, BR, BL) canvas pixels
+    placement: dict | None  # synth.placement.PlacementParams as a dict (surface stage on)
+    light: photometric.LightParams | None
+    camera: photometric.CameraParams | None
+    blend: blending.BlendParams
+    occluder: occlusion.OccluderParams | None
+
+
+@dataclass(frozen=True)
+class SceneParams:
+    image_seed: int
+    background_index: int
+    fit_variant: int
+    jpeg_quality: int
+    distractors: tuple = ()
+    objects: tuple = ()
+    rejected: dict = field(default_factory=dict)  # gate or placement reason -> count
+    dropped_objects: int = 0  # object slots given up after max_attempts
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SceneResult:
+    image: np.ndarray  # RGB uint8
+    boxes: np.ndarray  # [N, 4] normalised
+    logo_indices: np.ndarray  # [N]
+    scores: list  # [N] gate.GateScores
+    visible: list  # [N] full-canvas visible opacity, float32
+    pasted: list  # [N] full-canvas opacity before later layers
+    homographies: list  # [N] logo (as pasted, after colourway and pre-shrink) -> canvas
+    occluders: list = field(default_factory=list)  # [N] full-canvas opacity of each object's occluder, or None
+
+
+# -- backdrops: a background fitted to the canvas, with its surface analysis -----------------
+
+def fit_background(bg: np.ndarray, variant: int, out_hw) -> np.ndarray:
+    """Cover-resize to the canvas, crop at the variant's anchor, mirror odd variants."""
+    oh, ow = out_hw
+    bh, bw = bg.shape[:2]
+    s = max(oh / bh, ow / bw)
+    rh, rw = max(oh, math.ceil(bh * s)), max(ow, math.ceil(bw * s))
+    resized = cv2.resize(bg, (rw, rh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    anchor = (variant // 2) / 2.0
+    y0, x0 = int(round((rh - oh) * anchor)), int(round((rw - ow) * anchor))
+    out = resized[y0:y0 + oh, x0:x0 + ow]
+    return np.ascontiguousarray(out[:, ::-1] if variant % 2 else out)
+
+
+class Backdrops:
+    """Fitted backgrounds and their surface analyses, cached; runs the background audit."""
+
+    def __init__(self, inputs: Inputs, settings: Settings, cache_size: int = 48):
+        self.inputs, self.s, self.cache_size = inputs, settings, cache_size
+        self._cache: OrderedDict = OrderedDict()
+        self._audited: dict = {}
+        self._matcher = None
+
+    def _audit(self, index: int, bg: np.ndarray) -> bool:
+        if index not in self._audited:
+            if self._matcher is None:
+                from synth import audit
+
+                self._matcher = audit.LogoMatcher(self.inputs.logos, min_inliers=self.s.audit_min_inliers)
+            self._audited[index] = self._matcher.find(bg)
+        return self._audited[index].found
+
+    def get(self, index: int, variant: int):
+        """(index used, fitted RGB uint8, Surface or None). Backgrounds that fail to decode or
+        that already show a logo are skipped for the next usable one, deterministically."""
+        while True:
+            used, bg = self.inputs.background(index)
+            if self.s.audit_on and self._audit(used, bg):
+                r = self._audited[used]
+                self.inputs.failed[used] = (f"background {self.inputs.background_paths[used]!r} already shows "
+                                            f"logo {r.logo_index} ({r.inliers} RANSAC inliers): skipped")
+                index = used
+                continue
+            break
+        key = (used, variant)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return (used,) + self._cache[key]
+        fitted = fit_background(bg, variant, self.s.out_hw)
+        surf = surface.analyse(fitted, self.s.surface_cfg) if self.s.surface_on else None
+        self._cache[key] = (fitted, surf)
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return used, fitted, surf
+
+
+# -- logos as pasted -----------------------------------------------------------------------
+
+class LogoBank:
+    """Each logo in each colourway, pre-shrunk by powers of two (warping a 500 px logo straight
+    down to 40 px aliases), with its gate.PreparedLogo."""
+
+    def __init__(self, inputs: Inputs, settings: Settings):
+        self.inputs, self.s = inputs, settings
+        self._cache: dict = {}
+
+    def get(self, logo_index: int, cw: str, width_px: float):
+        base = self._colourway(logo_index, cw)
+        level = 0
+        while base.shape[1] / 2 ** (level + 1) >= 1.5 * width_px and min(base.shape[:2]) / 2 ** (level + 1) >= 16:
+            level += 1
+        key = (logo_index, cw, level)
+        if key not in self._cache:
+            img = base
+            for _ in range(level):
+                img = cv2.resize(img, (max(1, img.shape[1] // 2), max(1, img.shape[0] // 2)),
+                                 interpolation=cv2.INTER_AREA)
+            self._cache[key] = (img, gate.prepare_logo(img))
+        return self._cache[key]
+
+    def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
+        key = (logo_index, cw, "base")
+        if key not in self._cache:
+            self._cache[key] = colourway.apply(self.inputs.logos[logo_index], cw, self.s.plates[logo_index])
+        return self._cache[key]
+
+
+# -- sampling ------------------------------------------------------------------------------
+
+def _random_quad(rng, logo_hw, s: Settings) -> tuple:
+    """Frontal placement at a uniformly random position (surface stage off)."""
+    oh, ow = s.out_hw
+    lh, lw = logo_hw
+    w = min(oh, ow) * math.exp(rng.uniform(math.log(s.min_scale), math.log(s.max_scale)))
+    h = w * lh / lw
+    f = min(1.0, oh / h, ow / w)
+    w, h = w * f, h * f
+    x, y = rng.uniform(0, ow - w), rng.uniform(0, oh - h)
+    return ((x - 0.5, y - 0.5), (x + w - 0.5, y - 0.5), (x + w - 0.5, y + h - 0.5), (x - 0.5, y + h - 0.5))
+
+
+def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken) -> ObjectParams | str:
+    li = int(rng.integers(len(inputs.logos)))
+    names, weights = zip(*s.colourways[li])
+    cw = colourway.sample_colourway(rng, names, weights)
+    lh, lw = inputs.logos[li].shape[:2]
+    if cw == "plate":  # the plate adds a margin on every side
+        lh, lw = lh * 1.3, lw * 1.3
+    if surf is not None:
+        pp = placement.sample_placement(rng, surf, (lh, lw), s.out_hw, s.placement_cfg, taken, s.max_overlap_iou)
+        if pp is None:
+            return "placement: no region fits"
+        quad, pdict = pp.quad, asdict(pp)
+    else:
+        quad, pdict = _random_quad(rng, (lh, lw), s), None
+        box = placement.quad_box(np.asarray(quad), s.out_hw)
+        if any(boxlib.iou(box, placement.quad_box(np.asarray(t), s.out_hw)) > s.max_overlap_iou for t in taken):
+            return "placement: overlaps another logo"
+    light = photometric.sample_light(rng, s.light_cfg) if s.light_on else None
+    camera = photometric.sample_camera(rng, s.camera_cfg) if s.camera_on else None
+    blend = blending.sample_blend(rng, s.blend_cfg)
+    occ = None
+    if s.occlusion_on:
+        b = placement.quad_box(np.asarray(quad), s.out_hw)
+        oh, ow = s.out_hw
+        occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg)
+    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), pdict, light, camera, blend, occ)
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
+    """Pastes one object (and its occluder) onto uint8 `canvas`; returns
+    (canvas, pasted opacity, occluder opacity or None, H, prepared logo)."""
+    quad = np.asarray(o.quad, np.float64)
+    width = float(np.linalg.norm(quad[1] - quad[0]))
+    logo, prepared = bank.get(o.logo_index, o.colourway, width)
+    H = geometry.logo_homography(logo.shape[:2], quad)
+    rgb, alpha, roi = geometry.warp_rgba(logo, H, s.out_hw)
+    pasted = np.zeros(s.out_hw, np.float32)
+    y0, x0, y1, x1 = roi
+    if y1 <= y0 or x1 <= x0:
+        return canvas, pasted, None, H, prepared
+    work = canvas.astype(np.float32)
+    region = work[y0:y1, x0:x1]
+    if o.light is not None:
+        if o.light.shadow:
+            region[...] = photometric.shadow(region, alpha, o.light)
+        rgb = photometric.relight(rgb, alpha, region, o.light)
+    if o.camera is not None:
+        rgb, alpha = photometric.match_camera_rgba(rgb, alpha, region, o.camera)
+    work, eff = blending.blend(work, rgb, alpha, roi, o.blend, inplace=True)
+    pasted[y0:y1, x0:x1] = eff
+    out = np.clip(work + 0.5, 0, 255).astype(np.uint8)
+    occ_alpha = None
+    if o.occluder is not None:
+        out, occ_alpha = occlusion.render_occluder(out, backdrop, o.occluder)
+    return out, pasted, occ_alpha, H, prepared
+
+
+def _layers_visible(pasted: list, occluders: list) -> list:
+    """visible_i = pasted_i x prod over later layers (later logos, own and later occluders) of (1 - a)."""
+    out = []
+    for i, p in enumerate(pasted):
+        v = p.copy()
+        if occluders[i] is not None:
+            v *= 1.0 - occluders[i]
+        for j in range(i + 1, len(pasted)):
+            v *= 1.0 - pasted[j]
+            if occluders[j] is not None:
+                v *= 1.0 - occluders[j]
+        out.append(v)
+    return out
+
+
+def _render_all(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Settings):
+    """Applies a SceneParams record (no randomness): the canvas and, per object, its box (or
+    None when nothing of it is visible), gate scores, visible and pasted opacity, homography."""
+    _, backdrop, _ = backdrops.get(p.background_index, p.fit_variant)
+    canvas = backdrop
+    if p.distractors:
+        canvas, _ = occlusion.render_distractors(canvas, list(p.distractors))
+    pasted, occs, hs, preps = [], [], [], []
+    for o in p.objects:
+        canvas, pa, oc, H, prep = _render_object(canvas, backdrop, o, bank, s)
+        pasted.append(pa)
+        occs.append(oc)
+        hs.append(H)
+        preps.append(prep)
+    visible = _layers_visible(pasted, occs)
+    boxes, scores = [], []
+    for v, pa, H, prep in zip(visible, pasted, hs, preps):
+        box = boxlib.tight_box(v >= boxlib.VISIBLE_ALPHA)
+        boxes.append(box)
+        scores.append(gate.score(prep, H, canvas, v, pa) if box is not None else gate.GateScores(0.0, 0.0, 0.0, 0.0))
+    return canvas, boxes, scores, visible, pasted, hs, occs
+
+
+def render_scene(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Settings) -> SceneResult:
+    """Applies a SceneParams record deterministically; every object of a record from
+    `compose` is visible and passes the gate, so each gets a box."""
+    canvas, boxes, scores, visible, pasted, hs, occs = _render_all(p, backdrops, bank, s)
+    keep = [i for i, b in enumerate(boxes) if b is not None]
+    return SceneResult(canvas, np.array([boxes[i] for i in keep], np.float32).reshape(-1, 4),
+                       np.array([p.objects[i].logo_index for i in keep], np.int64), [scores[i] for i in keep],
+                       [visible[i] for i in keep], [pasted[i] for i in keep], [hs[i] for i in keep],
+                       [occs[i] for i in keep])
+
+
+def _failing(boxes, scores, s: Settings) -> int | None:
+    for i, (b, sc) in enumerate(zip(boxes, scores)):
+        if b is None or (s.gate_on and sc.reasons(s.gate_cfg)):
+            return i
+    return None
+
+
+def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Backdrops, bank: LogoBank,
+            s: Settings) -> tuple[SceneParams, SceneResult]:
+    """Draws one scene, object by object, re-drawing objects the gate rejects."""
+    n_bg = len(inputs.background_paths)
+    variant = int(rng.integers(NUM_FIT_VARIANTS))
+    used, backdrop, surf = backdrops.get(int(rng.integers(n_bg)), variant)
+    jpeg_quality = int(rng.integers(s.jpeg_range[0], s.jpeg_range[1] + 1))
+    distractors = ()
+    canvas = backdrop
+    if s.occlusion_on and s.distractor_range[1] > 0:
+        distractors = tuple(occlusion.sample_distractors(rng, s.out_hw, s.distractor_range, s.occlusion_cfg))
+        canvas, _ = occlusion.render_distractors(canvas, list(distractors))
+    n = int(rng.integers(s.min_objects, s.max_objects + 1))
+    objects, taken, rejected, dropped = [], [], {}, 0
+    for _ in range(n):
+        for _attempt in range(s.max_attempts):
+            o = _sample_object(rng, s, inputs, surf, taken)
+            if isinstance(o, str):
+                rejected[o] = rejected.get(o, 0) + 1
+                if o.startswith("placement: no region"):
+                    break  # sample_placement has already spent its own attempts
+                continue
+            trial, pa, oc, H, prep = _render_object(canvas, backdrop, o, bank, s)
+            if s.gate_on:
+                v = pa * (1.0 - oc) if oc is not None else pa
+                reasons = gate.score(prep, H, trial, v, pa).reasons(s.gate_cfg)
+                if reasons:
+                    for r in reasons:
+                        key = "gate: " + r.split(":")[0]
+                        rejected[key] = rejected.get(key, 0) + 1
+                    continue
+            objects.append(o)
+            taken.append(np.asarray(o.quad))
+            canvas = trial
+            break
+        else:
+            dropped += 1
+            continue
+        if not objects or objects[-1] is not o:
+            dropped += 1  # the placement stage gave up on this slot
+    params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped)
+    # Later logos and occluders can cover earlier logos: drop any that no longer pass, re-render.
+    while True:
+        canvas, boxes, scores, visible, pasted, hs, occs = _render_all(params, backdrops, bank, s)
+        bad = _failing(boxes, scores, s)
+        if bad is None:
+            break
+        rej = dict(params.rejected)
+        rej["gate: covered by a later layer"] = rej.get("gate: covered by a later layer", 0) + 1
+        params = SceneParams(seed, used, variant, jpeg_quality, distractors,
+                             tuple(o for k, o in enumerate(params.objects) if k != bad), rej,
+                             params.dropped_objects + 1)
+    return params, SceneResult(canvas, np.array(boxes, np.float32).reshape(-1, 4),
+                               np.array([o.logo_index for o in params.objects], np.int64), scores, visible,
+                               pasted, hs, occs)

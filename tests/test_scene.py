@@ -1,0 +1,147 @@
+"""The realism engine end to end on scenes where the truth is known."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from synth import boxes as boxlib, config as configlib, generate, placement, scene
+from synth.errors import ConfigError
+from synth.inputs import load_inputs
+from conftest import write_config
+
+
+def _engine(cfg_path):
+    cfg = configlib.load_config(cfg_path)
+    inputs = load_inputs(cfg)
+    s = scene.Settings.from_config(cfg.proto)
+    return inputs, s, scene.Backdrops(inputs, s), scene.LogoBank(inputs, s)
+
+
+def _compose(eng, seed):
+    inputs, s, bd, bank = eng
+    return scene.compose(np.random.default_rng(seed), seed, inputs, bd, bank, s)
+
+
+def _two_halves(path, h=240, w=320):
+    rng = np.random.default_rng(0)
+    img = np.empty((h, w, 3), np.float32)
+    img[:, : w // 2] = 60
+    img[:, w // 2:] = 190
+    img += rng.normal(0, 2, img.shape)
+    cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
+
+
+def test_a_record_re_renders_to_the_same_pixels(workdir):
+    eng = _engine(write_config(workdir))
+    p1, r1 = _compose(eng, 7)
+    p2, r2 = _compose(eng, 7)
+    assert p1 == p2
+    np.testing.assert_array_equal(r1.image, r2.image)
+    again = scene.render_scene(p1, eng[2], eng[3], eng[1])
+    np.testing.assert_array_equal(again.image, r1.image)
+    np.testing.assert_array_equal(again.boxes, r1.boxes)
+    json.dumps(p1.to_json())  # the record is JSON-serialisable
+
+
+def _halves_config(tmp_path, realism: str) -> str:
+    os.makedirs(tmp_path / "bg")
+    _two_halves(tmp_path / "bg" / "halves.png")
+    from conftest import make_logo, write_rgba
+
+    write_rgba(str(tmp_path / "logo.png"), make_logo(64))
+    return write_config(tmp_path, body='logo { class_name: "a" path: "logo.png" }\n'
+                        'background { directory: "bg" }\nimage_size { height: 240 width: 320 }\n'
+                        'placement { min_objects: 2 max_objects: 3 min_scale: 0.1 max_scale: 0.3 }\n'
+                        f'realism {{ {realism} }}\n')
+
+
+def test_logos_never_cross_the_edge_between_two_flat_regions(tmp_path):
+    eng = _engine(_halves_config(tmp_path, "occlusion { enabled: false }"))
+    n = 0
+    for seed in range(25):
+        params, r = _compose(eng, seed)
+        _, backdrop, surf = eng[2].get(params.background_index, params.fit_variant)
+        for o in params.objects:
+            quad = np.asarray(o.quad)
+            assert not placement.straddles(quad, surf)
+            under = backdrop[placement.footprint_mask(quad, (240, 320))].mean(axis=-1)
+            assert under.max() < 125 or under.min() > 125, "the footprint must lie on one half"
+            n += 1
+    assert n >= 25
+
+
+def test_boxes_match_an_independent_painter_reference_and_pass_the_gate(tmp_path):
+    eng = _engine(_halves_config(tmp_path, "occlusion { occluder_probability: 1 }"))
+    shrunk = 0
+    for seed in range(20):
+        params, r = _compose(eng, seed)
+        for k, o in enumerate(params.objects):
+            top = np.full((240, 320), -1)
+            for j, pa in enumerate(r.pasted):  # paint the layers in order, each thresholded
+                top[pa >= 0.5] = j
+                if r.occluders[j] is not None:
+                    top[r.occluders[j] >= 0.5] = -2
+            assert boxlib.iou(r.boxes[k], boxlib.tight_box(top == k)) > 0.9
+            assert not r.scores[k].reasons(eng[1].gate_cfg)
+            full = boxlib.tight_box(r.pasted[k] >= 0.5)
+            assert r.boxes[k][0] >= full[0] - 1e-6 and r.boxes[k][2] <= full[2] + 1e-6
+            shrunk += int(boxlib.area(r.boxes[k]) < boxlib.area(full) - 1e-6)
+    assert shrunk >= 3, "occluders must shrink some boxes to the visible part"
+
+
+def test_a_background_that_already_shows_the_logo_is_skipped_and_reported(tmp_path):
+    from synth import images
+
+    logo = images.load_logo(images.builtin_logo_path("skimage:logo"), 40)
+    os.makedirs(tmp_path / "bg")
+    coffee = images.load_background(os.path.join(os.path.dirname(images.builtin_logo_path("skimage:logo")),
+                                                 "coffee.png"))
+    clean = images.load_background(os.path.join(os.path.dirname(images.builtin_logo_path("skimage:logo")),
+                                                "chelsea.png"))
+    small = cv2.resize(logo, (220, 220), interpolation=cv2.INTER_AREA).astype(np.float32)
+    a = small[..., 3:] / 255.0
+    dirty = coffee.astype(np.float32).copy()
+    dirty[60:280, 200:420] = dirty[60:280, 200:420] * (1 - a) + small[..., :3] * a
+    cv2.imwrite(str(tmp_path / "bg" / "dirty.png"), cv2.cvtColor(dirty.astype(np.uint8), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "bg" / "clean.png"), cv2.cvtColor(clean, cv2.COLOR_RGB2BGR))
+    cfg = write_config(tmp_path, body='logo { class_name: "s" builtin: "skimage:logo" border_matte { } }\n'
+                       'background { directory: "bg" }\nimage_size { height: 240 width: 320 }\n'
+                       'num_images: 6\nplacement { min_scale: 0.1 max_scale: 0.3 }\n')
+    out = tmp_path / "out"
+    s = generate.generate(configlib.load_config(cfg), str(out), show_progress=False)
+    reasons = {os.path.basename(x["path"]): x["reason"] for x in s.skipped}
+    assert list(reasons) == ["dirty.png"] and "already shows logo" in reasons["dirty.png"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [os.path.basename(x["path"]) for x in manifest["skipped_inputs"]] == ["dirty.png"]
+    used = {json.loads(line)["background"] for line in (out / "params.jsonl").read_text().splitlines()}
+    assert {os.path.basename(u) for u in used} == {"clean.png"}
+
+
+def test_a_cluttered_background_is_counted_not_looped_on(tmp_path):
+    os.makedirs(tmp_path / "bg")
+    yy, xx = np.mgrid[0:240, 0:320]
+    board = (((yy // 6) + (xx // 6)) % 2 * 200 + 20).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "bg" / "checker.png"), board)
+    from conftest import make_logo, write_rgba
+
+    write_rgba(str(tmp_path / "logo.png"), make_logo(64))
+    cfg = write_config(tmp_path, body='logo { class_name: "a" path: "logo.png" }\nbackground { directory: "bg" }\n'
+                       'image_size { height: 240 width: 320 }\nnum_images: 4\nval_fraction: 0\n'
+                       'num_train_shards: 1\n')
+    s = generate.generate(configlib.load_config(cfg), str(tmp_path / "out"), show_progress=False)
+    assert s.counts["train"]["images"] == 4 and s.counts["train"]["objects"] == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["rejected"]["placement: no region fits"] >= 4
+    assert manifest["splits"]["train"]["images_without_objects"] == 4
+
+
+def test_thresholds_that_no_placement_can_meet_are_a_config_error(tmp_path):
+    cfg = write_config(tmp_path, extra="realism { gate { min_size_px: 500 } }\n")
+    with pytest.raises(ConfigError, match="realism.gate.min_size_px.*no placement can meet it"):
+        configlib.load_config(cfg)
+    cfg = write_config(tmp_path, extra="realism { occlusion { min_occluded_fraction: 0.5 max_occluded_fraction: 0.6 } }\n")
+    with pytest.raises(ConfigError, match="min_occluded_fraction.*min_visible_fraction"):
+        configlib.load_config(cfg)
