@@ -78,7 +78,9 @@ def measure(n: int = 500) -> dict:
             ring = photometric.ring_mask(r.pasted[k], 6)
             if inner.sum() > 50 and ring.sum() > 50:
                 noise_r.append(_ratio(photometric.noise_level(gray, inner), photometric.noise_level(gray, ring)))
-                sharp_r.append(_ratio(photometric.sharpness(gray, inner), photometric.sharpness(gray, ring)))
+                sharp_r.append(_ratio(
+                    photometric.sharpness(gray, inner, photometric.noise_level(gray, inner)),
+                    photometric.sharpness(gray, ring, photometric.noise_level(gray, ring))))
                 lum_in.append(float(gray[inner].mean()))
                 lum_ring.append(float(gray[ring].mean()))
             if gate.score(eng.bank.get(o.logo_index, o.colourway, np.linalg.norm(quad[1] - quad[0]))[1],

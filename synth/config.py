@@ -110,6 +110,7 @@ def validate(c: GenerationConfig, source: str) -> None:
     _check(c.num_val_shards >= 1, source, "num_val_shards", c.num_val_shards, "must be >= 1")
     _check(0 <= c.seed < 2**63, source, "seed", c.seed, "must be in [0, 2^63)")
     _check(1 <= c.jpeg_quality <= 100, source, "jpeg_quality", c.jpeg_quality, "must be in [1, 100]")
+    _check(1 <= c.backdrop_reuse <= 1000, source, "backdrop_reuse", c.backdrop_reuse, "must be in [1, 1000]")
     _check(c.max_input_pixels >= 1024, source, "max_input_pixels", c.max_input_pixels, "must be >= 1024")
     p = c.placement
     _check(p.min_objects >= 1, source, "placement.min_objects", p.min_objects, "must be >= 1")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
-from synth import composite, dataset, scene
+from synth import boxes as boxes_lib, composite, dataset, scene
 from synth.inputs import Inputs
 
 
@@ -26,6 +27,7 @@ class Composite:
     params: dict  # JSON-serialisable record of every sampled choice and the gate scores
     dropped_objects: int
     rejected: dict
+    masks_png: list | None = None  # one PNG per object when the config asks for masks
 
 
 class Engine:
@@ -39,9 +41,13 @@ class Engine:
         self.bank = scene.LogoBank(inputs, self.settings)
 
     def make(self, split: str, index: int) -> Composite:
-        seed = composite.image_seed(self.c.seed, dataset.SPLIT_IDS[split], index)
+        split_id = dataset.SPLIT_IDS[split]
+        seed = composite.image_seed(self.c.seed, split_id, index)
+        # One backdrop for each run of backdrop_reuse consecutive composites (its analysis is cached).
+        backdrop_seed = composite.image_seed(self.c.seed, split_id + len(dataset.SPLITS),
+                                             index // self.c.backdrop_reuse)
         params, r = scene.compose(np.random.default_rng(seed), seed, self.inputs, self.backdrops, self.bank,
-                                  self.settings)
+                                  self.settings, np.random.default_rng(backdrop_seed))
         jpeg = composite.encode_jpeg(r.image, params.jpeg_quality)
         ids = [self.inputs.logo_class_ids[i] for i in r.logo_indices]
         texts = [self.inputs.class_names[i - 1] for i in ids]
@@ -49,8 +55,12 @@ class Engine:
                   "background": self.inputs.background_paths[params.background_index],
                   "params": params.to_json(), "boxes": r.boxes.round(6).tolist(), "class_ids": ids,
                   "scores": [{k: round(float(v), 4) for k, v in asdict(sc).items()} for sc in r.scores]}
+        masks = None
+        if self.c.write_masks:
+            masks = [cv2.imencode(".png", (v >= boxes_lib.VISIBLE_ALPHA).astype(np.uint8))[1].tobytes()
+                     for v in r.visible]
         return Composite(f"{split}-{index:08d}", jpeg, r.image, r.boxes, ids, texts, record,
-                         params.dropped_objects, params.rejected)
+                         params.dropped_objects, params.rejected, masks)
 
 
 def serialize(comp: Composite, c) -> bytes:
@@ -59,5 +69,5 @@ def serialize(comp: Composite, c) -> bytes:
 
     ex = tfexample.make_example(comp.jpeg, c.image_size.height, c.image_size.width,
                                 f"{comp.source_id.replace('-', '/', 1)}.jpg", comp.source_id,
-                                comp.boxes, comp.class_texts, comp.class_ids)
+                                comp.boxes, comp.class_texts, comp.class_ids, comp.masks_png)
     return ex.SerializeToString()

@@ -282,29 +282,42 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken) -> ObjectParam
 
 # -- rendering -----------------------------------------------------------------------------
 
+SUB_MARGIN = 32  # blending works on the object's ROI grown by this (Laplacian reach at 4 levels)
+
+
 def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
-    """Pastes one object (and its occluder) onto uint8 `canvas`; returns
-    (canvas, pasted opacity, occluder opacity or None, H, prepared logo)."""
+    """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
+    (new canvas, pasted opacity, occluder opacity or None, H, prepared logo). Only the
+    object's neighbourhood is converted to float and blended."""
     quad = np.asarray(o.quad, np.float64)
     width = float(np.linalg.norm(quad[1] - quad[0]))
     logo, prepared = bank.get(o.logo_index, o.colourway, width)
     H = geometry.logo_homography(logo.shape[:2], quad)
     rgb, alpha, roi = geometry.warp_rgba(logo, H, s.out_hw)
     pasted = np.zeros(s.out_hw, np.float32)
-    y0, x0, y1, x1 = roi
-    if y1 <= y0 or x1 <= x0:
+    if roi[2] <= roi[0] or roi[3] <= roi[1]:
         return canvas, pasted, None, H, prepared
-    work = canvas.astype(np.float32)
-    region = work[y0:y1, x0:x1]
-    if o.light is not None:
-        if o.light.shadow:
-            region[...] = photometric.shadow(region, alpha, o.light)
+    # Room around the footprint for the light stage's context ring and the soft shadow.
+    margin = photometric.needed_margin(alpha, o.light) if o.light is not None else 0
+    if margin:
+        rgb, alpha, roi = photometric.pad_roi(rgb, alpha, roi, margin, s.out_hw)
+    y0, x0, y1, x1 = roi
+    oh, ow = s.out_hw
+    Y0, X0 = max(0, y0 - SUB_MARGIN), max(0, x0 - SUB_MARGIN)
+    Y1, X1 = min(oh, y1 + SUB_MARGIN), min(ow, x1 + SUB_MARGIN)
+    sub = canvas[Y0:Y1, X0:X1].astype(np.float32)
+    rel = (y0 - Y0, x0 - X0, y1 - Y0, x1 - X0)
+    region = sub[rel[0]:rel[2], rel[1]:rel[3]]
+    if o.light is not None:  # lit by the background as it was, before the logo's own shadow
         rgb = photometric.relight(rgb, alpha, region, o.light)
     if o.camera is not None:
         rgb, alpha = photometric.match_camera_rgba(rgb, alpha, region, o.camera)
-    work, eff = blending.blend(work, rgb, alpha, roi, o.blend, inplace=True)
+    if o.light is not None and o.light.shadow:
+        region[...] = photometric.shadow(region, alpha, o.light)
+    sub, eff = blending.blend(sub, rgb, alpha, rel, o.blend, inplace=True)
     pasted[y0:y1, x0:x1] = eff
-    out = np.clip(work + 0.5, 0, 255).astype(np.uint8)
+    out = canvas.copy()
+    out[Y0:Y1, X0:X1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)
     occ_alpha = None
     if o.occluder is not None:
         out, occ_alpha = occlusion.render_occluder(out, backdrop, o.occluder)
@@ -367,12 +380,28 @@ def _failing(boxes, scores, s: Settings) -> int | None:
     return None
 
 
+def _finish(canvas, layers, s: Settings):
+    """Boxes and final gate scores from the layers of the accepted objects."""
+    pasted = [la[0] for la in layers]
+    occs = [la[1] for la in layers]
+    visible = _layers_visible(pasted, occs)
+    boxes, scores = [], []
+    for v, (pa, _, H, prep) in zip(visible, layers):
+        box = boxlib.tight_box(v >= boxlib.VISIBLE_ALPHA)
+        boxes.append(box)
+        scores.append(gate.score(prep, H, canvas, v, pa) if box is not None else gate.GateScores(0.0, 0.0, 0.0, 0.0))
+    return boxes, scores, visible, pasted, [la[2] for la in layers], occs
+
+
 def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Backdrops, bank: LogoBank,
-            s: Settings) -> tuple[SceneParams, SceneResult]:
-    """Draws one scene, object by object, re-drawing objects the gate rejects."""
+            s: Settings, backdrop_rng: np.random.Generator | None = None) -> tuple[SceneParams, SceneResult]:
+    """Draws one scene, object by object, re-drawing objects the gate rejects. The backdrop
+    (background and fit) is drawn from `backdrop_rng` when given, so that runners can reuse
+    one analysed backdrop for several consecutive composites."""
     n_bg = len(inputs.background_paths)
-    variant = int(rng.integers(NUM_FIT_VARIANTS))
-    used, backdrop, surf = backdrops.get(int(rng.integers(n_bg)), variant)
+    brng = backdrop_rng if backdrop_rng is not None else rng
+    variant = int(brng.integers(NUM_FIT_VARIANTS))
+    used, backdrop, surf = backdrops.get(int(brng.integers(n_bg)), variant)
     jpeg_quality = int(rng.integers(s.jpeg_range[0], s.jpeg_range[1] + 1))
     distractors = ()
     canvas = backdrop
@@ -380,7 +409,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         distractors = tuple(occlusion.sample_distractors(rng, s.out_hw, s.distractor_range, s.occlusion_cfg))
         canvas, _ = occlusion.render_distractors(canvas, list(distractors))
     n = int(rng.integers(s.min_objects, s.max_objects + 1))
-    objects, taken, rejected, dropped = [], [], {}, 0
+    objects, taken, rejected, dropped, layers = [], [], {}, 0, []
     for _ in range(n):
         for _attempt in range(s.max_attempts):
             o = _sample_object(rng, s, inputs, surf, taken)
@@ -400,6 +429,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                     continue
             objects.append(o)
             taken.append(np.asarray(o.quad))
+            layers.append((pa, oc, H, prep))
             canvas = trial
             break
         else:
@@ -408,9 +438,9 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         if not objects or objects[-1] is not o:
             dropped += 1  # the placement stage gave up on this slot
     params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped)
+    boxes, scores, visible, pasted, hs, occs = _finish(canvas, layers, s)
     # Later logos and occluders can cover earlier logos: drop any that no longer pass, re-render.
     while True:
-        canvas, boxes, scores, visible, pasted, hs, occs = _render_all(params, backdrops, bank, s)
         bad = _failing(boxes, scores, s)
         if bad is None:
             break
@@ -419,6 +449,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         params = SceneParams(seed, used, variant, jpeg_quality, distractors,
                              tuple(o for k, o in enumerate(params.objects) if k != bad), rej,
                              params.dropped_objects + 1)
+        canvas, boxes, scores, visible, pasted, hs, occs = _render_all(params, backdrops, bank, s)
     return params, SceneResult(canvas, np.array(boxes, np.float32).reshape(-1, 4),
                                np.array([o.logo_index for o in params.objects], np.int64), scores, visible,
                                pasted, hs, occs)

@@ -23,8 +23,10 @@ def _ints(values):
 
 
 def make_example(jpeg: bytes, height: int, width: int, filename: str, source_id: str,
-                 boxes: np.ndarray, class_texts: list[str], class_ids: list[int]) -> tf.train.Example:
-    """One record. `boxes` is [N, 4] normalised [ymin, xmin, ymax, xmax]."""
+                 boxes: np.ndarray, class_texts: list[str], class_ids: list[int],
+                 masks_png: list[bytes] | None = None) -> tf.train.Example:
+    """One record. `boxes` is [N, 4] normalised [ymin, xmin, ymax, xmax]; `masks_png`, when
+    given, one full-image PNG mask per object."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if not (len(boxes) == len(class_texts) == len(class_ids)):
         raise ValueError(f"{source_id}: {len(boxes)} boxes, {len(class_texts)} class texts and "
@@ -44,6 +46,10 @@ def make_example(jpeg: bytes, height: int, width: int, filename: str, source_id:
         K.CLASS_TEXT: _bytes([t.encode() for t in class_texts]),
         K.CLASS_LABEL: _ints(class_ids),
     }
+    if masks_png is not None:
+        if len(masks_png) != len(boxes):
+            raise ValueError(f"{source_id}: {len(masks_png)} masks for {len(boxes)} boxes")
+        feature[K.OBJECT_MASK] = _bytes(masks_png)
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
@@ -70,5 +76,6 @@ def parse_example(serialized: bytes) -> dict:
         .reshape(-1, 4),
         "class_texts": [t.decode() for t in b(K.CLASS_TEXT)],
         "class_ids": [int(v) for v in f[K.CLASS_LABEL].int64_list.value],
+        "masks_png": b(K.OBJECT_MASK) if K.OBJECT_MASK in f else None,
         "keys": sorted(f.keys()),
     }

@@ -16,6 +16,8 @@ BBOX_YMIN = "image/object/bbox/ymin"
 BBOX_YMAX = "image/object/bbox/ymax"
 CLASS_TEXT = "image/object/class/text"
 CLASS_LABEL = "image/object/class/label"
+# Only with write_masks: one PNG per object (read with the OD API's mask_type: PNG_MASKS).
+OBJECT_MASK = "image/object/mask"
 
 # Every key a tfod-synth record carries.
 ALL_KEYS = (

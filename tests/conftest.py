@@ -30,11 +30,17 @@ def write_rgba(path: str, rgba: np.ndarray) -> str:
 
 
 def make_background(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
+    """A photo-like scene: a few large flat surfaces (a wall, a floor, a panel) in random
+    colours with a soft light gradient and camera noise."""
     rng = np.random.default_rng(seed)
-    base = rng.integers(40, 200, size=(h // 16 + 1, w // 16 + 1, 3)).astype(np.uint8)
-    img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
-    noise = rng.normal(0, 6, size=img.shape)
-    return np.clip(img + noise, 0, 255).astype(np.uint8)
+    img = np.empty((h, w, 3), np.float32)
+    split_y, split_x = int(h * rng.uniform(0.45, 0.65)), int(w * rng.uniform(0.35, 0.65))
+    img[:split_y, :split_x] = rng.integers(40, 220, 3)
+    img[:split_y, split_x:] = rng.integers(40, 220, 3)
+    img[split_y:] = rng.integers(40, 220, 3)
+    img *= np.linspace(0.85, 1.1, w, dtype=np.float32)[None, :, None]
+    img += rng.normal(0, 4, size=img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
@@ -58,7 +64,7 @@ def write_config(directory, body: str = "", num_images: int = 6, extra: str = ""
         num_train_shards: 2
         num_val_shards: 1
         seed: 3
-        placement {{ min_objects: 1 max_objects: 2 min_scale: 0.25 max_scale: 0.45 }}
+        placement {{ min_objects: 1 max_objects: 2 min_scale: 0.15 max_scale: 0.35 }}
         """) + extra
     path = os.path.join(str(directory), "gen.config")
     with open(path, "w") as f:

@@ -95,3 +95,35 @@ def test_compat_fixes_restore_what_tf_slim_and_the_od_api_call():
     font = ImageFont.load_default()
     w, h = font.getsize("logo 0.97")  # what the OD API's visualization_utils calls
     assert w > h > 0
+
+
+def test_instance_masks_read_back_as_png_masks_matching_the_boxes(workdir):
+    """With write_masks, the OD API decoder (mask_type PNG_MASKS) returns one mask per box,
+    and each mask's tight box is that box."""
+    from synth import boxes as boxlib
+
+    out = workdir / "masked"
+    body = open(write_config(workdir, num_images=6)).read()
+    cfg = write_config(workdir, body=body + "write_masks: true\n")
+    generate.generate(configlib.load_config(cfg), str(out), show_progress=False)
+    training.apply_compat_fixes()
+    from object_detection.builders import dataset_builder
+    from object_detection.core import standard_fields as fields
+    from object_detection.protos import input_reader_pb2
+
+    reader = input_reader_pb2.InputReader()
+    reader.label_map_path = os.path.join(str(out), dataset.LABEL_MAP)
+    reader.shuffle = False
+    reader.num_epochs = 1
+    reader.load_instance_masks = True
+    reader.mask_type = input_reader_pb2.PNG_MASKS
+    reader.tf_record_input_reader.input_path.append(dataset.shard_pattern(str(out), "train"))
+    n = 0
+    for d in dataset_builder.build(reader):
+        masks = d[fields.InputDataFields.groundtruth_instance_masks].numpy()
+        gt = d[fields.InputDataFields.groundtruth_boxes].numpy()
+        assert masks.shape[0] == gt.shape[0]
+        for m, b in zip(masks, gt):
+            np.testing.assert_allclose(boxlib.tight_box(m > 0), b, atol=1e-6)
+            n += 1
+    assert n >= 1
