@@ -60,8 +60,8 @@ def list_background_files(source, resolve) -> list[str]:
             raise ConfigError(f"background directory {d!r} does not exist or is not a folder")
         try:
             names = sorted(os.listdir(d))
-        except OSError as exc:  # e.g. permission denied
-            raise ConfigError(f"background directory {d!r} cannot be read: {exc.strerror}") from None
+        except OSError as exc:  # e.g. permission denied: skipped and reported, not fatal
+            raise InputImageError(f"background directory {d!r} cannot be read: {exc.strerror}") from None
         files = [os.path.join(d, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
         if not files:
             raise ConfigError(f"background directory {d!r} holds no image files "

@@ -78,7 +78,13 @@ def load_inputs(cfg: configlib.LoadedConfig) -> Inputs:
         ids.append(names.index(lg.class_name) + 1)
     bg_paths, shapes, skipped = [], [], []
     for src in c.background:
-        for path in images.list_background_files(src, cfg.resolve):
+        try:
+            files = images.list_background_files(src, cfg.resolve)
+        except InputImageError as exc:  # an unreadable folder: skipped, counted, reported
+            log.warning("skipping %s", exc)
+            skipped.append(images.SkippedInput(src.directory or src.glob or src.builtin, str(exc)))
+            continue
+        for path in files:
             try:
                 shapes.append(images.probe_background(path, c.max_input_pixels))
                 bg_paths.append(path)
