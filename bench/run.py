@@ -1,6 +1,6 @@
 """Benchmarks (`make bench`): results go to bench/out/*.json and a short table.
 
-realism.json: see bench/realism.py.
+realism.json: see bench/realism.py. scale.json: see bench/scale.py.
 
 generate.json: composites per second per core on the embedded default (640x480, single
 process, TFRecord writing included), and in the same run the codec bound: the rate of
@@ -74,6 +74,9 @@ def main() -> None:
     res = bench_generate(n)
     res["machine_cores"] = os.cpu_count()
     _write("generate.json", res)
+    from bench import scale
+
+    _write("scale.json", scale.measure())
 
 
 if __name__ == "__main__":

@@ -256,7 +256,9 @@ def _finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resum
         eng = engine.Engine(inputs, c)
         for i in range(min(PREVIEW_IMAGES, splits["train"]["images"])):
             comp = eng.make("train", i)
-            thumbs.append(preview.annotate(comp.image, comp.boxes, comp.class_texts, comp.class_ids))
+            labels = [f"{t} v{sc['visible_fraction']:.2f} m{sc['match']:.2f}"
+                      for t, sc in zip(comp.class_texts, comp.params["scores"])]
+            thumbs.append(preview.annotate(comp.image, comp.boxes, labels, comp.class_ids))
         from synth.composite import encode_jpeg
 
         with open(os.path.join(work, dataset.PREVIEW), "wb") as f:

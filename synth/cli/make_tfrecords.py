@@ -30,7 +30,7 @@ flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_integer("workers", None, "Worker processes (default: the number of cores). The shards "
                      "are identical whatever the number.", lower_bound=1)
 flags.DEFINE_bool("preview", False, "Also write OUTPUT_DIR/preview.jpg, a contact sheet of composites "
-                  "with their boxes drawn.")
+                  "with their boxes and recognisability scores (v: visible fraction, m: match) drawn.")
 
 
 def main(argv):
