@@ -117,7 +117,7 @@ def write_shard(task: ShardTask, eng: engine.Engine, work: str, progress=None) -
     return stats
 
 
-def _done(work: str, task: ShardTask) -> dict | None:
+def shard_done(work: str, task: ShardTask) -> dict | None:
     p = os.path.join(work, task.name)
     if os.path.isfile(p) and os.path.isfile(p + ".json") and os.path.isfile(p + ".params.jsonl"):
         with open(p + ".json", encoding="utf-8") as f:
@@ -146,7 +146,7 @@ def _worker_run(task: ShardTask) -> dict:
 
 # -- the job -------------------------------------------------------------------------------
 
-def _prepare_work_dir(output_dir: str, c, overwrite: bool) -> tuple[str, bool]:
+def prepare_work_dir(output_dir: str, c, overwrite: bool) -> tuple[str, bool]:
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OutputError(f"output directory {output_dir!r} exists and is not a folder")
     work = os.path.join(output_dir, WORK)
@@ -206,8 +206,8 @@ def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = Fal
     c = cfg.proto
     tasks = plan(c)
     inputs = load_inputs(cfg)
-    work, _ = _prepare_work_dir(output_dir, c, overwrite)
-    done = {t.name: s for t in tasks if (s := _done(work, t)) is not None}
+    work, _ = prepare_work_dir(output_dir, c, overwrite)
+    done = {t.name: s for t in tasks if (s := shard_done(work, t)) is not None}
     todo = [t for t in tasks if t.name not in done]
     bar = None
     if show_progress:
@@ -225,13 +225,15 @@ def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = Fal
         if bar is not None:
             bar.close()
     try:
-        return _finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0,
+        return finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0,
                        resumed=len(tasks) - len(todo))
     except OSError as exc:
         raise OutputError(f"finishing the dataset in {output_dir!r} failed: {exc}") from None
 
 
-def _finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed) -> Summary:
+def finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed) -> Summary:
+    """Merges the finished shards' records, writes label map, manifest and preview, and moves
+    everything into `output_dir` (any runner calls this once every shard is done)."""
     c = cfg.proto
     splits: dict = {}
     failed: dict = {}
@@ -297,5 +299,5 @@ def _finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resum
     return Summary(output_dir, counts, manifest["seconds"], skipped, resumed)
 
 
-__all__ = ["generate", "plan", "fingerprint", "split_counts", "write_shard", "ShardTask", "Summary",
-           "SynthError"]
+__all__ = ["generate", "plan", "fingerprint", "split_counts", "write_shard", "shard_done", "prepare_work_dir",
+           "finish", "ShardTask", "Summary", "SynthError"]
