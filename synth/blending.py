@@ -40,20 +40,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synth.errors import ConfigError, InputImageError
+from synth.errors import ConfigError, InputImageError, check_range_pair
 
 BLEND_MODES = ("hard", "feather", "poisson", "laplacian")
 ALPHA_EPS = 0.01
 
 
 def _check_range(name, value, lo, hi, integer=False):
-    ok = (isinstance(value, (tuple, list)) and len(value) == 2
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-          and lo <= value[0] <= value[1] <= hi and (not integer or all(float(v).is_integer() for v in value)))
-    if not ok:
-        kind = "integers" if integer else "numbers"
-        raise ConfigError(f"BlendConfig.{name} = {value!r} is invalid: expected ({kind}) lo, hi with "
-                          f"{lo} <= lo <= hi <= {hi}")
+    check_range_pair(f"BlendConfig.{name}", value, lo, hi, integer)
 
 
 @dataclass(frozen=True)

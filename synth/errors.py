@@ -20,3 +20,25 @@ class InputImageError(SynthError):
 
 class OutputError(SynthError):
     """The output location cannot be written as asked."""
+
+
+def check_range_pair(what: str, value, lo: float, hi: float, integer: bool = False) -> None:
+    """Raises ConfigError naming `what` unless `value` is two finite numbers (low, high) with
+    lo <= low <= high <= hi (and whole numbers when `integer`)."""
+    import math
+
+    ok = (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+          and lo <= value[0] <= value[1] <= hi and (not integer or all(float(v).is_integer() for v in value)))
+    if not ok:
+        kind = "integers" if integer else "numbers"
+        raise ConfigError(f"{what} = {value!r} is invalid: expected two {kind} (low, high) with "
+                          f"{lo} <= low <= high <= {hi}")
+
+
+def check_fields(owner: str, obj, checks) -> None:
+    """Raises ConfigError for the first (field name, ok, allowed) of `checks` that is not ok,
+    naming `owner`.field, its value and what is allowed."""
+    for name, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(f"{owner}.{name} = {getattr(obj, name)!r} is not allowed: must be {allowed}")

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synth.errors import ConfigError, InputImageError
+from synth.errors import ConfigError, InputImageError, check_range_pair
 
 SIDES = ("top", "bottom", "left", "right")
 OCCLUDER_FILLS = ("texture", "flat", "gradient")
@@ -52,14 +52,7 @@ _SHIFT = 4  # cv2 fixed-point bits for sub-pixel polygon vertices
 
 
 def _range(value, what: str, lo: float, hi: float, integer: bool = False) -> None:
-    ok = isinstance(value, (tuple, list)) and len(value) == 2
-    if ok:
-        a, b = value
-        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (a, b))
-        ok = ok and lo <= a <= b <= hi and (not integer or (float(a).is_integer() and float(b).is_integer()))
-    if not ok:
-        kind = "integers" if integer else "numbers"
-        raise ConfigError(f"{what} {value!r} must be two {kind} (low, high) with {lo} <= low <= high <= {hi}")
+    check_range_pair(what, value, lo, hi, integer)
 
 
 @dataclass(frozen=True)

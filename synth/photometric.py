@@ -74,7 +74,7 @@ import cv2
 import numpy as np
 from scipy.special import ndtri
 
-from synth.errors import ConfigError, InputImageError
+from synth.errors import ConfigError, InputImageError, check_range_pair
 
 ALPHA_EPS = 0.01  # alpha above this is "logo footprint"
 DEFAULT_REFERENCE_LUMA = 118.0
@@ -94,13 +94,7 @@ _LUMA_SQ = float(sum(w * w for w in _LUMA))  # gray variance of unit independent
 # ---------------------------------------------------------------- configs and parameters
 
 def _check_range(owner, name, value, lo, hi, integer=False):
-    ok = (isinstance(value, (tuple, list)) and len(value) == 2
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-          and lo <= value[0] <= value[1] <= hi and (not integer or all(float(v).is_integer() for v in value)))
-    if not ok:
-        kind = "integers" if integer else "numbers"
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: expected ({kind}) lo, hi with "
-                          f"{lo} <= lo <= hi <= {hi}")
+    check_range_pair(f"{owner}.{name}", value, lo, hi, integer)
 
 
 def _check_int(owner, name, value, lo, hi):

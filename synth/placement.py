@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from synth import boxes as boxlib, geometry
-from synth.errors import ConfigError, InputImageError
+from synth.errors import ConfigError, InputImageError, check_fields
 from synth.surface import Region, Surface
 
 MAX_CENTRES = 4096  # candidate centres per region, at most about this many
@@ -78,10 +78,7 @@ class PlacementConfig:
                    and 0 < self.aspect_change[0] <= 1 <= self.aspect_change[1], "(lo <= 1, hi >= 1)"),
                   ("center_stride", isinstance(self.center_stride, int) and self.center_stride >= 1,
                    "an int >= 1")]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ConfigError(f"PlacementConfig.{name} = {getattr(self, name)!r} is not allowed: "
-                                  f"must be {allowed}")
+        check_fields("PlacementConfig", self, checks)
 
 
 @dataclass(frozen=True)

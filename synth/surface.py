@@ -53,7 +53,7 @@ import numpy as np
 from scipy import ndimage
 
 from synth import geometry
-from synth.errors import ConfigError, InputImageError
+from synth.errors import InputImageError, check_fields
 
 EVIDENCE_VP = "vanishing_points"
 EVIDENCE_FRONTAL = "fallback_frontal"
@@ -117,10 +117,7 @@ class SurfaceConfig:
                   ("max_tilt_deg", 0 <= self.max_tilt_deg < 85, "in [0, 85)"),
                   ("reject_tilt_deg", self.max_tilt_deg <= self.reject_tilt_deg < 90,
                    ">= max_tilt_deg and < 90")]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ConfigError(f"SurfaceConfig.{name} = {getattr(self, name)!r} is not allowed: "
-                                  f"must be {allowed}")
+        check_fields("SurfaceConfig", self, checks)
 
 
 @dataclass(frozen=True)
