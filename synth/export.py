@@ -1,24 +1,70 @@
-"""Exporting a trained checkpoint as a SavedModel laid out for TensorFlow Serving.
+"""Exporting a trained checkpoint as a SavedModel laid out for TensorFlow Serving, then
+checking the export against the checkpoint it came from.
 
+    EXPORT_DIR/models.config                    TF Serving's --model_config_file, one entry per model
     EXPORT_DIR/MODEL_NAME/VERSION/saved_model.pb
                                  variables/
                                  assets.extra/label_map.pbtxt   (class names for clients)
                                  assets.extra/pipeline.config   (what the model was built from)
+                                 assets.extra/export.json       (input type, checkpoint, verification)
 
-The OD API's exporter (exporter_lib_v2) writes into a staging folder beside the versions;
-the version folder appears, by one rename, only when the export is complete. TF Serving
-ignores folders whose names are not integers, so it never sees a partial export.
+The OD API's exporter (exporter_lib_v2) writes into a staging folder beside the versions; the
+export is verified there, and the version folder appears, by one rename, only when the export
+is complete and verified. TF Serving ignores folders whose names are not integers, so it never
+sees a partial export, and a failed export leaves nothing behind (not even an empty model folder).
+
+Verification (`verify_export`):
+- the `serving_default` signature takes one input, `input_tensor`, with the dtype and shape that
+  exporter_lib_v2 gives each input type (SIGNATURE_INPUTS), and returns at least OUTPUT_KEYS;
+- the SavedModel's detections on a sample image equal those of the checkpoint, rebuilt with the
+  OD API's model_builder and run eagerly (preprocess, predict, postprocess): the same number of
+  detections and classes, and boxes and scores within `atol` (DEFAULT_ATOL = 1e-4; the graph and
+  eager runs of the same weights differ by float rounding only, 0 to 6e-8 measured). Detections
+  whose scores tie within `atol` may come out of NMS in either order, so each box is compared with
+  the closest box of the same class among the other run's detections of (nearly) the same score.
+The sample is the first val composite when the label map's folder holds val shards, else a fixed
+synthetic image (`synthetic_sample`).
+
+models.config (`write_models_config`) lists every model folder of EXPORT_DIR that holds a version,
+with absolute base paths and model_platform "tensorflow". Extra settings of an existing entry
+(a model_version_policy, say) and entries for models stored elsewhere are kept.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 
-from synth.errors import ConfigError, OutputError
+import numpy as np
+
+from synth.errors import ConfigError, OutputError, SynthError
 
 INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor")
+SIGNATURE_NAME = "serving_default"
+INPUT_NAME = "input_tensor"
+# The serving signature's input per input type, as exporter_lib_v2 declares it (None: any size).
+SIGNATURE_INPUTS = {
+    "image_tensor": ("uint8", [1, None, None, 3]),
+    "encoded_image_string_tensor": ("string", [None]),
+    "tf_example": ("string", [None]),
+    "float_image_tensor": ("float32", [None, None, None, 3]),
+}
+OUTPUT_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
+DEFAULT_ATOL = 1e-4
+MODELS_CONFIG = "models.config"
+EXPORT_INFO = "export.json"
+
+
+class ExportVerificationError(SynthError):
+    """An exported SavedModel does not behave like the checkpoint it was exported from."""
+
+
+def check_input_type(input_type: str) -> str:
+    if input_type not in INPUT_TYPES:
+        raise ConfigError(f"--input_type={input_type!r} is not one of {', '.join(INPUT_TYPES)}")
+    return input_type
 
 
 def versions(model_dir: str) -> list[int]:
@@ -27,48 +73,343 @@ def versions(model_dir: str) -> list[int]:
     return sorted(int(n) for n in os.listdir(model_dir) if n.isdigit())
 
 
-def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: str,
-           model_name: str, version: int | None = None, input_type: str = "image_tensor") -> str:
-    """Exports and returns the version folder."""
-    from synth import pipeline
-
-    if input_type not in INPUT_TYPES:
-        raise ConfigError(f"--input_type={input_type!r} is not one of {', '.join(INPUT_TYPES)}")
-    if not model_name or "/" in model_name or model_name.startswith("."):
-        raise ConfigError(f"--model_name={model_name!r} must be a plain folder name")
-    msg = pipeline.read_pipeline(pipeline_config_path)
+def checkpoint_prefix(path: str) -> str:
+    """The TF2 object-based checkpoint of an OD API model at `path` (a folder: its latest
+    checkpoint; or a ckpt-N prefix). Raises ConfigError naming `path` for anything else."""
     import tensorflow as tf
 
-    if not os.path.isdir(trained_checkpoint_dir) or tf.train.latest_checkpoint(trained_checkpoint_dir) is None:
-        raise ConfigError(f"--trained_checkpoint_dir={trained_checkpoint_dir!r} holds no TF2 checkpoint "
-                          "(no 'checkpoint' file naming a ckpt-N); point it at a training run's model_dir")
+    if os.path.isdir(path):
+        prefix = tf.train.latest_checkpoint(path)
+        if prefix is None:
+            raise ConfigError(f"--trained_checkpoint_dir={path!r} holds no TF2 checkpoint (no 'checkpoint' "
+                              "file naming a ckpt-N); point it at a training run's model_dir")
+    elif os.path.isfile(path + ".index"):
+        prefix = path
+    else:
+        raise ConfigError(f"--trained_checkpoint_dir={path!r} is neither a folder nor a checkpoint prefix "
+                          f"({path}.index does not exist)")
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as exc:
+        raise ConfigError(f"checkpoint {prefix!r} (from {path!r}) cannot be read: "
+                          f"{str(exc).splitlines()[0]}") from None
+    if not reader.has_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"):
+        raise ConfigError(f"checkpoint {prefix!r} (from {path!r}) is a name-based TF1 checkpoint; the OD API's "
+                          "TF2 exporter needs an object-based checkpoint written by tf.train.Checkpoint "
+                          "(model_main_tf2's ckpt-N)")
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    top = sorted(child.local_name for child in graph.nodes[0].children)
+    if "model" not in top:
+        raise ConfigError(f"checkpoint {prefix!r} (from {path!r}) holds no 'model' object (it holds: "
+                          f"{', '.join(top) or 'nothing'}); it is not a checkpoint of an OD API detection model")
+    return prefix
+
+
+def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: str,
+           model_name: str, version: int | None = None, input_type: str = "image_tensor",
+           verify: bool = True, atol: float = DEFAULT_ATOL) -> str:
+    """Exports, verifies (unless `verify` is False), refreshes EXPORT_DIR/models.config and
+    returns the version folder. `trained_checkpoint_dir` is a run's model_dir (its latest
+    checkpoint) or a ckpt-N prefix."""
+    from synth import pipeline, training
+
+    check_input_type(input_type)
+    if not model_name or "/" in model_name or model_name.startswith("."):
+        raise ConfigError(f"--model_name={model_name!r} must be a plain folder name")
+    if version is not None and version < 1:
+        raise ConfigError(f"--version={version} must be a positive integer")
+    if not atol > 0:
+        raise ConfigError(f"--atol={atol} must be a positive tolerance")
+    msg = pipeline.read_pipeline(pipeline_config_path)
+    prefix = checkpoint_prefix(trained_checkpoint_dir)
     label_map = msg.train_input_reader.label_map_path
     if not os.path.isfile(label_map):
         raise ConfigError(f"label map {label_map!r} named by {pipeline_config_path!r} does not exist")
+    _read_models_config(export_dir)  # a broken models.config fails now, not after the export
     model_dir = os.path.join(export_dir, model_name)
     if version is None:
         version = (versions(model_dir) or [0])[-1] + 1
-    if version < 1:
-        raise ConfigError(f"--version={version} must be a positive integer")
     final = os.path.join(model_dir, str(version))
     if os.path.exists(final):
         raise OutputError(f"export version {final!r} already exists; TF Serving versions are immutable, "
                           "so choose another --version or leave it out for the next free one")
+    created = [d for d in (export_dir, model_dir) if not os.path.isdir(d)]
     try:
         os.makedirs(model_dir, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".export-", dir=model_dir)
     except OSError as exc:
         raise OutputError(f"export directory {model_dir!r} cannot be written: {exc.strerror}") from None
+    done = False
     try:
+        import tensorflow as tf
         from object_detection import exporter_lib_v2
 
-        exporter_lib_v2.export_inference_graph(input_type, msg, trained_checkpoint_dir, staging)
+        training.apply_compat_fixes()
+        source = os.path.join(staging, "checkpoint_source")  # the exporter takes a folder's latest
+        os.makedirs(source)
+        tf.compat.v1.train.update_checkpoint_state(source, os.path.abspath(prefix))
+        try:
+            exporter_lib_v2.export_inference_graph(input_type, msg, source, staging)
+        except AssertionError as exc:  # restore status: the checkpoint does not fit the model
+            raise ConfigError(f"checkpoint {prefix!r} does not fit the model of {pipeline_config_path!r}: "
+                              f"{str(exc).splitlines()[0][:300]}") from None
         saved = os.path.join(staging, "saved_model")
         extra = os.path.join(saved, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         shutil.copyfile(label_map, os.path.join(extra, "label_map.pbtxt"))
         shutil.copyfile(os.path.join(staging, "pipeline.config"), os.path.join(extra, "pipeline.config"))
+        info = {"input_type": input_type, "checkpoint": os.path.abspath(prefix),
+                "pipeline_config": os.path.abspath(pipeline_config_path), "verification": None}
+        if verify:
+            sample, source_name = sample_image(label_map)
+            info["verification"] = verify_export(saved, pipeline_config_path, prefix, sample, atol, input_type)
+            info["verification"]["sample"] = source_name
+        with open(os.path.join(extra, EXPORT_INFO), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2)
         os.rename(saved, final)
+        done = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not done:
+            for d in reversed(created):  # no empty model or export folder left behind
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+    write_models_config(export_dir)
     return final
+
+
+# ---------------------------------------------------------------- verification
+
+def synthetic_sample(height: int = 240, width: int = 320) -> np.ndarray:
+    """A fixed RGB test image (no randomness): a colour gradient with a few shapes."""
+    import cv2
+
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([255 * x / width, 255 * y / height, 128 + 64 * np.sin(x / 9 + y / 13)], -1)
+    img = np.ascontiguousarray(img.astype(np.uint8))
+    cv2.rectangle(img, (width // 8, height // 6), (width // 3, height // 2), (230, 40, 40), -1)
+    cv2.circle(img, (2 * width // 3, 2 * height // 3), min(height, width) // 6, (250, 250, 250), -1)
+    cv2.line(img, (0, height - 1), (width - 1, 0), (20, 20, 20), 3)
+    return img
+
+
+def sample_image(label_map_path: str) -> tuple[np.ndarray, str]:
+    """(RGB image, where it came from): the first val composite beside the label map, else
+    `synthetic_sample()`."""
+    from synth import dataset
+
+    shards = dataset.list_shards(os.path.dirname(os.path.abspath(label_map_path)), "val")
+    if shards:
+        import cv2
+        import tensorflow as tf
+
+        from synth.tfexample import parse_example
+
+        for raw in tf.data.TFRecordDataset(shards[:1]).take(1):
+            ex = parse_example(raw.numpy())
+            bgr = cv2.imdecode(np.frombuffer(ex["encoded"], np.uint8), cv2.IMREAD_COLOR)
+            if bgr is not None:
+                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{shards[0]}:{ex['source_id']}"
+    return synthetic_sample(), "synthetic_sample()"
+
+
+def check_signature(signature, input_type: str) -> dict:
+    """Checks a loaded serving signature (a ConcreteFunction) against what `input_type`
+    promises; returns its description."""
+    check_input_type(input_type)
+    args, kwargs = signature.structured_input_signature  # a loaded signature has keyword inputs only
+    inputs = {**{getattr(a, "name", None): a for a in args}, **kwargs}
+    if sorted(inputs) != [INPUT_NAME]:
+        raise ExportVerificationError(f"signature {SIGNATURE_NAME!r} takes inputs {sorted(inputs)}; "
+                                      f"expected exactly [{INPUT_NAME!r}]")
+    spec = inputs[INPUT_NAME]
+    dtype, shape = spec.dtype.name, spec.shape.as_list() if spec.shape.rank is not None else None
+    want_dtype, want_shape = SIGNATURE_INPUTS[input_type]
+    if (dtype, shape) != (want_dtype, want_shape):
+        raise ExportVerificationError(f"signature {SIGNATURE_NAME!r} input {INPUT_NAME!r} is {dtype} {shape}; "
+                                      f"input type {input_type!r} needs {want_dtype} {want_shape}")
+    outputs = sorted(signature.structured_outputs)
+    missing = [k for k in OUTPUT_KEYS if k not in outputs]
+    if missing:
+        raise ExportVerificationError(f"signature {SIGNATURE_NAME!r} lacks outputs {missing} (it has {outputs})")
+    return {"signature": SIGNATURE_NAME, "input": {"name": INPUT_NAME, "dtype": dtype, "shape": shape},
+            "outputs": outputs}
+
+
+def compare_detections(a: dict, b: dict, atol: float) -> dict:
+    """Max differences between two single-image detection sets ({detection_boxes [N, 4],
+    detection_scores [N], detection_classes [N], num_detections}); raises
+    ExportVerificationError when counts or classes differ or a difference exceeds `atol`."""
+    na, nb = int(np.asarray(a["num_detections"]).reshape(-1)[0]), int(np.asarray(b["num_detections"]).reshape(-1)[0])
+    if na != nb:
+        raise ExportVerificationError(f"the SavedModel finds {na} detections, the checkpoint {nb}")
+    ba, bb = (np.asarray(d["detection_boxes"], np.float64).reshape(-1, 4)[:na] for d in (a, b))
+    sa, sb = (np.asarray(d["detection_scores"], np.float64).reshape(-1)[:na] for d in (a, b))
+    ca, cb = (np.rint(np.asarray(d["detection_classes"], np.float64).reshape(-1)[:na]) for d in (a, b))
+    score_diff = float(np.abs(sa - sb).max()) if na else 0.0  # both sorted by descending score
+    box_diff, class_mismatch = 0.0, 0
+    for i in range(na):
+        near = np.flatnonzero((np.abs(sb - sa[i]) <= atol) & (cb == ca[i]))
+        if near.size == 0:
+            class_mismatch += 1
+            continue
+        box_diff = max(box_diff, float(np.abs(bb[near] - ba[i]).max(axis=1).min()))
+    result = {"num_detections": na, "max_box_diff": box_diff, "max_score_diff": score_diff, "atol": atol}
+    if class_mismatch or box_diff > atol or score_diff > atol:
+        raise ExportVerificationError(
+            f"the SavedModel's detections differ from the checkpoint's: max |box difference| {box_diff:.3g}, "
+            f"max |score difference| {score_diff:.3g}, {class_mismatch} of {na} detections without a match "
+            f"of the same class and score (tolerance {atol:g})")
+    return result
+
+
+def verify_export(version_dir: str, pipeline_config_path: str, checkpoint_dir: str, sample_rgb: np.ndarray,
+                  atol: float = DEFAULT_ATOL, input_type: str | None = None) -> dict:
+    """Checks the serving signature of the SavedModel in `version_dir` and compares its detections
+    on `sample_rgb` with those of the checkpoint (folder or prefix) rebuilt from the pipeline
+    config. `input_type` defaults to the one recorded in assets.extra/export.json, else to the one
+    the signature's dtype implies. Returns the signature and the max differences."""
+    import tensorflow as tf
+
+    from synth import serving, training
+
+    sample_rgb = np.asarray(sample_rgb)
+    if sample_rgb.ndim != 3 or sample_rgb.shape[2] != 3 or sample_rgb.dtype != np.uint8:
+        raise ConfigError(f"sample image has shape {sample_rgb.shape} {sample_rgb.dtype}; need RGB uint8 HxWx3")
+    if not os.path.isfile(os.path.join(version_dir, "saved_model.pb")):
+        raise ConfigError(f"{version_dir!r} is not a SavedModel folder (no saved_model.pb)")
+    prefix = checkpoint_prefix(checkpoint_dir)
+    training.apply_compat_fixes()
+    loaded = tf.saved_model.load(version_dir)
+    if SIGNATURE_NAME not in loaded.signatures:
+        raise ExportVerificationError(f"SavedModel {version_dir!r} has no {SIGNATURE_NAME!r} signature "
+                                      f"(it has {sorted(loaded.signatures)})")
+    fn = loaded.signatures[SIGNATURE_NAME]
+    input_type = input_type or _recorded_input_type(version_dir, fn)
+    report = {"input_type": input_type, **check_signature(fn, input_type)}
+    served = fn(input_tensor=tf.constant(serving.input_batch([sample_rgb], input_type)))
+    served = {k: v.numpy()[0] for k, v in served.items()}
+    report.update(compare_detections(served, checkpoint_detections(pipeline_config_path, prefix, sample_rgb),
+                                     atol))
+    return report
+
+
+def checkpoint_detections(pipeline_config_path: str, prefix: str, rgb: np.ndarray) -> dict:
+    """The checkpoint's detections on one image, computed as exporter_lib_v2 does (classes from 1)."""
+    import tensorflow as tf
+    from object_detection.builders import model_builder
+    from object_detection.utils import config_util
+
+    configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
+    model = model_builder.build(configs["model"], is_training=False)
+    status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
+    images, shapes = model.preprocess(tf.constant(rgb[None], tf.float32))
+    out = model.postprocess(model.predict(images, shapes), shapes)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as exc:
+        raise ConfigError(f"checkpoint {prefix!r} does not fit the model of {pipeline_config_path!r}: "
+                          f"{str(exc).splitlines()[0][:300]}") from None
+    result = {k: np.asarray(out[k].numpy(), np.float64)[0] for k in OUTPUT_KEYS}
+    result["detection_classes"] = result["detection_classes"] + 1  # label_id_offset, as the exporter
+    return result
+
+
+def _recorded_input_type(version_dir: str, fn) -> str:
+    path = os.path.join(version_dir, "assets.extra", EXPORT_INFO)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return check_input_type(json.load(f)["input_type"])
+    spec = fn.structured_input_signature[1].get(INPUT_NAME)
+    by_dtype = {"uint8": "image_tensor", "float32": "float_image_tensor"}
+    if spec is None or spec.dtype.name not in by_dtype:
+        raise ConfigError(f"cannot tell the input type of {version_dir!r} (no assets.extra/{EXPORT_INFO}); "
+                          f"give it, one of {', '.join(INPUT_TYPES)}")
+    return by_dtype[spec.dtype.name]
+
+
+# ---------------------------------------------------------------- TF Serving's models.config
+
+def _read_models_config(export_dir: str):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    cfg = model_server_config_pb2.ModelServerConfig()
+    path = os.path.join(export_dir, MODELS_CONFIG)
+    if os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                text_format.Parse(f.read(), cfg)
+        except (OSError, text_format.ParseError) as exc:
+            raise ConfigError(f"{path!r} is not a TF Serving model config (ModelServerConfig text format): "
+                              f"{exc}; fix or delete it") from None
+    return cfg
+
+
+def model_folders(export_dir: str) -> list[str]:
+    """Names of the folders of `export_dir` holding at least one SavedModel version."""
+    if not os.path.isdir(export_dir):
+        return []
+    return sorted(n for n in os.listdir(export_dir) if not n.startswith(".")
+                  and any(os.path.isfile(os.path.join(export_dir, n, str(v), "saved_model.pb"))
+                          for v in versions(os.path.join(export_dir, n))))
+
+
+def write_models_config(export_dir: str) -> str:
+    """Writes (or refreshes) EXPORT_DIR/models.config for TF Serving's --model_config_file;
+    returns its path."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    old = _read_models_config(export_dir)
+    root = os.path.abspath(export_dir)
+    names = model_folders(export_dir)
+    kept = {c.name: c for c in old.model_config_list.config}
+    cfg = model_server_config_pb2.ModelServerConfig()
+    for name in names:
+        entry = cfg.model_config_list.config.add()
+        if name in kept:
+            entry.CopyFrom(kept[name])
+        entry.name, entry.base_path, entry.model_platform = name, os.path.join(root, name), "tensorflow"
+    for c in old.model_config_list.config:  # models served from elsewhere stay
+        if c.name not in names and not os.path.abspath(c.base_path).startswith(root + os.sep):
+            cfg.model_config_list.config.add().CopyFrom(c)
+    path = os.path.join(export_dir, MODELS_CONFIG)
+    try:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write("# TF Serving model config, written by tfod-synth export_model:\n"
+                    f"#   tensorflow_model_server --model_config_file={os.path.join(root, MODELS_CONFIG)}\n")
+            f.write(text_format.MessageToString(cfg))
+        os.replace(path + ".tmp", path)
+    except OSError as exc:
+        raise OutputError(f"{path!r} cannot be written: {exc.strerror}") from None
+    return path
+
+
+def serving_instructions(export_dir: str, model_name: str, input_type: str, rest_port: int = 8501,
+                         grpc_port: int = 8500) -> str:
+    """How to serve EXPORT_DIR with TF Serving and send it a request (text for the user)."""
+    config = os.path.join(os.path.abspath(export_dir), MODELS_CONFIG)
+    url = f"http://localhost:{rest_port}/v1/models/{model_name}:predict"
+    lines = ["serve it with:",
+             f"  tensorflow_model_server --port={grpc_port} --rest_api_port={rest_port} "
+             f"--model_config_file={config}",
+             "then send a request (REST):"]
+    if input_type in ("image_tensor", "float_image_tensor"):
+        zero = 0 if input_type == "image_tensor" else 0.0
+        tiny = [[[[zero] * 3] * 2] * 2]  # one 2x2 black image: [1, H, W, 3]
+        body = json.dumps({"signature_name": SIGNATURE_NAME, "instances": tiny})
+        lines.append(f"  curl -s -X POST {url} -d '{body}'")
+    elif input_type == "encoded_image_string_tensor":
+        body = json.dumps({"signature_name": SIGNATURE_NAME, "instances": [{"b64": "%s"}]})
+        lines.append(f"  printf '{body}' \"$(base64 -w0 photo.jpg)\" | curl -s -X POST {url} -d @-")
+    lines.append(f"  python tools/serving_client.py --server=localhost:{rest_port} --model={model_name} "
+                 f"--input_type={input_type} photo.jpg")
+    lines.append(f"or over gRPC: python tools/serving_client.py --protocol=grpc --server=localhost:{grpc_port} "
+                 f"--model={model_name} --input_type={input_type} photo.jpg")
+    return "\n".join(lines)

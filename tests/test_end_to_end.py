@@ -5,6 +5,7 @@ layout -> predictions drawn on images. Minutes on 2 CPU cores."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from conftest import run_tool, write_config
@@ -55,6 +56,43 @@ def test_composites_to_served_predictions(workdir):
     out = fn(input_tensor=tf.zeros([1, 96, 128, 3], tf.uint8))
     assert {"detection_boxes", "detection_classes", "detection_scores", "num_detections"} <= set(out)
     assert out["detection_boxes"].shape[-1] == 4
+
+    # The export checked itself against the checkpoint, and listed itself in models.config.
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from synth import export, serving
+    from synth.predict import Predictor
+
+    assert "verified: serving_default takes input_tensor uint8 [1, None, None, 3]" in r.stdout
+    recorded = json.load(open(os.path.join(version, "assets.extra", "export.json")))["verification"]
+    assert recorded["sample"].startswith(os.path.join(data, "val-"))  # the first val composite
+    sample, _ = export.sample_image(os.path.join(data, "label_map.pbtxt"))
+    check = export.verify_export(version, f"{run}/pipeline.config", run, sample, atol=1e-4)
+    assert check["input"] == {"name": "input_tensor", "dtype": "uint8", "shape": [1, None, None, 3]}
+    assert check["num_detections"] > 0 and check["num_detections"] == recorded["num_detections"]
+    assert check["max_box_diff"] <= 1e-4 and check["max_score_diff"] <= 1e-4
+    print(f"SavedModel vs checkpoint: {check['num_detections']} detections, max box diff "
+          f"{check['max_box_diff']:.3g}, max score diff {check['max_score_diff']:.3g}")
+    config = model_server_config_pb2.ModelServerConfig()
+    text_format.Parse(open(os.path.join(exports, "models.config")).read(), config)
+    assert [(c.name, c.base_path, c.model_platform) for c in config.model_config_list.config] == \
+        [("logo", os.path.join(exports, "logo"), "tensorflow")]
+    assert f"--model_config_file={os.path.join(exports, 'models.config')}" in r.stdout
+    assert "curl -s -X POST http://localhost:8501/v1/models/logo:predict" in r.stdout
+
+    # TF Serving's REST API (in-process, around the real SavedModel) gives what the SavedModel gives.
+    from test_serving import FakeRestServing
+
+    fake = FakeRestServing({"logo": {1: version}})
+    try:
+        client = serving.RestClient(fake.address, "logo", version=1, names=serving.read_class_names(version))
+        served = client.predict(sample, min_score=0.0)
+    finally:
+        fake.close()
+    direct = Predictor(version)(sample, min_score=0.0)
+    assert served and len(served) == len(direct) and {d.class_name for d in served} == {"acme"}
+    np.testing.assert_allclose([d.box + [d.score] for d in served], [d.box + [d.score] for d in direct], atol=1e-4)
 
     # A second export gets the next version; an existing version is refused and left whole.
     r = run_tool("export_model", f"--pipeline_config_path={run}/pipeline.config",

@@ -1,15 +1,23 @@
-"""Exports a trained checkpoint as a SavedModel in TF Serving's layout.
+"""Exports a trained checkpoint as a SavedModel in TF Serving's layout, and checks it.
 
     python tools/export_model.py --pipeline_config_path=workspace/runs/demo/pipeline.config \\
         --trained_checkpoint_dir=workspace/runs/demo --export_dir=workspace/exports --model_name=demo
 
-writes workspace/exports/demo/1/ (then 2/, 3/ ... on later exports), ready for
-    tensorflow_model_server --rest_api_port=8501 --model_name=demo \\
-        --model_base_path=$PWD/workspace/exports/demo
+writes workspace/exports/demo/1/ (then 2/, 3/ ... on later exports) and
+workspace/exports/models.config (every model in workspace/exports), ready for
+    tensorflow_model_server --port=8500 --rest_api_port=8501 \\
+        --model_config_file=$PWD/workspace/exports/models.config
+
+Before the version folder appears, the export is verified: the serving_default signature
+(input_tensor's dtype and shape for --input_type, the detection outputs) and the SavedModel's
+detections on a sample image (the first val composite, else a synthetic image) against the
+checkpoint's own, within --atol on boxes and scores. --trained_checkpoint_dir may also be a
+ckpt-N prefix, to export a checkpoint other than the latest.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from absl import app, flags
@@ -23,7 +31,11 @@ flags.DEFINE_string("model_name", None, "Model name (TF Serving's --model_name).
 flags.DEFINE_integer("version", None, "Version number (default: the next free one).")
 flags.DEFINE_enum("input_type", "image_tensor",
                   ["image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor"],
-                  "Input of the serving signature.")
+                  "Input of the serving signature: uint8 [1,H,W,3]; string [N] of JPEG/PNG bytes; string [N] "
+                  "of serialized tf.Examples; float32 [N,H,W,3].")
+flags.DEFINE_bool("verify", True, "Check the export against the checkpoint before publishing it.")
+flags.DEFINE_float("atol", 1e-4, "Largest allowed difference of boxes and scores between SavedModel and checkpoint.",
+                   lower_bound=0.0)
 FLAGS = flags.FLAGS
 
 
@@ -38,12 +50,19 @@ def main(argv):
 
     training.apply_compat_fixes()
     out = export.export(FLAGS.pipeline_config_path, FLAGS.trained_checkpoint_dir, FLAGS.export_dir,
-                        FLAGS.model_name, FLAGS.version, FLAGS.input_type)
-    base = os.path.abspath(os.path.join(FLAGS.export_dir, FLAGS.model_name))
-    print(f"exported {out}")
-    print("serve it with:\n"
-          f"  tensorflow_model_server --rest_api_port=8501 --model_name={FLAGS.model_name} "
-          f"--model_base_path={base}")
+                        FLAGS.model_name, FLAGS.version, FLAGS.input_type, FLAGS.verify, FLAGS.atol)
+    with open(os.path.join(out, "assets.extra", export.EXPORT_INFO), encoding="utf-8") as f:
+        info = json.load(f)
+    print(f"exported {os.path.abspath(out)} (input type {FLAGS.input_type}, checkpoint {info['checkpoint']})")
+    v = info["verification"]
+    if v:
+        print(f"verified: {v['signature']} takes {v['input']['name']} {v['input']['dtype']} {v['input']['shape']}; "
+              f"on {v['sample']} the SavedModel and the checkpoint agree on {v['num_detections']} detections, "
+              f"max |box difference| {v['max_box_diff']:.2g}, max |score difference| {v['max_score_diff']:.2g} "
+              f"(tolerance {v['atol']:g})")
+    config = os.path.abspath(os.path.join(FLAGS.export_dir, export.MODELS_CONFIG))
+    print(f"TF Serving model config: {config} (models: {', '.join(export.model_folders(FLAGS.export_dir))})")
+    print(export.serving_instructions(FLAGS.export_dir, FLAGS.model_name, FLAGS.input_type))
 
 
 def run():

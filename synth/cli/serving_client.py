@@ -1,0 +1,91 @@
+"""Sends images to a model served by TensorFlow Serving and prints or saves its detections.
+
+    python tools/serving_client.py --server=localhost:8501 --model=demo photos/*.jpg
+    python tools/serving_client.py --protocol=grpc --server=localhost:8500 --model=demo --version=2 \\
+        --label_map=workspace/exports/demo --output_dir=workspace/served/demo photos/
+
+REST (default) posts to http://SERVER/v1/models/MODEL[/versions/VERSION]:predict; gRPC calls
+tensorflow.serving.PredictionService/Predict. --input_type must be the one the model was
+exported with (tools/export_model.py --input_type). Without --output_dir, one line per
+detection is printed; with it, drawn JPEGs and OUTPUT_DIR/detections.json are written, as
+tools/predict.py does. Class names come from --label_map (a label_map.pbtxt, or an export's
+model or version folder); without it, classes are shown by id.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from absl import app, flags
+
+from synth.cli import quiet_tensorflow, run_app
+
+flags.DEFINE_string("server", None, "TF Serving's HOST:PORT (REST: --rest_api_port, 8501; gRPC: --port, 8500).")
+flags.DEFINE_string("model", None, "Model name (a name in models.config).")
+flags.DEFINE_integer("version", None, "Model version (default: the latest the server has loaded).", lower_bound=1)
+flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "REST (JSON over HTTP) or gRPC.")
+flags.DEFINE_enum("input_type", "image_tensor",
+                  ["image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor"],
+                  "The input type the model was exported with.")
+flags.DEFINE_string("label_map", None, "label_map.pbtxt, or EXPORT_DIR/MODEL[/VERSION], for class names.")
+flags.DEFINE_string("output_dir", None, "Write drawn images and detections.json here (default: print).")
+flags.DEFINE_float("min_score", 0.5, "Only detections scoring at least this are kept.", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_integer("max_detections", 100, "Keep at most this many detections per image (highest scores).",
+                     lower_bound=1)
+flags.DEFINE_float("timeout", 30.0, "Seconds to wait for each answer.", lower_bound=0.1)
+flags.DEFINE_string("tfrecord", None, "Also (or instead) send composites from shards matching this glob.")
+flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", lower_bound=1)
+flags.DEFINE_bool("progress", False, "Show a progress bar.")
+FLAGS = flags.FLAGS
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _expand(args):
+    paths = []
+    for a in args:
+        if os.path.isdir(a):
+            paths += sorted(os.path.join(a, n) for n in os.listdir(a) if n.lower().endswith(IMAGE_EXT))
+        elif any(c in a for c in "*?["):
+            paths += sorted(glob.glob(a))
+        else:
+            paths.append(a)  # a missing file is reported per image
+    return paths
+
+
+def main(argv):
+    if not FLAGS.server or not FLAGS.model:
+        raise app.UsageError("--server and --model are required")
+    quiet_tensorflow()
+    from synth import predict, serving
+
+    names = serving.read_class_names(FLAGS.label_map) if FLAGS.label_map else None
+    items = predict.images_from_files(_expand(argv[1:]))
+    if FLAGS.tfrecord:
+        items += predict.images_from_tfrecords(FLAGS.tfrecord, FLAGS.max_images)
+    if not items:
+        raise app.UsageError("give image files, folders or globs, or --tfrecord")
+    cls = serving.GrpcClient if FLAGS.protocol == "grpc" else serving.RestClient
+    client = cls(FLAGS.server, FLAGS.model, FLAGS.version, FLAGS.timeout, FLAGS.input_type, names)
+    s = serving.serve_images(client, items, FLAGS.output_dir, FLAGS.min_score, FLAGS.max_detections,
+                             FLAGS.progress)
+    if FLAGS.output_dir:
+        n = sum(len(r["detections"]) for r in s["images"])
+        print(f"{len(s['images'])} images, {n} detections with score >= {FLAGS.min_score}: "
+              f"{os.path.join(FLAGS.output_dir, 'detections.json')}")
+    else:
+        for r in s["images"]:
+            print(f"{r['file']}: {len(r['detections'])} detections")
+            for d in r["detections"]:
+                print(f"  {d['class_name']}\t{d['score']:.3f}\t[ymin, xmin, ymax, xmax] = {d['box']}")
+    for e in s["errors"]:
+        print(f"skipped: {e['error']}")
+
+
+def run():
+    run_app(main, "serving_client", __name__)
+
+
+if __name__ == "__main__":
+    run()
