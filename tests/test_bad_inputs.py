@@ -1,7 +1,6 @@
 """Bad background inputs: each is skipped, counted and listed with its reason in the
 manifest; none stops the run or loses finished work."""
 
-import io
 import json
 import os
 
