@@ -259,7 +259,25 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
             class_mismatch += 1
             continue
         box_diff = max(box_diff, float(np.abs(bb[near] - ba[i]).max(axis=1).min()))
-    result = {"num_detections": na, "max_box_diff": box_diff, "max_score_diff": score_diff, "atol": atol}
+    # The pre-NMS outputs (every proposal's box and class scores) are compared too: they exist
+    # even when an undertrained model keeps no detection, so the check is never vacuous.
+    raw_n, raw_box, raw_score = 0, 0.0, 0.0
+    if all(k in d for k in ("raw_detection_boxes", "raw_detection_scores") for d in (a, b)):
+        rba, rbb = (np.asarray(d["raw_detection_boxes"], np.float64) for d in (a, b))
+        rsa, rsb = (np.asarray(d["raw_detection_scores"], np.float64) for d in (a, b))
+        if rba.shape != rbb.shape or rsa.shape != rsb.shape:
+            raise ExportVerificationError(f"raw outputs differ in shape: SavedModel {rba.shape}/{rsa.shape}, "
+                                          f"checkpoint {rbb.shape}/{rsb.shape}")
+        raw_n = int(rba.shape[0])
+        raw_box = float(np.abs(rba - rbb).max()) if rba.size else 0.0
+        raw_score = float(np.abs(rsa - rsb).max()) if rsa.size else 0.0
+    result = {"num_detections": na, "max_box_diff": box_diff, "max_score_diff": score_diff,
+              "raw_proposals_compared": raw_n, "max_raw_box_diff": raw_box, "max_raw_score_diff": raw_score,
+              "atol": atol}
+    if raw_box > atol or raw_score > atol:
+        raise ExportVerificationError(
+            f"the SavedModel's raw (pre-NMS) outputs differ from the checkpoint's: max |box difference| "
+            f"{raw_box:.3g}, max |score difference| {raw_score:.3g} (tolerance {atol:g})")
     if class_mismatch or box_diff > atol or score_diff > atol:
         raise ExportVerificationError(
             f"the SavedModel's detections differ from the checkpoint's: max |box difference| {box_diff:.3g}, "
@@ -316,6 +334,9 @@ def checkpoint_detections(pipeline_config_path: str, prefix: str, rgb: np.ndarra
         raise ConfigError(f"checkpoint {prefix!r} does not fit the model of {pipeline_config_path!r}: "
                           f"{str(exc).splitlines()[0][:300]}") from None
     result = {k: np.asarray(out[k].numpy(), np.float64)[0] for k in OUTPUT_KEYS}
+    for k in ("raw_detection_boxes", "raw_detection_scores"):
+        if k in out:
+            result[k] = np.asarray(out[k].numpy(), np.float64)[0]
     result["detection_classes"] = result["detection_classes"] + 1  # label_id_offset, as the exporter
     return result
 

@@ -70,7 +70,10 @@ def test_composites_to_served_predictions(workdir):
     sample, _ = export.sample_image(os.path.join(data, "label_map.pbtxt"))
     check = export.verify_export(version, f"{run}/pipeline.config", run, sample, atol=1e-4)
     assert check["input"] == {"name": "input_tensor", "dtype": "uint8", "shape": [1, None, None, 3]}
-    assert check["num_detections"] > 0 and check["num_detections"] == recorded["num_detections"]
+    # Not vacuous even when the 2-step model keeps no detection: every proposal's raw box and
+    # scores were compared as well.
+    assert check["raw_proposals_compared"] > 0 and check["max_raw_box_diff"] <= 1e-4
+    assert check["num_detections"] == recorded["num_detections"]
     assert check["max_box_diff"] <= 1e-4 and check["max_score_diff"] <= 1e-4
     print(f"SavedModel vs checkpoint: {check['num_detections']} detections, max box diff "
           f"{check['max_box_diff']:.3g}, max score diff {check['max_score_diff']:.3g}")
