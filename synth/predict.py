@@ -77,6 +77,25 @@ def draw(rgb: np.ndarray, detections: list[Detection]) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def expand_image_args(args) -> list[str]:
+    """Image files from command-line arguments: files, folders (their images) and globs. A
+    missing file is kept, to be reported per image."""
+    import glob
+
+    paths = []
+    for a in args:
+        if os.path.isdir(a):
+            paths += sorted(os.path.join(a, n) for n in os.listdir(a) if n.lower().endswith(IMAGE_EXT))
+        elif any(c in a for c in "*?["):
+            paths += sorted(glob.glob(a))
+        else:
+            paths.append(a)
+    return paths
+
+
 def images_from_files(paths: list[str]):
     """(name, loader) pairs for image files."""
     return [(p, (lambda p=p: read_rgb(p))) for p in paths]

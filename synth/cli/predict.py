@@ -11,7 +11,6 @@ drawn JPEG per image and OUTPUT_DIR/detections.json.
 
 from __future__ import annotations
 
-import glob
 import os
 
 from absl import app, flags
@@ -28,21 +27,6 @@ flags.DEFINE_integer("max_detections", 100, "Keep at most this many detections p
                      lower_bound=1)
 flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", lower_bound=1)
 FLAGS = flags.FLAGS
-IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def _expand(args):
-    paths = []
-    for a in args:
-        if os.path.isdir(a):
-            paths += sorted(os.path.join(a, n) for n in os.listdir(a) if n.lower().endswith(IMAGE_EXT))
-        elif any(c in a for c in "*?["):
-            paths += sorted(glob.glob(a))
-        else:
-            paths.append(a)  # a missing file is reported per image
-    return paths
-
-
 def main(argv):
     if not FLAGS.model or not FLAGS.output_dir:
         raise app.UsageError("--model and --output_dir are required")
@@ -52,7 +36,7 @@ def main(argv):
     model = FLAGS.model
     if not os.path.isfile(os.path.join(model, "saved_model.pb")) and export.versions(model):
         model = os.path.join(model, str(export.versions(model)[-1]))
-    items = predict.images_from_files(_expand(argv[1:]))
+    items = predict.images_from_files(predict.expand_image_args(argv[1:]))
     if FLAGS.tfrecord:
         items += predict.images_from_tfrecords(FLAGS.tfrecord, FLAGS.max_images)
     if not items:

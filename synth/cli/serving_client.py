@@ -14,7 +14,6 @@ model or version folder); without it, classes are shown by id.
 
 from __future__ import annotations
 
-import glob
 import os
 
 from absl import app, flags
@@ -39,21 +38,6 @@ flags.DEFINE_string("tfrecord", None, "Also (or instead) send composites from sh
 flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", lower_bound=1)
 flags.DEFINE_bool("progress", False, "Show a progress bar.")
 FLAGS = flags.FLAGS
-IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def _expand(args):
-    paths = []
-    for a in args:
-        if os.path.isdir(a):
-            paths += sorted(os.path.join(a, n) for n in os.listdir(a) if n.lower().endswith(IMAGE_EXT))
-        elif any(c in a for c in "*?["):
-            paths += sorted(glob.glob(a))
-        else:
-            paths.append(a)  # a missing file is reported per image
-    return paths
-
-
 def main(argv):
     if not FLAGS.server or not FLAGS.model:
         raise app.UsageError("--server and --model are required")
@@ -61,7 +45,7 @@ def main(argv):
     from synth import predict, serving
 
     names = serving.read_class_names(FLAGS.label_map) if FLAGS.label_map else None
-    items = predict.images_from_files(_expand(argv[1:]))
+    items = predict.images_from_files(predict.expand_image_args(argv[1:]))
     if FLAGS.tfrecord:
         items += predict.images_from_tfrecords(FLAGS.tfrecord, FLAGS.max_images)
     if not items:
