@@ -121,30 +121,41 @@ def images_from_tfrecords(pattern: str, max_images: int):
     return items
 
 
-def predict_images(saved_model_dir: str, items, output_dir: str, min_score: float = 0.5,
-                   progress: bool = True, max_detections: int = 100) -> dict:
-    """Runs the model on each (name, loader) of `items`; writes drawn images and
-    detections.json into `output_dir`. Unreadable images are listed under "errors" in the
-    JSON and skipped, not fatal."""
-    predictor = Predictor(saved_model_dir)
-    os.makedirs(output_dir, exist_ok=True)
-    results, errors = [], []
+def run_detector(detect, items, output_dir: str | None, min_score: float, max_detections: int,
+                 progress: bool, desc: str) -> tuple[list, list]:
+    """Runs `detect(rgb, min_score, max_detections)` on each (name, loader) of `items`; with
+    `output_dir`, also writes each image with its detections drawn. Returns (results, errors):
+    unreadable images are listed in errors and skipped, not fatal."""
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
     if progress:
         from tqdm import tqdm
 
-        items = tqdm(items, unit="img", desc="predict", dynamic_ncols=True)
+        items = tqdm(items, unit="img", desc=desc, dynamic_ncols=True)
+    results, errors = [], []
     for name, load in items:
         try:
             rgb = load()
         except InputImageError as exc:
             errors.append({"file": name, "error": str(exc)})
             continue
-        dets = predictor(rgb, min_score, max_detections)
-        stem = os.path.splitext(os.path.basename(name))[0]
-        out_img = os.path.join(output_dir, stem + ".jpg")
-        cv2.imwrite(out_img, cv2.cvtColor(draw(rgb, dets), cv2.COLOR_RGB2BGR))
-        results.append({"file": name, "drawn": out_img, "height": rgb.shape[0], "width": rgb.shape[1],
-                        "detections": [d.__dict__ for d in dets]})
+        dets = detect(rgb, min_score, max_detections)
+        entry = {"file": name, "height": rgb.shape[0], "width": rgb.shape[1],
+                 "detections": [d.__dict__ for d in dets]}
+        if output_dir:
+            entry["drawn"] = os.path.join(output_dir, os.path.splitext(os.path.basename(name))[0] + ".jpg")
+            cv2.imwrite(entry["drawn"], cv2.cvtColor(draw(rgb, dets), cv2.COLOR_RGB2BGR))
+        results.append(entry)
+    return results, errors
+
+
+def predict_images(saved_model_dir: str, items, output_dir: str, min_score: float = 0.5,
+                   progress: bool = True, max_detections: int = 100) -> dict:
+    """Runs the model on each (name, loader) of `items`; writes drawn images and
+    detections.json into `output_dir`. Unreadable images are listed under "errors" in the
+    JSON and skipped, not fatal."""
+    results, errors = run_detector(Predictor(saved_model_dir), items, output_dir, min_score, max_detections,
+                                   progress, "predict")
     summary = {"model": saved_model_dir, "min_score": min_score, "images": results, "errors": errors}
     with open(os.path.join(output_dir, "detections.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)

@@ -295,28 +295,9 @@ def serve_images(client, items, output_dir: str | None = None, min_score: float 
     """Sends each (name, loader) of `items` to `client`; returns a summary in the schema of
     synth.predict's detections.json. With `output_dir`, also writes drawn images and
     detections.json there. Unreadable images are listed under "errors"; a server error stops."""
-    from synth.predict import draw
+    from synth.predict import run_detector
 
-    if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, unit="img", desc="serving", dynamic_ncols=True)
-    results, errors = [], []
-    for name, load in items:
-        try:
-            rgb = load()
-        except InputImageError as exc:
-            errors.append({"file": name, "error": str(exc)})
-            continue
-        dets = client(rgb, min_score, max_detections)
-        entry = {"file": name, "height": rgb.shape[0], "width": rgb.shape[1],
-                 "detections": [d.__dict__ for d in dets]}
-        if output_dir:
-            entry["drawn"] = os.path.join(output_dir, os.path.splitext(os.path.basename(name))[0] + ".jpg")
-            cv2.imwrite(entry["drawn"], cv2.cvtColor(draw(rgb, dets), cv2.COLOR_RGB2BGR))
-        results.append(entry)
+    results, errors = run_detector(client, items, output_dir, min_score, max_detections, progress, "serving")
     summary = {"server": client.server, "model": client.model, "version": client.version,
                "protocol": "grpc" if isinstance(client, GrpcClient) else "rest", "input_type": client.input_type,
                "min_score": min_score, "images": results, "errors": errors}
