@@ -64,10 +64,9 @@ class Engine:
 
 
 def serialize(comp: Composite, c) -> bytes:
-    """The OD API tf.train.Example of a composite, serialised (imports TensorFlow)."""
+    """The OD API tf.train.Example of a composite, serialised (without TensorFlow)."""
     from synth import tfexample
 
-    ex = tfexample.make_example(comp.jpeg, c.image_size.height, c.image_size.width,
-                                f"{comp.source_id.replace('-', '/', 1)}.jpg", comp.source_id,
-                                comp.boxes, comp.class_texts, comp.class_ids, comp.masks_png)
-    return ex.SerializeToString()
+    return tfexample.encode_example(comp.jpeg, c.image_size.height, c.image_size.width,
+                                    f"{comp.source_id.replace('-', '/', 1)}.jpg", comp.source_id,
+                                    comp.boxes, comp.class_texts, comp.class_ids, comp.masks_png)

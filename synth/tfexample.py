@@ -1,60 +1,105 @@
-"""Building OD API tf.train.Example records. Imports TensorFlow (an edge module)."""
+"""OD API tf.train.Example records, encoded without TensorFlow.
+
+Generation workers only need to *write* records, and importing TensorFlow costs each of
+them seconds and about half a gigabyte; so the Example message is encoded here directly
+in protobuf's wire format, with the features in sorted key order (the order of
+TensorFlow's deterministic serialisation, which tests/test_tfrecord_io.py compares
+byte for byte). Reading back (`parse_example`) uses TensorFlow's own parser.
+
+Wire format used (https://protobuf.dev/programming-guides/encoding/):
+  Example   { Features features = 1; }
+  Features  { map<string, Feature> feature = 1; }   a map entry is { key = 1; value = 2; }
+  Feature   { oneof { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3; } }
+  BytesList { repeated bytes value = 1; }  FloatList { repeated float value = 1 [packed]; }
+  Int64List { repeated int64 value = 1 [packed]; }
+"""
 
 from __future__ import annotations
 
 import hashlib
 
 import numpy as np
-import tensorflow as tf
 
 from synth import tfrecord_keys as K
 
-
-def _bytes(values):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+_LEN = 2  # wire type of length-delimited fields
 
 
-def _floats(values):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
+def _varint(n: int) -> bytes:
+    if n < 0:
+        n += 1 << 64  # int64 two's complement, as protobuf encodes negative int64
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
 
 
-def _ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    return _varint(number << 3 | _LEN) + _varint(len(payload)) + payload
 
 
-def make_example(jpeg: bytes, height: int, width: int, filename: str, source_id: str,
-                 boxes: np.ndarray, class_texts: list[str], class_ids: list[int],
-                 masks_png: list[bytes] | None = None) -> tf.train.Example:
-    """One record. `boxes` is [N, 4] normalised [ymin, xmin, ymax, xmax]; `masks_png`, when
-    given, one full-image PNG mask per object."""
+def bytes_feature(values) -> bytes:
+    return _field(1, b"".join(_field(1, bytes(v)) for v in values))
+
+
+def float_feature(values) -> bytes:
+    arr = np.asarray(values, "<f4").reshape(-1)
+    return _field(2, _field(1, arr.tobytes()) if arr.size else b"")
+
+
+def int64_feature(values) -> bytes:
+    vals = [int(v) for v in values]
+    return _field(3, _field(1, b"".join(_varint(v) for v in vals)) if vals else b"")
+
+
+def encode_features(features: dict[str, bytes]) -> bytes:
+    """A serialised Example from {key: encoded Feature} (as built by the *_feature helpers)."""
+    entries = b"".join(_field(1, _field(1, k.encode()) + _field(2, features[k])) for k in sorted(features))
+    return _field(1, entries)
+
+
+def encode_example(jpeg: bytes, height: int, width: int, filename: str, source_id: str,
+                   boxes: np.ndarray, class_texts: list[str], class_ids: list[int],
+                   masks_png: list[bytes] | None = None) -> bytes:
+    """One serialised record. `boxes` is [N, 4] normalised [ymin, xmin, ymax, xmax];
+    `masks_png`, when given, one full-image PNG mask per object."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if not (len(boxes) == len(class_texts) == len(class_ids)):
         raise ValueError(f"{source_id}: {len(boxes)} boxes, {len(class_texts)} class texts and "
                          f"{len(class_ids)} class ids; they must be equal in number")
     feature = {
-        K.IMAGE_ENCODED: _bytes([jpeg]),
-        K.IMAGE_FORMAT: _bytes([b"jpeg"]),
-        K.IMAGE_HEIGHT: _ints([height]),
-        K.IMAGE_WIDTH: _ints([width]),
-        K.IMAGE_FILENAME: _bytes([filename.encode()]),
-        K.IMAGE_SOURCE_ID: _bytes([source_id.encode()]),
-        K.IMAGE_KEY_SHA256: _bytes([hashlib.sha256(jpeg).hexdigest().encode()]),
-        K.BBOX_YMIN: _floats(boxes[:, 0]),
-        K.BBOX_XMIN: _floats(boxes[:, 1]),
-        K.BBOX_YMAX: _floats(boxes[:, 2]),
-        K.BBOX_XMAX: _floats(boxes[:, 3]),
-        K.CLASS_TEXT: _bytes([t.encode() for t in class_texts]),
-        K.CLASS_LABEL: _ints(class_ids),
+        K.IMAGE_ENCODED: bytes_feature([jpeg]),
+        K.IMAGE_FORMAT: bytes_feature([b"jpeg"]),
+        K.IMAGE_HEIGHT: int64_feature([height]),
+        K.IMAGE_WIDTH: int64_feature([width]),
+        K.IMAGE_FILENAME: bytes_feature([filename.encode()]),
+        K.IMAGE_SOURCE_ID: bytes_feature([source_id.encode()]),
+        K.IMAGE_KEY_SHA256: bytes_feature([hashlib.sha256(jpeg).hexdigest().encode()]),
+        K.BBOX_YMIN: float_feature(boxes[:, 0]),
+        K.BBOX_XMIN: float_feature(boxes[:, 1]),
+        K.BBOX_YMAX: float_feature(boxes[:, 2]),
+        K.BBOX_XMAX: float_feature(boxes[:, 3]),
+        K.CLASS_TEXT: bytes_feature([t.encode() for t in class_texts]),
+        K.CLASS_LABEL: int64_feature(class_ids),
     }
     if masks_png is not None:
         if len(masks_png) != len(boxes):
             raise ValueError(f"{source_id}: {len(masks_png)} masks for {len(boxes)} boxes")
-        feature[K.OBJECT_MASK] = _bytes(masks_png)
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+        feature[K.OBJECT_MASK] = bytes_feature(masks_png)
+    return encode_features(feature)
 
 
 def parse_example(serialized: bytes) -> dict:
-    """Reads one of our records back into plain Python values (for tools and tests)."""
+    """Reads one of our records back into plain Python values with TensorFlow's parser
+    (for tools and tests)."""
+    import tensorflow as tf
+
     ex = tf.train.Example.FromString(serialized)
     f = ex.features.feature
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from synth import config as configlib, dataset, generate, inspect
 from synth.errors import ConfigError
 from synth.label_map import label_map_text
-from synth.tfexample import make_example
+from synth.tfexample import encode_example
 from conftest import make_background, run_tool, write_config
 
 H, W = 64, 96  # size of the hand-made images
@@ -28,8 +28,7 @@ def _rec(sid, boxes=(), texts=None, ids=None, height=H, width=W, jpeg=None):
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     ids = [1] * len(boxes) if ids is None else ids
     texts = ["acme"] * len(boxes) if texts is None else texts
-    return make_example(jpeg or _jpeg(), height, width, f"{sid}.jpg", sid, boxes, texts,
-                        ids).SerializeToString()
+    return encode_example(jpeg or _jpeg(), height, width, f"{sid}.jpg", sid, boxes, texts, ids)
 
 
 def _write_dataset(directory, shards: dict, manifest: dict | None = None) -> str:
