@@ -1,26 +1,27 @@
 """The generation job as an Apache Beam pipeline: the same shards, label map, params.jsonl and
 manifest as `synth.generate.generate`, byte for byte, on any Beam runner.
 
-The driver does what the local runner does before and after the shards: it validates the
+The driver does what the local runner does before and after the chunks: it validates the
 inputs, prepares OUTPUT_DIR/.work/ (refusing an unfinished run of a different config), and
-skips the shards already complete there (resume). The shards still to do travel as plain
-dicts through
+skips the shards and chunks already complete there (resume). The chunks still to do travel
+as plain dicts through
 
-    beam.Create(tasks) | beam.Reshuffle() | beam.ParDo(WriteShardFn(...))
+    beam.Create(chunks) | beam.Reshuffle() | beam.ParDo(WriteShardFn(...))
 
 `WriteShardFn` carries only strings (the canonical config text, its source and base folder,
 the work folder); its `setup()` re-parses the config, re-resolves the paths and loads the
-inputs once per worker, and each element is one shard written atomically by
+inputs once per worker, and each element is one chunk written atomically by
 `generate.write_shard` into the work folder, with its counts as the `.json` beside it. A
-shard that is already complete there (a retried bundle) is not written again. Because every
-composite's bytes depend only on (config, split, index), which worker writes which shard does
-not matter. After `wait_until_finish()` the driver reads those `.json` files and runs the local
-runner's finishing step (params.jsonl, label map, manifest, preview; then the move into place).
+chunk that is already complete there (a retried bundle) is not written again. Because every
+composite's bytes depend only on (config, split, index), which worker writes which chunk does
+not matter. After `wait_until_finish()` the driver concatenates each shard's chunks in order
+(`generate.chunk_finished`) and runs the local runner's finishing step (params.jsonl, label
+map, manifest, preview; then the move into place).
 
 Beam metrics, namespace "tfod_synth": `images`, `objects` (kept boxes), `rejected_objects`
-(the sum of each shard's `rejected` dict: placements the realism gate or placement refused) and
+(the sum of each chunk's `rejected` dict: placements the realism gate or placement refused) and
 `skipped_backgrounds` (distinct backgrounds left out: unreadable headers found by the driver plus
-pixels that failed to decode in a worker). They count the work of this run only: shards resumed
+pixels that failed to decode in a worker). They count the work of this run only: chunks resumed
 from an earlier run are not counted again.
 
 Pipeline options: `pipeline_args` are Beam's standard options, passed through untouched. Options
@@ -112,7 +113,8 @@ def pipeline_options(pipeline_args: list[str], cores: int | None = None) -> list
 # -- the transforms ------------------------------------------------------------------------
 
 class WriteShardFn(beam.DoFn):
-    """Writes one shard (a ShardTask as a plain dict) into the work folder; yields its counts."""
+    """Writes one chunk of a shard (a ShardTask as a plain dict) into the work folder; yields its
+    counts."""
 
     def __init__(self, config_text: str, source: str, base_dir: str, work: str):
         super().__init__()
@@ -128,7 +130,7 @@ class WriteShardFn(beam.DoFn):
 
     def process(self, task: dict):
         t = generate.ShardTask(**task)
-        stats = generate.shard_done(self.work, t)  # a retried bundle finds its shard done
+        stats = generate.shard_done(self.work, t)  # a retried bundle finds its chunk done
         if stats is None:
             stats = generate.write_shard(t, self._engine, self.work)
         self._counters["images"].inc(stats["images"])
@@ -148,8 +150,8 @@ class _CountSkipped(beam.DoFn):
 
 
 def build_pipeline(p: beam.Pipeline, todo: list[dict], fn: WriteShardFn, header_skipped: list[str]):
-    """Adds the generation to `p`; returns the PCollection of per-shard counts."""
-    stats = (p | "Shards" >> beam.Create(todo) | "Spread" >> beam.Reshuffle()
+    """Adds the generation to `p`; returns the PCollection of per-chunk counts."""
+    stats = (p | "Chunks" >> beam.Create(todo) | "Spread" >> beam.Reshuffle()
              | "WriteShard" >> beam.ParDo(fn))
     failed = stats | "FailedBackgrounds" >> beam.FlatMap(lambda s: sorted(s.get("failed_backgrounds", {})))
     header = p | "HeaderSkipped" >> beam.Create(sorted(header_skipped))
@@ -185,8 +187,8 @@ def build_and_run(cfg: configlib.LoadedConfig, output_dir: str, pipeline_args: l
     inputs = load_inputs(cfg)
     # The local runner's own checks and refusal of a foreign run (private in generate.py).
     work, _ = generate.prepare_work_dir(output_dir, c, overwrite)
-    done = {t.name: s for t in tasks if (s := generate.shard_done(work, t)) is not None}
-    todo = [t for t in tasks if t.name not in done]
+    done, open_shards, todo = generate.pending(work, tasks, generate.chunk_size(c))
+    resumed = len(done)
     metrics = dict.fromkeys(METRIC_NAMES, 0)
     if todo:
         fn = WriteShardFn(configlib.to_text(c), cfg.source, cfg.base_dir, os.path.abspath(work))
@@ -197,14 +199,14 @@ def build_and_run(cfg: configlib.LoadedConfig, output_dir: str, pipeline_args: l
         metrics = query_metrics(result)
         log.info("beam metrics: %s", metrics)
     for t in todo:
-        s = generate.shard_done(work, t)
-        if s is None:
-            raise OutputError(f"the pipeline finished but shard {t.name} is not in {work!r}: the "
+        if generate.shard_done(work, t) is None:
+            raise OutputError(f"the pipeline finished but chunk {t.name} is not in {work!r}: the "
                               "workers must write to a filesystem the driver sees at the same path")
-        done[t.name] = s
+    for _, (t, parts, missing) in list(open_shards.items()):
+        missing.clear()
+    generate.chunk_finished(work, open_shards, done)  # the driver concatenates each shard's chunks
     try:
-        s = generate.finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0,
-                             resumed=len(tasks) - len(todo))
+        s = generate.finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed=resumed)
     except OSError as exc:
         raise OutputError(f"finishing the dataset in {output_dir!r} failed: {exc}") from None
     return BeamSummary(**vars(s), metrics=metrics)

@@ -1,17 +1,22 @@
 """The main job: a generation config in, sharded OD API TFRecords out.
 
-Work is planned as shards (contiguous ranges of composite indices). Each shard is written
-to a temporary name inside OUTPUT_DIR/.work/ and renamed when complete, with a small JSON
-of its counts beside it; so after a crash or `kill -9`, running the same command again
-finishes the job without redoing finished shards, and gives the same bytes as an
-uninterrupted run (each composite's seed depends only on the config's seed, its split and
-its index). `.work/` remembers the config it belongs to: a different config is refused
-rather than mixed in. When every shard is done, the label map, manifest, params.jsonl and
-preview are written and everything moves into OUTPUT_DIR; an old dataset there is replaced
-(with overwrite=True) only at that point.
+Work is planned as shards (contiguous ranges of composite indices), each cut into chunks
+of `chunk_size` composites: the unit of work, small enough that every worker stays busy to
+the end. A chunk is written to a temporary name inside OUTPUT_DIR/.work/ and renamed when
+complete, with a small JSON of its counts beside it; when all chunks of a shard are done,
+they are concatenated in order into the shard (TFRecord files concatenate record by
+record), so the bytes do not depend on how the work was cut or shared out. After a crash
+or `kill -9`, running the same command again finishes the job without redoing finished
+chunks, and gives the same bytes as an uninterrupted run (each composite's seed depends
+only on the config's seed, its split and its index). `.work/` remembers the config it
+belongs to: a different config is refused rather than mixed in. When every shard is done,
+the label map, manifest, params.jsonl and preview are written and everything moves into
+OUTPUT_DIR; an old dataset there is replaced (with overwrite=True) only at that point.
 
-Shards are generated in `workers` processes (spawned, each with its own copy of the inputs);
-peak memory does not grow with the number of images, since records stream to disk.
+Chunks are generated in `workers` processes (spawned, each with its own copy of the
+inputs, none importing TensorFlow: records are encoded by synth.tfexample and framed by
+synth.tfrecord_io); peak memory does not grow with the number of images, since records
+stream to disk.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from synth import config as configlib, dataset, engine, preview
+from synth import config as configlib, dataset, engine, preview, tfrecord_io
 from synth.errors import ConfigError, OutputError, SynthError
 from synth.inputs import Inputs, load_inputs
 from synth.label_map import label_map_text
@@ -33,19 +38,26 @@ from synth.label_map import label_map_text
 log = logging.getLogger(__name__)
 WORK = ".work"
 PREVIEW_IMAGES = 16
+CHUNK_IMAGES = 16  # composites per unit of work (rounded to a multiple of backdrop_reuse)
 
 
 @dataclass(frozen=True)
 class ShardTask:
+    """Composites [start, stop) of one shard: the whole shard, or chunk `part` of it."""
     split: str
     shard: int
     num_shards: int
     start: int
     stop: int
+    part: int | None = None
+
+    @property
+    def shard_name(self) -> str:
+        return dataset.shard_name(self.split, self.shard, self.num_shards)
 
     @property
     def name(self) -> str:
-        return dataset.shard_name(self.split, self.shard, self.num_shards)
+        return self.shard_name + ("" if self.part is None else f".part-{self.part:05d}")
 
 
 @dataclass
@@ -55,6 +67,7 @@ class Summary:
     seconds: float
     skipped: list
     resumed_shards: int
+    resumed_chunks: int = 0  # chunks of unfinished shards that an earlier run had written
 
 
 def split_counts(c) -> dict[str, int]:
@@ -79,6 +92,20 @@ def plan(c) -> list[ShardTask]:
     return tasks
 
 
+def chunk_size(c) -> int:
+    """Composites per chunk: a multiple of backdrop_reuse, so that the composites sharing a
+    backdrop (and its cached analysis) stay in one worker."""
+    reuse = max(1, c.backdrop_reuse)
+    return reuse * max(1, round(CHUNK_IMAGES / reuse))
+
+
+def chunks(task: ShardTask, size: int) -> list[ShardTask]:
+    """The chunks of a shard, cut at multiples of `size` of the split's index (so a chunk's
+    backdrops do not depend on where its shard starts)."""
+    cuts = [task.start] + list(range((task.start // size + 1) * size, task.stop, size)) + [task.stop]
+    return [ShardTask(task.split, task.shard, task.num_shards, a, b, k) for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+
+
 def fingerprint(c) -> str:
     """Identifies the dataset a config produces (the config text, canonicalised)."""
     return hashlib.sha256(configlib.to_text(c).encode()).hexdigest()[:16]
@@ -87,19 +114,17 @@ def fingerprint(c) -> str:
 # -- one shard -----------------------------------------------------------------------------
 
 def write_shard(task: ShardTask, eng: engine.Engine, work: str, progress=None) -> dict:
-    """Writes one complete shard into `work`, atomically; returns its counts."""
-    import tensorflow as tf
-
+    """Writes one complete shard, or chunk of one, into `work`, atomically; returns its counts."""
     inputs, c = eng.inputs, eng.c
     final = os.path.join(work, task.name)
     tmp = final + ".tmp"
     stats = {"name": task.name, "split": task.split, "images": 0, "objects": 0,
              "dropped_objects": 0, "images_without_objects": 0, "rejected": {}}
-    with tf.io.TFRecordWriter(tmp) as writer, open(final + ".params.tmp", "w", encoding="utf-8") as pf:
+    with tfrecord_io.RecordWriter(tmp) as writer, open(final + ".params.tmp", "w", encoding="utf-8") as pf:
         for index in range(task.start, task.stop):
             comp = eng.make(task.split, index)
             writer.write(engine.serialize(comp, c))
-            pf.write(json.dumps({**comp.params, "shard": task.name}) + "\n")
+            pf.write(json.dumps({**comp.params, "shard": task.shard_name}) + "\n")
             stats["images"] += 1
             stats["objects"] += len(comp.class_ids)
             stats["dropped_objects"] += comp.dropped_objects
@@ -115,6 +140,75 @@ def write_shard(task: ShardTask, eng: engine.Engine, work: str, progress=None) -
         json.dump(stats, f)
     os.replace(final + ".json.tmp", final + ".json")  # the shard counts as done from here
     return stats
+
+
+def merge_stats(name: str, parts: list[dict]) -> dict:
+    """The counts of a shard from those of its chunks."""
+    out = {"name": name, "split": parts[0]["split"], "images": 0, "objects": 0, "dropped_objects": 0,
+           "images_without_objects": 0, "rejected": {}, "failed_backgrounds": {}}
+    for s in parts:
+        for k in ("images", "objects", "dropped_objects", "images_without_objects"):
+            out[k] += s[k]
+        for k, v in s.get("rejected", {}).items():
+            out["rejected"][k] = out["rejected"].get(k, 0) + v
+        out["failed_backgrounds"].update(s.get("failed_backgrounds", {}))
+    return out
+
+
+def assemble_shard(work: str, task: ShardTask, parts: list[ShardTask]) -> dict:
+    """Concatenates the finished chunks of a shard, in order, into the shard (atomically, then
+    deletes the chunks); returns the shard's counts."""
+    stats = []
+    for p in parts:
+        s = shard_done(work, p)
+        if s is None:
+            raise OutputError(f"chunk {p.name} of shard {task.name} is not finished in {work!r}")
+        stats.append(s)
+    final = os.path.join(work, task.name)
+    with open(final + ".tmp", "wb") as out, open(final + ".params.tmp", "wb") as pout:
+        for p in parts:
+            with open(os.path.join(work, p.name), "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+            with open(os.path.join(work, p.name + ".params.jsonl"), "rb") as f:
+                shutil.copyfileobj(f, pout)
+    os.replace(final + ".params.tmp", final + ".params.jsonl")
+    os.replace(final + ".tmp", final)
+    merged = merge_stats(task.name, stats)
+    with open(final + ".json.tmp", "w", encoding="utf-8") as f:
+        json.dump(merged, f)
+    os.replace(final + ".json.tmp", final + ".json")  # the shard counts as done from here
+    for p in parts:
+        for suffix in (".json", "", ".params.jsonl"):
+            try:
+                os.remove(os.path.join(work, p.name + suffix))
+            except FileNotFoundError:
+                pass
+    return merged
+
+
+def pending(work: str, tasks: list[ShardTask], size: int) -> tuple[dict, dict, list[ShardTask]]:
+    """(done shards {name: counts}, unfinished shards {name: (task, chunks, names of the chunks
+    still to write)}, the chunks to write)."""
+    done, open_shards, todo = {}, {}, []
+    for t in tasks:
+        s = shard_done(work, t)
+        if s is not None:
+            done[t.name] = s
+            continue
+        parts = chunks(t, size)
+        missing = [p for p in parts if shard_done(work, p) is None]
+        open_shards[t.name] = (t, parts, {p.name for p in missing})
+        todo += missing
+    return done, open_shards, todo
+
+
+def chunk_finished(work: str, open_shards: dict, done: dict, chunk_name: str | None = None) -> None:
+    """Records that `chunk_name` is written, and assembles every shard with no chunk left."""
+    for name, (t, parts, missing) in list(open_shards.items()):
+        missing.discard(chunk_name)
+        if not missing:
+            done[name] = assemble_shard(work, t, parts)
+            del open_shards[name]
 
 
 def shard_done(work: str, task: ShardTask) -> dict | None:
@@ -177,26 +271,32 @@ def prepare_work_dir(output_dir: str, c, overwrite: bool) -> tuple[str, bool]:
     return work, resuming
 
 
-def _run_tasks(todo, inputs, cfg, work, workers, bar):
+def _run_tasks(todo, inputs, cfg, work, workers, bar, on_done):
+    """Writes the chunks in `todo`, calling on_done(counts) as each finishes."""
     c = cfg.proto
     if workers <= 1 or len(todo) <= 1:
         eng = engine.Engine(inputs, c)
-        return [write_shard(t, eng, work, bar.update if bar else None) for t in todo]
+        for t in todo:
+            on_done(write_shard(t, eng, work, bar.update if bar else None))
+        return
     ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
-    results, seen = [], 0
+    seen = 0
     with ctx.Pool(min(workers, len(todo)), initializer=_worker_init,
                   initargs=(inputs, configlib.to_text(c), cfg.source, work, counter)) as pool:
-        pending = pool.map_async(_worker_run, todo, chunksize=1)
-        while True:
-            pending.wait(0.2)
+        results = pool.imap_unordered(_worker_run, todo, chunksize=1)
+        remaining = len(todo)
+        while remaining:
+            try:
+                stats = results.next(timeout=0.2)  # re-raises a worker's exception here
+            except mp.TimeoutError:
+                stats = None
             if bar is not None and counter.value != seen:
                 bar.update(counter.value - seen)
                 seen = counter.value
-            if pending.ready():
-                break
-        results = pending.get()  # re-raises a worker's exception here
-    return results
+            if stats is not None:
+                remaining -= 1
+                on_done(stats)
 
 
 def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = False,
@@ -207,28 +307,31 @@ def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = Fal
     tasks = plan(c)
     inputs = load_inputs(cfg)
     work, _ = prepare_work_dir(output_dir, c, overwrite)
-    done = {t.name: s for t in tasks if (s := shard_done(work, t)) is not None}
-    todo = [t for t in tasks if t.name not in done]
+    done, open_shards, todo = pending(work, tasks, chunk_size(c))
+    resumed = len(done)
+    resumed_chunks = sum(len(parts) - len(missing) for _, parts, missing in open_shards.values())
+    chunk_finished(work, open_shards, done)  # a crash may have come between a shard's last chunk and its assembly
     bar = None
     if show_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=c.num_images, initial=sum(s["images"] for s in done.values()), unit="img",
+        bar = tqdm(total=c.num_images, initial=c.num_images - sum(t.stop - t.start for t in todo), unit="img",
                    desc="composites", dynamic_ncols=True, smoothing=0.1)
     try:
-        for s in _run_tasks(todo, inputs, cfg, work, workers, bar):
-            done[s["name"]] = s
+        _run_tasks(todo, inputs, cfg, work, workers, bar,
+                   lambda st: chunk_finished(work, open_shards, done, st["name"]))
     except OSError as exc:
-        raise OutputError(f"writing shards in {work!r} failed: {exc}; finished shards are kept "
-                          "there and the same command resumes") from None
+        raise OutputError(f"writing shards in {work!r} failed: {exc}; finished chunks and shards are "
+                          "kept there and the same command resumes") from None
     finally:
         if bar is not None:
             bar.close()
     try:
-        return finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0,
-                       resumed=len(tasks) - len(todo))
+        s = finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed=resumed)
     except OSError as exc:
         raise OutputError(f"finishing the dataset in {output_dir!r} failed: {exc}") from None
+    s.resumed_chunks = resumed_chunks
+    return s
 
 
 def finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed) -> Summary:
@@ -299,5 +402,6 @@ def finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resume
     return Summary(output_dir, counts, manifest["seconds"], skipped, resumed)
 
 
-__all__ = ["generate", "plan", "fingerprint", "split_counts", "write_shard", "shard_done", "prepare_work_dir",
-           "finish", "ShardTask", "Summary", "SynthError"]
+__all__ = ["generate", "plan", "chunks", "chunk_size", "pending", "chunk_finished", "assemble_shard", "fingerprint",
+           "split_counts", "write_shard", "shard_done", "prepare_work_dir", "finish", "ShardTask", "Summary",
+           "SynthError"]

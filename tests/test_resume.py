@@ -48,10 +48,34 @@ def test_kill_9_then_rerun_finishes_without_redoing_shards_and_matches(workdir):
     finished = glob.glob(str(out / ".work" / "*.tfrecord.json"))
     assert 1 <= len(finished) < 5, "the run must be killed between its first and its last shard"
     assert not glob.glob(str(out / "*.tfrecord")), "no shard under a final name before the run completes"
+    done_shards = {os.path.basename(p)[:-len(".json")] for p in finished}
+    # Chunks of shards not yet assembled are kept too (a chunk of an assembled shard may be
+    # left over if the kill came between assembly and clean-up; it is not counted).
+    kept_chunks = [p for p in glob.glob(str(out / ".work" / "*.part-*.json"))
+                   if os.path.basename(p).split(".part-")[0] not in done_shards]
     s = _gen(cfg, out)
-    assert s.resumed_shards == len(finished)
+    assert s.resumed_shards == len(finished) and s.resumed_chunks == len(kept_chunks)
     assert _bytes(out) == _bytes(ref)
     assert not os.path.exists(out / ".work")
+
+
+def test_chunks_are_cut_at_multiples_of_the_chunk_size_and_cover_the_shard():
+    t = generate.ShardTask("train", 1, 3, 37, 90)
+    parts = generate.chunks(t, 16)
+    assert [(p.start, p.stop, p.part) for p in parts] == [(37, 48, 0), (48, 64, 1), (64, 80, 2), (80, 90, 3)]
+    assert parts[2].name == "train-00001-of-00003.tfrecord.part-00002"
+    assert parts[2].shard_name == t.name
+    whole = generate.ShardTask("val", 0, 1, 0, 5)
+    assert generate.chunks(whole, 16) == [generate.ShardTask("val", 0, 1, 0, 5, 0)]
+
+
+def test_chunk_size_keeps_backdrop_runs_together():
+    class C:
+        backdrop_reuse = 3
+
+    assert generate.chunk_size(C) % 3 == 0 and generate.chunk_size(C) == 15
+    C.backdrop_reuse = 40
+    assert generate.chunk_size(C) == 40
 
 
 def test_an_unfinished_run_of_another_config_is_refused(workdir):

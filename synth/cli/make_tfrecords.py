@@ -43,8 +43,9 @@ def main(argv):
     s = generate.generate(cfg, FLAGS.output_dir, overwrite=FLAGS.overwrite,
                           show_progress=FLAGS.progress, write_preview=FLAGS.preview,
                           workers=FLAGS.workers or os.cpu_count() or 1)
-    if s.resumed_shards:
-        print(f"resumed: {s.resumed_shards} shard(s) were already complete and kept")
+    if s.resumed_shards or s.resumed_chunks:
+        print(f"resumed: {s.resumed_shards} shard(s) and {s.resumed_chunks} chunk(s) of others were already "
+              "complete and kept")
     parts = [f"{split}: {v['images']} images, {v['objects']} objects" for split, v in s.counts.items()]
     print(f"wrote {s.output_dir} in {s.seconds:.1f} s ({'; '.join(parts)})")
     if s.skipped:
