@@ -51,3 +51,15 @@ def validate_normalised(box: np.ndarray, what: str) -> None:
     if b.min() < 0.0 or b.max() > 1.0 or b[0] >= b[2] or b[1] >= b[3]:
         raise ValueError(f"{what}: box {b.tolist()} is empty or outside [0, 1] "
                          "(expected normalised [ymin, xmin, ymax, xmax] with ymin < ymax, xmin < xmax)")
+
+
+def to_coco_xywh(box: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Normalised [ymin, xmin, ymax, xmax] -> COCO's [x, y, width, height]: float64 absolute
+    pixels, (x, y) the top-left corner, as in COCO annotations and results files."""
+    b = np.asarray(box, np.float64)
+    if b.shape != (4,):
+        raise ValueError(f"box {b.tolist()} is not 4 numbers [ymin, xmin, ymax, xmax]")
+    if not (height > 0 and width > 0):
+        raise ValueError(f"image size {height}x{width} (height x width) must be positive")
+    y0, x0, y1, x1 = to_pixels(b, height, width)
+    return np.array([x0, y0, x1 - x0, y1 - y0], np.float64)

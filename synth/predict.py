@@ -10,7 +10,10 @@ import cv2
 import numpy as np
 
 from synth import boxes as boxlib
-from synth.errors import ConfigError, InputImageError
+from synth.errors import ConfigError, InputImageError, OutputError
+
+
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # what folders are searched for
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,14 @@ class Predictor:
 
 
 def read_rgb(path: str) -> np.ndarray:
+    """An image file as RGB uint8; InputImageError naming the file and what is wrong with it
+    (missing, a folder, empty, not an image, corrupt or truncated, too large)."""
     from synth.images import load_background
 
+    if not os.path.exists(path) and any(c in path for c in "*?["):
+        raise InputImageError(f"image glob {path!r} matches no files")
+    if os.path.isdir(path):
+        raise InputImageError(f"image folder {path!r} holds no image files (looked for {', '.join(IMAGE_EXT)})")
     try:
         return load_background(path)
     except InputImageError as exc:
@@ -77,23 +86,23 @@ def draw(rgb: np.ndarray, detections: list[Detection]) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
 def expand_image_args(args) -> list[str]:
-    """Image files from command-line arguments: files, folders (their images) and globs. A
-    missing file is kept, to be reported per image."""
+    """Image files from command-line arguments: files, folders (their images) and globs, sorted
+    and without repeats, so that an image's position (its COCO image_id) does not depend on the
+    order of the arguments. A missing file, a glob that matches nothing and a folder without
+    images are kept, to be reported per input by read_rgb."""
     import glob
 
     paths = []
     for a in args:
         if os.path.isdir(a):
-            paths += sorted(os.path.join(a, n) for n in os.listdir(a) if n.lower().endswith(IMAGE_EXT))
-        elif any(c in a for c in "*?["):
-            paths += sorted(glob.glob(a))
+            found = [os.path.join(a, n) for n in os.listdir(a) if n.lower().endswith(IMAGE_EXT)]
+            paths += found or [a]
+        elif not os.path.exists(a) and any(c in a for c in "*?["):
+            paths += [f for f in glob.glob(a) if os.path.isfile(f)] or [a]
         else:
             paths.append(a)
-    return paths
+    return sorted(set(paths))
 
 
 def images_from_files(paths: list[str]):
@@ -101,8 +110,16 @@ def images_from_files(paths: list[str]):
     return [(p, (lambda p=p: read_rgb(p))) for p in paths]
 
 
+def _decode(encoded: bytes, name: str) -> np.ndarray:
+    bgr = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputImageError(f"image {name!r}: its image/encoded bytes ({len(encoded)}) cannot be decoded")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def images_from_tfrecords(pattern: str, max_images: int):
-    """(name, loader) pairs for the first `max_images` composites in shards matching `pattern`."""
+    """(name, loader) pairs for the first `max_images` composites in shards matching `pattern`;
+    a record is named by its source_id (or shard pattern and position when it has none)."""
     import glob
 
     import tensorflow as tf
@@ -113,50 +130,111 @@ def images_from_tfrecords(pattern: str, max_images: int):
     if not files:
         raise ConfigError(f"--tfrecord pattern {pattern!r} matches no files")
     items = []
-    for raw in tf.data.TFRecordDataset(files).take(max_images):
+    for i, raw in enumerate(tf.data.TFRecordDataset(files).take(max_images)):
         ex = parse_example(raw.numpy())
-        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(ex["encoded"], np.uint8), cv2.IMREAD_COLOR),
-                           cv2.COLOR_BGR2RGB)
-        items.append((ex["source_id"], (lambda rgb=rgb: rgb)))
+        name = ex["source_id"] or f"{pattern}#{i}"
+        items.append((name, (lambda enc=ex["encoded"], name=name: _decode(enc, name))))
     return items
+
+
+def _drawn_path(output_dir: str, name: str, image_id: int, taken: set[str]) -> str:
+    """OUTPUT_DIR/STEM.jpg for input `name`, or STEM-ID.jpg when that file is in `taken` (real
+    paths of the inputs and of earlier drawings: same stem in another folder, or drawing into
+    the input folder), which it joins."""
+    stem = os.path.splitext(os.path.basename(name))[0]
+    path = os.path.join(output_dir, stem + ".jpg")
+    if os.path.realpath(path) in taken:
+        path = os.path.join(output_dir, f"{stem}-{image_id}.jpg")
+    taken.add(os.path.realpath(path))
+    return path
 
 
 def run_detector(detect, items, output_dir: str | None, min_score: float, max_detections: int,
                  progress: bool, desc: str) -> tuple[list, list]:
     """Runs `detect(rgb, min_score, max_detections)` on each (name, loader) of `items`; with
     `output_dir`, also writes each image with its detections drawn. Returns (results, errors):
-    unreadable images are listed in errors and skipped, not fatal."""
+    unreadable images are listed in errors ({"image_id", "file", "error"}) and skipped, not
+    fatal. Each input's image_id is its position in `items`, from 1, whether or not it was read."""
     if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder {output_dir!r}: {exc.strerror}") from None
+    taken = {os.path.realpath(name) for name, _ in items}  # never draw over an input
     if progress:
         from tqdm import tqdm
 
         items = tqdm(items, unit="img", desc=desc, dynamic_ncols=True)
     results, errors = [], []
-    for name, load in items:
+    for image_id, (name, load) in enumerate(items, start=1):
         try:
             rgb = load()
         except InputImageError as exc:
-            errors.append({"file": name, "error": str(exc)})
+            errors.append({"image_id": image_id, "file": name, "error": str(exc)})
             continue
         dets = detect(rgb, min_score, max_detections)
-        entry = {"file": name, "height": rgb.shape[0], "width": rgb.shape[1],
+        entry = {"image_id": image_id, "file": name, "height": rgb.shape[0], "width": rgb.shape[1],
                  "detections": [d.__dict__ for d in dets]}
         if output_dir:
-            entry["drawn"] = os.path.join(output_dir, os.path.splitext(os.path.basename(name))[0] + ".jpg")
-            cv2.imwrite(entry["drawn"], cv2.cvtColor(draw(rgb, dets), cv2.COLOR_RGB2BGR))
+            entry["drawn"] = _drawn_path(output_dir, name, image_id, taken)
+            if not cv2.imwrite(entry["drawn"], cv2.cvtColor(draw(rgb, dets), cv2.COLOR_RGB2BGR)):
+                raise OutputError(f"cannot write the drawn image {entry['drawn']!r} (is {output_dir!r} writable?)")
         results.append(entry)
     return results, errors
 
 
+def coco_results(images: list[dict]) -> list[dict]:
+    """COCO's results format (what pycocotools' COCO.loadRes takes) for the "images" entries of
+    a detections summary: one {"image_id", "category_id", "bbox": [x, y, width, height] in
+    pixels, "score"} per detection."""
+    out = []
+    for im in images:
+        for d in im["detections"]:
+            xywh = boxlib.to_coco_xywh(d["box"], im["height"], im["width"])
+            out.append({"image_id": im["image_id"], "category_id": int(d["class_id"]),
+                        "bbox": [round(float(v), 3) for v in xywh], "score": float(d["score"])})
+    return out
+
+
+def coco_images(images: list[dict], class_names: dict[int, str] | None = None) -> dict:
+    """A COCO dataset without annotations for the images that were read: {"images": [{"id",
+    "file_name", "height", "width"}], "categories": [{"id", "name"}]} (the label map's classes
+    and any other class detected), to join coco_results.json's image_id to files, or to load
+    with pycocotools (COCO(path).loadRes("coco_results.json"))."""
+    cats = {int(k): str(v) for k, v in (class_names or {}).items()}
+    for im in images:
+        for d in im["detections"]:
+            cats.setdefault(int(d["class_id"]), d["class_name"])
+    return {"images": [{"id": im["image_id"], "file_name": im["file"], "height": im["height"],
+                        "width": im["width"]} for im in images],
+            "categories": [{"id": k, "name": v} for k, v in sorted(cats.items())]}
+
+
+OUTPUT_FILES = ("detections.json", "coco_results.json", "coco_images.json")
+
+
+def write_outputs(output_dir: str, summary: dict, class_names: dict[int, str] | None = None) -> list[str]:
+    """Writes a detections summary into `output_dir` as detections.json (the summary itself),
+    coco_results.json and coco_images.json; returns their paths (OUTPUT_FILES order)."""
+    contents = (summary, coco_results(summary["images"]), coco_images(summary["images"], class_names))
+    paths = [os.path.join(output_dir, n) for n in OUTPUT_FILES]
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        for path, data in zip(paths, contents):
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2 if path.endswith("detections.json") else None)
+    except OSError as exc:
+        raise OutputError(f"cannot write predictions into {output_dir!r}: {exc}") from None
+    return paths
+
+
 def predict_images(saved_model_dir: str, items, output_dir: str, min_score: float = 0.5,
                    progress: bool = True, max_detections: int = 100) -> dict:
-    """Runs the model on each (name, loader) of `items`; writes drawn images and
-    detections.json into `output_dir`. Unreadable images are listed under "errors" in the
-    JSON and skipped, not fatal."""
-    results, errors = run_detector(Predictor(saved_model_dir), items, output_dir, min_score, max_detections,
-                                   progress, "predict")
+    """Runs the model on each (name, loader) of `items`; writes drawn images, detections.json,
+    coco_results.json and coco_images.json into `output_dir`. Unreadable images are listed
+    under "errors" in detections.json and skipped, not fatal."""
+    model = Predictor(saved_model_dir)
+    results, errors = run_detector(model, items, output_dir, min_score, max_detections, progress, "predict")
     summary = {"model": saved_model_dir, "min_score": min_score, "images": results, "errors": errors}
-    with open(os.path.join(output_dir, "detections.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    write_outputs(output_dir, summary, model.names)
     return summary

@@ -6,19 +6,29 @@
         --tfrecord='workspace/data/demo/val-*.tfrecord' --max_images=8
 
 --model is a version folder, or a model folder (its highest version is used). Writes one
-drawn JPEG per image and OUTPUT_DIR/detections.json.
+drawn JPEG per image, OUTPUT_DIR/detections.json (boxes as normalised [ymin, xmin, ymax, xmax],
+image_id, file, size; unreadable inputs under "errors"), OUTPUT_DIR/coco_results.json (COCO's
+results format: image_id, category_id, bbox [x, y, width, height] in pixels, score) and
+OUTPUT_DIR/coco_images.json (image_id -> file_name, height, width, and the categories).
+image_id is the input's position, from 1, in the sorted list of image files (then the
+--tfrecord composites). For COCO evaluation give --min_score=0.
+
+An input that cannot be read (missing, empty, not an image, corrupt or truncated) is skipped
+with a warning; the exit status is 1 only when no input could be read.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags
 
 from synth.cli import quiet_tensorflow, run_app
 
 flags.DEFINE_string("model", None, "EXPORT_DIR/MODEL_NAME[/VERSION].")
-flags.DEFINE_string("output_dir", None, "Where drawn images and detections.json go.")
+flags.DEFINE_string("output_dir", None,
+                    "Where drawn images, detections.json, coco_results.json and coco_images.json go.")
 flags.DEFINE_float("min_score", 0.5, "Only detections scoring at least this are kept.", lower_bound=0.0,
                    upper_bound=1.0)
 flags.DEFINE_string("tfrecord", None, "Also (or instead) run on composites in shards matching this glob.")
@@ -27,6 +37,8 @@ flags.DEFINE_integer("max_detections", 100, "Keep at most this many detections p
                      lower_bound=1)
 flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", lower_bound=1)
 FLAGS = flags.FLAGS
+
+
 def main(argv):
     if not FLAGS.model or not FLAGS.output_dir:
         raise app.UsageError("--model and --output_dir are required")
@@ -43,11 +55,18 @@ def main(argv):
         raise app.UsageError("give image files, folders or globs, or --tfrecord")
     s = predict.predict_images(model, items, FLAGS.output_dir, FLAGS.min_score, FLAGS.progress,
                                FLAGS.max_detections)
-    n = sum(len(r["detections"]) for r in s["images"])
-    print(f"{len(s['images'])} images, {n} detections with score >= {FLAGS.min_score}: "
-          f"{os.path.join(FLAGS.output_dir, 'detections.json')}")
     for e in s["errors"]:
-        print(f"skipped: {e['error']}")
+        print(f"predict: warning: skipped: {e['error']}", file=sys.stderr)  # each names its input
+    paths = [os.path.join(FLAGS.output_dir, n) for n in predict.OUTPUT_FILES]
+    if not s["images"]:
+        print(f"predict: error: none of the {len(items)} input images could be read (see the warnings above; "
+              f"they are also listed under \"errors\" in {paths[0]})", file=sys.stderr)
+        return 1
+    n = sum(len(r["detections"]) for r in s["images"])
+    failed = (f"; {len(s['errors'])} of {len(items)} images could not be read and were skipped"
+              if s["errors"] else "")
+    print(f"{len(s['images'])} images, {n} detections with score >= {FLAGS.min_score}{failed}: {', '.join(paths)}")
+    return 0
 
 
 def run():

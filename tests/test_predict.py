@@ -1,0 +1,257 @@
+"""synth.predict: COCO results output and unreadable inputs, with a fake detector (no model);
+and tools/predict.py end to end on a tiny SavedModel with a known answer."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import run_tool
+from synth import predict
+from synth.errors import InputImageError, OutputError
+from synth.predict import Detection
+
+H, W = 100, 200
+BOX = [0.1, 0.2, 0.5, 0.6]  # normalised [ymin, xmin, ymax, xmax] on H x W
+BOX_XYWH = [40.0, 10.0, 80.0, 40.0]  # COCO [x, y, width, height] in pixels
+NAMES = {1: "acme", 2: "scene"}
+
+
+def fake_detect(rgb, min_score, max_detections):
+    """Any image: BOX as acme (0.9) and the whole image as scene (0.3)."""
+    dets = [Detection(BOX, 1, "acme", 0.9), Detection([0.0, 0.0, 1.0, 1.0], 2, "scene", 0.3)]
+    return [d for d in dets if d.score >= min_score][:max_detections]
+
+
+def photo(h: int = H, w: int = W, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (h, w, 3)).astype(np.uint8)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Folder with two good images and the four kinds of bad input; returns (folder, {kind: path})."""
+    d = tmp_path / "in"
+    d.mkdir()
+    cv2.imwrite(str(d / "a.png"), photo())
+    cv2.imwrite(str(d / "c.jpg"), photo(seed=1))
+    good = (d / "c.jpg").read_bytes()
+    paths = {"truncated": d / "b_truncated.jpg", "empty": d / "d_empty.jpg", "text": d / "e_text.jpg",
+             "missing": d / "f_missing.jpg"}
+    paths["truncated"].write_bytes(good[:len(good) // 2])
+    paths["empty"].write_bytes(b"")
+    paths["text"].write_text("this is a text file, not a JPEG\n")
+    return d, {k: str(v) for k, v in paths.items()}
+
+
+def _run(folder, bad, out, detect=fake_detect, min_score=0.0):
+    args = [str(folder / "c.jpg"), str(folder), bad["missing"], str(folder / "a.png")]  # repeats, any order
+    items = predict.images_from_files(predict.expand_image_args(args))
+    return items, predict.run_detector(detect, items, out, min_score, 100, False, "test")
+
+
+def test_run_detector_reports_each_unreadable_file_and_goes_on(inputs, tmp_path):
+    folder, bad = inputs
+    items, (results, errors) = _run(folder, bad, str(tmp_path / "out"))
+    names = [n for n, _ in items]
+    assert names == sorted(names) and len(names) == 6  # a, b, c, d, e, f: sorted, repeats dropped
+    assert [r["file"] for r in results] == [str(folder / "a.png"), str(folder / "c.jpg")]
+    assert [r["image_id"] for r in results] == [1, 3]  # position in the sorted input list, from 1
+    assert (results[0]["height"], results[0]["width"]) == (H, W)
+    assert [d["box"] for d in results[0]["detections"]] == [BOX, [0.0, 0.0, 1.0, 1.0]]
+    assert all(os.path.isfile(r["drawn"]) for r in results)
+
+    by_file = {e["file"]: e for e in errors}
+    assert sorted(by_file) == sorted(bad.values())
+    assert [e["image_id"] for e in errors] == [2, 4, 5, 6]
+    expected = {"truncated": "cannot be read (corrupt or truncated?)", "empty": "empty (zero-byte) file",
+                "text": "not an image file", "missing": "does not exist"}
+    for kind, what in expected.items():
+        message = by_file[bad[kind]]["error"]
+        assert repr(bad[kind]) in message and what in message, (kind, message)
+
+
+def test_all_inputs_unreadable_gives_only_errors(inputs, tmp_path):
+    _, bad = inputs
+    items = predict.images_from_files(predict.expand_image_args(list(bad.values())))
+    results, errors = predict.run_detector(fake_detect, items, str(tmp_path / "out"), 0.0, 100, False, "t")
+    assert results == [] and len(errors) == 4
+
+
+def test_globs_and_folders_without_images_are_reported(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "x[1].png").write_bytes(cv2.imencode(".png", photo())[1].tobytes())  # a literal name with '['
+    pattern, folder = str(tmp_path / "nothing-*.jpg"), str(tmp_path / "empty")
+    paths = predict.expand_image_args([pattern, folder, str(tmp_path / "x[1].png")])
+    assert paths == sorted([pattern, folder, str(tmp_path / "x[1].png")])
+    with pytest.raises(InputImageError, match=r"glob '.*nothing-\*\.jpg' matches no files"):
+        predict.read_rgb(pattern)
+    with pytest.raises(InputImageError, match=r"folder '.*empty' holds no image files"):
+        predict.read_rgb(folder)
+    assert predict.read_rgb(str(tmp_path / "x[1].png")).shape == (H, W, 3)
+
+
+def test_undecodable_record_names_it():
+    with pytest.raises(InputImageError, match=r"image 'val-7'.*\(5\) cannot be decoded"):
+        predict._decode(b"junk!", "val-7")
+
+
+def test_drawn_images_of_the_same_stem_do_not_overwrite_each_other(tmp_path):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / "p.jpg"), photo())
+    cv2.imwrite(str(tmp_path / "x" / "p.png"), photo())
+    items = predict.images_from_files(predict.expand_image_args([str(tmp_path / "x"), str(tmp_path / "y")]))
+    results, _ = predict.run_detector(fake_detect, items, str(tmp_path / "x"), 0.0, 100, False, "t")
+    drawn = [r["drawn"] for r in results]
+    assert len(set(drawn)) == 3 and all(os.path.isfile(p) for p in drawn)
+    # the input x/p.jpg is not overwritten by the drawing of x/p.jpg, nor of x/p.png
+    assert str(tmp_path / "x" / "p.jpg") not in drawn
+    assert drawn == [str(tmp_path / "x" / n) for n in ("p-1.jpg", "p-2.jpg", "p-3.jpg")]
+    (tmp_path / "z" / "p.jpg").mkdir(parents=True)  # a folder where the drawing would go
+    with pytest.raises(OutputError, match=r"cannot write the drawn image '.*z/p\.jpg'"):
+        predict.run_detector(fake_detect, items[:1], str(tmp_path / "z"), 0.0, 100, False, "t")
+    with pytest.raises(OutputError, match=r"cannot create the output folder '.*p\.png/sub'"):
+        predict.run_detector(fake_detect, items, str(tmp_path / "x" / "p.png" / "sub"), 0.0, 100, False, "t")
+
+
+def test_coco_results_convert_boxes_exactly():
+    images = [{"image_id": 7, "file": "f.jpg", "height": H, "width": W,
+               "detections": [Detection(BOX, 1, "acme", 0.9).__dict__]}]
+    assert predict.coco_results(images) == [{"image_id": 7, "category_id": 1, "bbox": BOX_XYWH, "score": 0.9}]
+    cat = predict.coco_images(images, {2: "scene"})
+    assert cat == {"images": [{"id": 7, "file_name": "f.jpg", "height": H, "width": W}],
+                   "categories": [{"id": 1, "name": "acme"}, {"id": 2, "name": "scene"}]}
+
+
+def _gt(images: list[dict]) -> dict:
+    """A ground truth with the same image ids: one acme box at BOX_XYWH per image."""
+    return {"images": images, "categories": [{"id": k, "name": v} for k, v in NAMES.items()],
+            "annotations": [{"id": i + 1, "image_id": im["id"], "category_id": 1, "bbox": BOX_XYWH,
+                             "area": BOX_XYWH[2] * BOX_XYWH[3], "iscrowd": 0} for i, im in enumerate(images)]}
+
+
+def test_coco_results_json_loads_and_evaluates_in_pycocotools(inputs, tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    folder, bad = inputs
+    out = str(tmp_path / "out")
+    _, (results, errors) = _run(folder, bad, out)
+    paths = predict.write_outputs(out, {"images": results, "errors": errors}, NAMES)
+    assert [os.path.basename(p) for p in paths] == ["detections.json", "coco_results.json", "coco_images.json"]
+    summary = json.load(open(paths[0]))
+    assert [im["image_id"] for im in summary["images"]] == [1, 3] and len(summary["errors"]) == 4
+    coco_results = json.load(open(paths[1]))
+    assert len(coco_results) == 4
+    assert {(r["image_id"], r["category_id"], tuple(r["bbox"]), r["score"]) for r in coco_results} == {
+        (1, 1, tuple(BOX_XYWH), 0.9), (3, 1, tuple(BOX_XYWH), 0.9),
+        (1, 2, (0.0, 0.0, float(W), float(H)), 0.3), (3, 2, (0.0, 0.0, float(W), float(H)), 0.3)}
+    images = json.load(open(paths[2]))["images"]
+    assert images == [{"id": 1, "file_name": str(folder / "a.png"), "height": H, "width": W},
+                      {"id": 3, "file_name": str(folder / "c.jpg"), "height": H, "width": W}]
+
+    gt = COCO()
+    gt.dataset = _gt(images)
+    gt.createIndex()
+    dt = gt.loadRes(paths[1])
+    assert sorted(dt.getImgIds()) == [1, 3] and len(dt.getAnnIds()) == 4
+    assert dt.loadAnns(dt.getAnnIds(imgIds=[3], catIds=[1]))[0]["area"] == pytest.approx(80 * 40)
+    ev = COCOeval(gt, dt, "bbox")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)  # AP@[.5:.95]: every box is exactly where the truth is
+    # coco_images.json is itself a COCO dataset (no annotations) that loadRes accepts
+    assert len(COCO(paths[2]).loadRes(paths[1]).getAnnIds()) == 4
+
+    # pycocotools refuses results whose image ids it does not know: ids must match
+    other = COCO()
+    other.dataset = _gt([dict(images[0], id=99)])
+    other.createIndex()
+    with pytest.raises(AssertionError, match="do not correspond"):
+        other.loadRes(paths[1])
+
+
+def test_predict_images_writes_the_coco_files(inputs, tmp_path, monkeypatch):
+    class FakePredictor:
+        def __init__(self, saved_model_dir):
+            self.names = NAMES
+
+        __call__ = staticmethod(fake_detect)
+
+    monkeypatch.setattr(predict, "Predictor", FakePredictor)
+    folder, bad = inputs
+    out = tmp_path / "out"
+    items = predict.images_from_files(predict.expand_image_args([str(folder)]))
+    s = predict.predict_images("m/1", items, str(out), min_score=0.5, progress=False)
+    assert s["model"] == "m/1" and len(s["images"]) == 2 and len(s["errors"]) == 3
+    assert json.loads((out / "detections.json").read_text()) == json.loads(json.dumps(s))
+    assert [r["bbox"] for r in json.loads((out / "coco_results.json").read_text())] == [BOX_XYWH, BOX_XYWH]
+    assert [c["name"] for c in json.loads((out / "coco_images.json").read_text())["categories"]] == ["acme", "scene"]
+
+
+def test_serve_images_writes_the_same_files(inputs, tmp_path):
+    from synth import serving
+
+    class FakeClient:
+        server, model, version, input_type, names = "localhost:8501", "logo", None, "image_tensor", NAMES
+        __call__ = staticmethod(fake_detect)
+
+    folder, bad = inputs
+    items = predict.images_from_files(predict.expand_image_args([str(folder)]))
+    s = serving.serve_images(FakeClient(), items, str(tmp_path / "served"), min_score=0.0)
+    assert s["protocol"] == "rest" and [im["image_id"] for im in s["images"]] == [1, 3]
+    files = {n: json.loads((tmp_path / "served" / n).read_text()) for n in predict.OUTPUT_FILES}
+    assert files["detections.json"]["errors"] == s["errors"]
+    assert files["coco_results.json"] == predict.coco_results(s["images"])
+    assert files["coco_images.json"] == predict.coco_images(s["images"], NAMES)
+
+
+# ------------------------------------------------------------------ the command line, on a tiny SavedModel
+
+def _tiny_export(root) -> str:
+    """EXPORT_DIR/tiny/1: an OD API-shaped SavedModel that finds BOX (acme, 0.9) and the whole image
+    (scene, 0.3) in any image."""
+    tf = pytest.importorskip("tensorflow")
+    from synth.label_map import label_map_text
+
+    class Tiny(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")])
+        def serve(self, input_tensor):
+            return {"detection_boxes": tf.constant([[BOX, [0.0, 0.0, 1.0, 1.0]]]),
+                    "detection_scores": tf.constant([[0.9, 0.3]]), "detection_classes": tf.constant([[1.0, 2.0]]),
+                    "num_detections": tf.constant([2.0])}
+
+    module, path = Tiny(), os.path.join(str(root), "tiny", "1")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve.get_concrete_function()})
+    os.makedirs(os.path.join(path, "assets.extra"))
+    with open(os.path.join(path, "assets.extra", "label_map.pbtxt"), "w") as f:
+        f.write(label_map_text(["acme", "scene"]))
+    return os.path.dirname(path)
+
+
+@pytest.mark.slow
+def test_predict_cli_warns_per_file_and_fails_only_when_nothing_was_read(inputs, tmp_path):
+    folder, bad = inputs
+    model = _tiny_export(tmp_path / "exports")
+    out = tmp_path / "pred"
+    r = run_tool("predict", f"--model={model}", f"--output_dir={out}", "--noprogress", str(folder), bad["missing"],
+                 timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("predict: warning: skipped: ")]
+    assert len(warnings) == 4
+    for path in bad.values():
+        assert sum(repr(path) in line for line in warnings) == 1, (path, warnings)
+    assert "2 images, 2 detections with score >= 0.5; 4 of 6 images could not be read" in r.stdout
+    assert [r["bbox"] for r in json.loads((out / "coco_results.json").read_text())] == [BOX_XYWH, BOX_XYWH]
+    assert len(json.loads((out / "detections.json").read_text())["errors"]) == 4
+
+    r = run_tool("predict", f"--model={model}", f"--output_dir={out}", "--noprogress", *bad.values(), timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "predict: error: none of the 4 input images could be read" in r.stderr
+    assert r.stderr.count("predict: warning: skipped: ") == 4
+    assert json.loads((out / "coco_results.json").read_text()) == []
