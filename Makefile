@@ -47,7 +47,7 @@ demo: $(STAMP)
 	@echo "demo: done. Look at $(WS)/data/demo/preview.jpg and $(WS)/predictions/demo/*.jpg"
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
