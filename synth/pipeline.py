@@ -4,20 +4,30 @@ Imports the OD API's pipeline proto (an edge module). Templates are ordinary OD 
 pipeline configs whose paths say PATH_TO_BE_CONFIGURED; `configure` sets the number of
 classes from the dataset's label map, the shard patterns of both splits, the label map,
 the checkpoint and the steps, and writes RUN_DIR/pipeline.config.
+
+Before writing, `configure` checks the dataset against the label map and the template
+(see `check_dataset`): the class ids and texts in the shards, the manifest's classes, and
+instance masks when the template's model predicts them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
 
 from google.protobuf import text_format
+from google.protobuf.message import DecodeError
 
 from synth import dataset
+from synth import tfrecord_keys as K
 from synth.errors import ConfigError, OutputError
 
 PIPELINES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipelines")
+# How many records of each shard `check_dataset` reads (see `records_to_read`).
+MAX_RECORDS_PER_SHARD = 200
+SMALL_DATASET_RECORDS = 2000
 
 
 def list_templates() -> list[str]:
@@ -50,8 +60,9 @@ def read_pipeline(path: str):
     return msg
 
 
-def label_map_ids(label_map_path: str) -> list[int]:
-    """Class ids of a label map, read with the OD API's own label map utilities."""
+def label_map_names(label_map_path: str) -> dict[int, str]:
+    """{id: name} of a label map, read with the OD API's own label map utilities. `name`, not
+    `display_name`: it is what the OD API's decoder looks class texts up by."""
     from object_detection.utils import label_map_util
 
     if not os.path.isfile(label_map_path):
@@ -60,7 +71,12 @@ def label_map_ids(label_map_path: str) -> list[int]:
         lm = label_map_util.load_labelmap(label_map_path)
     except Exception as exc:  # the OD API raises ParseError or ValueError
         raise ConfigError(f"label map {label_map_path!r} cannot be parsed: {exc}") from None
-    return sorted(item.id for item in lm.item)
+    return {item.id: item.name for item in lm.item}
+
+
+def label_map_ids(label_map_path: str) -> list[int]:
+    """Class ids of a label map, sorted."""
+    return sorted(label_map_names(label_map_path))
 
 
 def _model_oneof(msg):
@@ -70,10 +86,186 @@ def _model_oneof(msg):
     return getattr(msg.model, kind)
 
 
+def predicts_masks(msg) -> bool:
+    """True when a pipeline's model predicts instance masks (Mask R-CNN) or its input
+    readers load them."""
+    if msg.model.WhichOneof("model") == "faster_rcnn":
+        bp = msg.model.faster_rcnn.second_stage_box_predictor
+        if (bp.WhichOneof("box_predictor_oneof") == "mask_rcnn_box_predictor"
+                and bp.mask_rcnn_box_predictor.predict_instance_masks):
+            return True
+    return msg.train_input_reader.load_instance_masks or any(
+        er.load_instance_masks for er in msg.eval_input_reader)
+
+
+# ----------------------------------------------------------------------------- dataset checks
+
+@dataclasses.dataclass
+class ShardScan:
+    """What the records read from one shard hold."""
+
+    path: str
+    records: int = 0  # records read
+    truncated: bool = False  # True when the shard holds more records than were read
+    classes: dict = dataclasses.field(default_factory=dict)  # (id, text) -> first source_id
+    unmasked: list = dataclasses.field(default_factory=list)  # source_ids without OBJECT_MASK
+
+
+def records_to_read(num_shards: int, max_records_per_shard: int | None = MAX_RECORDS_PER_SHARD,
+                    small_dataset: int = SMALL_DATASET_RECORDS) -> int | None:
+    """Records to read per shard: max(max_records_per_shard, small_dataset // num_shards),
+    so a dataset of up to `small_dataset` records in equal shards is read in full; None
+    (max_records_per_shard=None) reads everything."""
+    if max_records_per_shard is None:
+        return None
+    if max_records_per_shard < 1:
+        raise ConfigError(f"max_records_per_shard={max_records_per_shard} must be >= 1 (or None: all)")
+    return max(max_records_per_shard, small_dataset // max(num_shards, 1))
+
+
+def scan_shard(path: str, limit: int | None = None) -> ShardScan:
+    """Reads the class ids and texts and the presence of instance masks from the first
+    `limit` records of a shard (all when None). Images are not decoded."""
+    import tensorflow as tf
+
+    scan = ShardScan(path)
+    ds = tf.data.TFRecordDataset([path])
+    if limit is not None:
+        ds = ds.take(limit + 1)  # one more, to know whether the shard was read in full
+    try:
+        for raw in ds:
+            if limit is not None and scan.records == limit:
+                scan.truncated = True
+                break
+            f = tf.train.Example.FromString(raw.numpy()).features.feature
+            sid_values = f[K.IMAGE_SOURCE_ID].bytes_list.value if K.IMAGE_SOURCE_ID in f else []
+            sid = sid_values[0].decode("utf-8", "replace") if sid_values else f"record {scan.records}"
+            ids = list(f[K.CLASS_LABEL].int64_list.value) if K.CLASS_LABEL in f else []
+            texts = [t.decode("utf-8", "replace") for t in f[K.CLASS_TEXT].bytes_list.value] \
+                if K.CLASS_TEXT in f else []
+            if texts and len(texts) != len(ids):
+                raise ConfigError(f"shard {path!r}, record {sid!r}: {len(ids)} class ids ({K.CLASS_LABEL}) "
+                                  f"but {len(texts)} class texts ({K.CLASS_TEXT}); they must pair up")
+            for i, cid in enumerate(ids):
+                scan.classes.setdefault((int(cid), texts[i] if texts else None), sid)
+            if K.OBJECT_MASK not in f:
+                scan.unmasked.append(sid)
+            scan.records += 1
+    except tf.errors.OpError as exc:
+        raise ConfigError(f"shard {path!r} cannot be read as TFRecords: {exc.message}") from None
+    except DecodeError as exc:
+        raise ConfigError(f"shard {path!r}, record {scan.records}: not a tf.train.Example ({exc})") from None
+    return scan
+
+
+def check_shard_classes(scan: ShardScan, names: dict[int, str], label_map_path: str) -> None:
+    """Raises ConfigError naming the label map, the shard and the record when a class id of
+    the shard is not in the label map, or its class text is not the label map's name for it."""
+    for (cid, text), sid in sorted(scan.classes.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        if cid not in names:
+            raise ConfigError(
+                f"shard {scan.path!r} (record {sid!r}) holds class id {cid}"
+                f"{f' ({text!r})' if text is not None else ''}, which label map {label_map_path!r} "
+                f"does not have (its ids: {sorted(names)}); use the label map written with the shards")
+        if text is not None and text != names[cid]:
+            raise ConfigError(
+                f"shard {scan.path!r} (record {sid!r}) names class id {cid} {text!r}, but label map "
+                f"{label_map_path!r} names id {cid} {names[cid]!r}; the OD API's decoder looks class "
+                f"texts up in the label map, so they must agree")
+
+
+def check_manifest_classes(manifest: dict, manifest_path: str, names: dict[int, str],
+                           label_map_path: str) -> None:
+    """Raises ConfigError when the manifest's "classes" disagree with the label map."""
+    classes = manifest.get("classes")
+    if classes is None:
+        return
+    try:
+        listed = {int(c["id"]): str(c["name"]) for c in classes}
+    except (TypeError, KeyError, ValueError):
+        raise ConfigError(f"manifest {manifest_path!r}: \"classes\" must be a list of "
+                          f"{{\"id\": N, \"name\": TEXT}}, not {classes!r}") from None
+    for cid in sorted(set(listed) | set(names)):
+        if listed.get(cid) != names.get(cid):
+            raise ConfigError(
+                f"manifest {manifest_path!r} lists class id {cid} as {listed.get(cid)!r} but label map "
+                f"{label_map_path!r} has {names.get(cid)!r} (None: absent); the label map must be the "
+                f"one written with the shards")
+
+
+def check_masks(template: str, scans: list[ShardScan], manifest: dict | None, manifest_path: str,
+                data_dir: str) -> None:
+    """For a template that predicts masks: raises ConfigError unless the dataset carries
+    instance masks (the manifest's generation config and every record read)."""
+    fix = ("set `write_masks: true` in the generation config and generate the dataset again "
+           "(tools/make_tfrecords.py --overwrite), or use a Faster R-CNN template")
+    what = f"template {template!r} predicts instance masks (Mask R-CNN)"
+    if manifest is not None and "config" in manifest:
+        from synth import config as configlib
+
+        gen = configlib.parse_config_text(str(manifest["config"]), f"manifest {manifest_path!r} (config)")
+        if not gen.write_masks:
+            raise ConfigError(f"{what}, but the dataset in {data_dir!r} has no masks: the generation "
+                              f"config in {manifest_path!r} has no `write_masks: true`; {fix}")
+    for scan in scans:
+        if scan.unmasked:
+            raise ConfigError(f"{what}, but shard {scan.path!r} has records without instance masks "
+                              f"({K.OBJECT_MASK}), e.g. {scan.unmasked[0]!r}; {fix}")
+
+
+def read_manifest(path: str) -> dict | None:
+    """The dataset's manifest.json, or None when there is none."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"manifest {path!r} cannot be read as JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"manifest {path!r} is not a JSON object")
+    return manifest
+
+
+def check_dataset(msg, template: str, data_dir: str, shards: list[str],
+                  max_records_per_shard: int | None = MAX_RECORDS_PER_SHARD) -> list[ShardScan]:
+    """Checks a dataset against its label map and a parsed template; returns the scans.
+
+    What is checked, each failure a ConfigError naming the files and the bad value:
+    - every class id in the shards' records is in label_map.pbtxt, and its class text is the
+      label map's name for that id;
+    - the manifest's "classes" (when there is a manifest) are the label map's, id for id;
+    - when the template's model predicts instance masks: the manifest's generation config
+      says `write_masks: true`, and every record read carries masks (image/object/mask).
+    Records are parsed without decoding images. Each shard is read up to
+    `records_to_read(len(shards), max_records_per_shard)` records: every record of a dataset
+    of up to SMALL_DATASET_RECORDS (2,000) images in equal shards, otherwise the first
+    MAX_RECORDS_PER_SHARD (200) of each shard, so a class that first appears later in a large
+    shard is not seen. max_records_per_shard=None reads every record.
+    """
+    label_map = os.path.join(data_dir, dataset.LABEL_MAP)
+    names = label_map_names(label_map)
+    limit = records_to_read(len(shards), max_records_per_shard)
+    scans = []
+    for path in shards:
+        scan = scan_shard(path, limit)
+        check_shard_classes(scan, names, label_map)
+        scans.append(scan)
+    manifest_path = os.path.join(data_dir, dataset.MANIFEST)
+    manifest = read_manifest(manifest_path)
+    if manifest is not None:
+        check_manifest_classes(manifest, manifest_path, names, label_map)
+    if predicts_masks(msg):
+        check_masks(template, scans, manifest, manifest_path, data_dir)
+    return scans
+
+
 def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None = None,
-              num_steps: int | None = None, batch_size: int | None = None) -> str:
+              num_steps: int | None = None, batch_size: int | None = None,
+              max_records_per_shard: int | None = MAX_RECORDS_PER_SHARD) -> str:
     """Writes RUN_DIR/pipeline.config for `template` and the dataset in `data_dir`;
-    returns its path."""
+    returns its path. The dataset is first checked against its label map and the template
+    (`check_dataset`; `max_records_per_shard` bounds the records read per shard)."""
     path = template_path(template)
     msg = read_pipeline(path)
     data_dir = os.path.abspath(data_dir)
@@ -87,11 +279,9 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
                           "run tools/make_tfrecords.py --output_dir there first")
     val_shards = dataset.list_shards(data_dir, "val")
     val_split = "val" if val_shards else "train"
-    num_val = None
-    manifest = os.path.join(data_dir, dataset.MANIFEST)
-    if os.path.isfile(manifest):
-        with open(manifest, encoding="utf-8") as f:
-            num_val = json.load(f).get("splits", {}).get(val_split, {}).get("images")
+    check_dataset(msg, template, data_dir, train_shards + val_shards, max_records_per_shard)
+    manifest = read_manifest(os.path.join(data_dir, dataset.MANIFEST)) or {}
+    num_val = manifest.get("splits", {}).get(val_split, {}).get("images")
 
     _model_oneof(msg).num_classes = len(ids)
     tc = msg.train_config

@@ -50,22 +50,36 @@ def test_shards_read_back_through_the_od_api_input_pipeline(data_dir):
         assert d[fields.InputDataFields.groundtruth_classes].numpy().tolist() == r["class_ids"]
 
 
-def test_every_template_fills_parses_and_builds_its_model(data_dir, tmp_path):
+@pytest.fixture
+def masked_data_dir(workdir):
+    out = workdir / "masked"
+    body = open(write_config(workdir, num_images=6)).read()
+    generate.generate(configlib.load_config(write_config(workdir, body=body + "write_masks: true\n")),
+                      str(out), show_progress=False)
+    return str(out)
+
+
+def test_every_template_fills_parses_and_builds_its_model(data_dir, masked_data_dir, tmp_path):
     from object_detection.builders import model_builder
     from object_detection.utils import config_util
 
     names = pipeline.list_templates()
     assert "small_cpu" in names and "faster_rcnn_resnet50_v1_640x640" in names
+    assert "mask_rcnn_inception_resnet_v2_1024x1024" in names
     for name in names:
         run_dir = tmp_path / name
-        path = pipeline.configure(name, data_dir, str(run_dir), num_steps=40, batch_size=2)
+        masks = pipeline.predicts_masks(pipeline.read_pipeline(pipeline.template_path(name)))
+        data = masked_data_dir if masks else data_dir  # a Mask R-CNN template needs masks
+        path = pipeline.configure(name, data, str(run_dir), num_steps=40, batch_size=2)
         configs = config_util.get_configs_from_pipeline_file(path)
         assert configs["model"].faster_rcnn.num_classes == 1
+        assert configs["model"].faster_rcnn.second_stage_box_predictor.mask_rcnn_box_predictor \
+            .predict_instance_masks == masks
         assert configs["train_config"].num_steps == 40
         assert configs["train_input_config"].tf_record_input_reader.input_path == [
-            dataset.shard_pattern(data_dir, "train")]
+            dataset.shard_pattern(data, "train")]
         assert configs["eval_input_configs"][0].tf_record_input_reader.input_path == [
-            dataset.shard_pattern(data_dir, "val")]
+            dataset.shard_pattern(data, "val")]
         assert configs["eval_config"].num_examples == 2
         assert not configs["train_config"].fine_tune_checkpoint  # no checkpoint given
         model = model_builder.build(configs["model"], is_training=True)
