@@ -232,3 +232,35 @@ def test_every_zoo_template_names_a_downloadable_checkpoint():
     assert len(names) == 5
     for name in names:
         assert re.fullmatch(rf"{name}_coco17_(tpu|gpu)-8", download.resolve_model(name).name)
+
+
+@pytest.mark.parametrize("template", [t for t in pipeline.list_templates() if t != "small_cpu"])
+def test_scale_jitter_survives_the_models_resizer(template):
+    """The zoo templates' augmentation, run by the OD API's preprocessor and followed by the
+    model's own image resizer, still changes the size of an object in the model's input."""
+    from object_detection.builders import image_resizer_builder, preprocessor_builder
+    from object_detection.core import preprocessor, standard_fields as fields
+
+    msg = pipeline.read_pipeline(pipeline.template_path(template))
+    steps = [preprocessor_builder.build(o) for o in msg.train_config.data_augmentation_options]
+    model = getattr(msg.model, msg.model.WhichOneof("model"))
+    resize = image_resizer_builder.build(model.image_resizer)
+    image = tf.zeros([1, 480, 640, 3], tf.float32)  # our composites' size
+    box = tf.constant([[[0.4, 0.4, 0.6, 0.6]]], tf.float32)  # 96 x 128 px
+    heights = set()
+    tf.random.set_seed(0)
+    for _ in range(12):
+        out = preprocessor.preprocess({fields.InputDataFields.image: image,
+                                       fields.InputDataFields.groundtruth_boxes: box[0],
+                                       fields.InputDataFields.groundtruth_classes: tf.constant([1]),
+                                       fields.InputDataFields.groundtruth_weights: tf.constant([1.0])}, steps,
+                                      func_arg_map=preprocessor.get_default_func_arg_map(include_label_weights=True))
+        img = out[fields.InputDataFields.image][0]
+        resized, true_shape = resize(img)[:2]
+        b = out[fields.InputDataFields.groundtruth_boxes].numpy()
+        if len(b) == 0:
+            continue  # the object was cropped away
+        # boxes are normalised to the augmented image, which the resizer scales as a whole
+        # into true_shape (the rest of `resized` is padding)
+        heights.add(round(float(b[0, 2] - b[0, 0]) * float(true_shape[0])))
+    assert max(heights) >= 1.3 * min(heights), f"{template}: object heights in the model input {sorted(heights)}"
