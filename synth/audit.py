@@ -35,7 +35,9 @@ found; `LogoMatcher.feature_counts` tells the caller so it can say so in the man
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
@@ -55,6 +57,37 @@ class AuditResult:
     inliers: int
     reason: str
     quad: tuple = ()  # found: the logo's corners (x, y) in background pixels, TL, TR, BR, BL
+
+
+class AuditCache:
+    """Audit verdicts kept as one small JSON file per background in `folder`, so that the
+    worker processes of a run (and a resumed run) audit each background once between them.
+    A verdict is deterministic, so a worker that audits a background another is auditing
+    at the same moment only repeats work; files are written atomically."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+
+    def _path(self, index: int) -> str:
+        return os.path.join(self.folder, f"{index:06d}.json")
+
+    def get(self, index: int, path: str) -> AuditResult | None:
+        try:
+            with open(self._path(index), encoding="utf-8") as f:
+                d = json.load(f)
+        except (OSError, ValueError):
+            return None
+        if d.get("path") != path:
+            return None
+        return AuditResult(d["found"], d["logo_index"], d["inliers"], d["reason"],
+                           tuple(tuple(p) for p in d["quad"]))
+
+    def put(self, index: int, path: str, r: AuditResult) -> None:
+        tmp = f"{self._path(index)}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"path": path, **asdict(r)}, f)
+        os.replace(tmp, self._path(index))
 
 
 def _quad(H: np.ndarray, logo_hw) -> np.ndarray | None:

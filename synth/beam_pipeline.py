@@ -125,7 +125,7 @@ class WriteShardFn(beam.DoFn):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         c = configlib.parse_config_text(self.config_text, self.source)
         cfg = configlib.LoadedConfig(c, self.source, self.base_dir)
-        self._engine = engine.Engine(load_inputs(cfg), c)
+        self._engine = engine.Engine(load_inputs(cfg), c, os.path.join(self.work, generate.AUDIT))
         self._counters = {n: Metrics.counter(NAMESPACE, n) for n in ("images", "objects", "rejected_objects")}
 
     def process(self, task: dict):

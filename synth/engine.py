@@ -34,10 +34,16 @@ class Engine:
     """Per-process state of a run: the inputs, the realism settings, cached backdrops
     (fitted backgrounds with their surface analyses) and logos as pasted."""
 
-    def __init__(self, inputs: Inputs, c):
+    def __init__(self, inputs: Inputs, c, audit_dir: str | None = None):
+        """`audit_dir`: a folder where the processes of one run share background-audit verdicts."""
         self.inputs, self.c = inputs, c
         self.settings = scene.Settings.from_config(c)
-        self.backdrops = scene.Backdrops(inputs, self.settings)
+        cache = None
+        if audit_dir is not None and self.settings.audit_on:
+            from synth import audit
+
+            cache = audit.AuditCache(audit_dir)
+        self.backdrops = scene.Backdrops(inputs, self.settings, audit_cache=cache)
         self.bank = scene.LogoBank(inputs, self.settings)
 
     def make(self, split: str, index: int) -> Composite:

@@ -37,6 +37,7 @@ from synth.label_map import label_map_text
 
 log = logging.getLogger(__name__)
 WORK = ".work"
+AUDIT = "audit"  # .work/audit/: background-audit verdicts shared by the workers of a run
 PREVIEW_IMAGES = 16
 CHUNK_IMAGES = 16  # composites per unit of work (rounded to a multiple of backdrop_reuse)
 
@@ -225,7 +226,7 @@ _STATE: dict = {}
 def _worker_init(inputs: Inputs, config_text: str, source: str, work: str, counter) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     c = configlib.parse_config_text(config_text, source)
-    _STATE.update(engine=engine.Engine(inputs, c), work=work, counter=counter)
+    _STATE.update(engine=engine.Engine(inputs, c, os.path.join(work, AUDIT)), work=work, counter=counter)
 
 
 def _worker_run(task: ShardTask) -> dict:
@@ -275,7 +276,7 @@ def _run_tasks(todo, inputs, cfg, work, workers, bar, on_done):
     """Writes the chunks in `todo`, calling on_done(counts) as each finishes."""
     c = cfg.proto
     if workers <= 1 or len(todo) <= 1:
-        eng = engine.Engine(inputs, c)
+        eng = engine.Engine(inputs, c, os.path.join(work, AUDIT))
         for t in todo:
             on_done(write_shard(t, eng, work, bar.update if bar else None))
         return

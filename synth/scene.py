@@ -168,19 +168,26 @@ def fit_background(bg: np.ndarray, variant: int, out_hw) -> np.ndarray:
 class Backdrops:
     """Fitted backgrounds and their surface analyses, cached; runs the background audit."""
 
-    def __init__(self, inputs: Inputs, settings: Settings, cache_size: int = 48):
+    def __init__(self, inputs: Inputs, settings: Settings, cache_size: int = 48, audit_cache=None):
         self.inputs, self.s, self.cache_size = inputs, settings, cache_size
         self._cache: OrderedDict = OrderedDict()
         self._audited: dict = {}
         self._matcher = None
+        self.audit_cache = audit_cache  # an audit.AuditCache shared by a run's processes, or None
 
     def _audit(self, index: int, bg: np.ndarray) -> bool:
         if index not in self._audited:
-            if self._matcher is None:
-                from synth import audit
+            path = self.inputs.background_paths[index]
+            r = self.audit_cache.get(index, path) if self.audit_cache is not None else None
+            if r is None:
+                if self._matcher is None:
+                    from synth import audit
 
-                self._matcher = audit.LogoMatcher(self.inputs.logos, min_inliers=self.s.audit_min_inliers)
-            self._audited[index] = self._matcher.find(bg)
+                    self._matcher = audit.LogoMatcher(self.inputs.logos, min_inliers=self.s.audit_min_inliers)
+                r = self._matcher.find(bg)
+                if self.audit_cache is not None:
+                    self.audit_cache.put(index, path, r)
+            self._audited[index] = r
         return self._audited[index].found
 
     def get(self, index: int, variant: int):

@@ -145,3 +145,19 @@ def test_thresholds_that_no_placement_can_meet_are_a_config_error(tmp_path):
     cfg = write_config(tmp_path, extra="realism { occlusion { min_occluded_fraction: 0.5 max_occluded_fraction: 0.6 } }\n")
     with pytest.raises(ConfigError, match="min_occluded_fraction.*min_visible_fraction"):
         configlib.load_config(cfg)
+
+
+def test_audit_verdicts_are_shared_through_the_cache_folder(workdir):
+    from synth import audit
+
+    inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
+    cache = audit.AuditCache(str(workdir / "audit"))
+    first = scene.Backdrops(inputs, s, audit_cache=cache)
+    first.get(0, 0)
+    assert first._matcher is not None  # it audited background 0 itself
+    verdict = first._audited[0]
+    assert cache.get(0, inputs.background_paths[0]) == verdict
+    assert cache.get(0, "/another/background.jpg") is None  # keyed by path too
+    second = scene.Backdrops(inputs, s, audit_cache=audit.AuditCache(str(workdir / "audit")))
+    second.get(0, 0)
+    assert second._matcher is None and second._audited[0] == verdict  # read, not recomputed
