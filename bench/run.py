@@ -1,6 +1,6 @@
 """Benchmarks (`make bench`): results go to bench/out/*.json and a short table.
 
-realism.json: see bench/realism.py. scale.json: see bench/scale.py.
+realism.json: see bench/realism.py. scale.json: see bench/scale.py. export.json: see bench/export.py.
 
 generate.json: composites per second per core on the embedded default (640x480, single
 process, TFRecord writing included), and in the same run the codec bound: the rate of
@@ -76,6 +76,9 @@ def main() -> None:
     from bench import scale
 
     _write("scale.json", scale.measure())
+    from bench import export
+
+    _write("export.json", export.measure())
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
                                   f"({index!r} does not exist); give e.g. .../checkpoint/ckpt-0")
         tc.fine_tune_checkpoint = os.path.abspath(checkpoint)
         tc.fine_tune_checkpoint_type = "detection"
-        tc.fine_tune_checkpoint_version = tc.fine_tune_checkpoint_version or 2  # V2
+        tc.fine_tune_checkpoint_version = 2  # V2: a TF2 object-based checkpoint (an unset field reads V1)
     else:
         tc.ClearField("fine_tune_checkpoint")  # no checkpoint: train from scratch
     if batch_size is not None:

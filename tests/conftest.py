@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import cv2
 import numpy as np
@@ -77,3 +78,102 @@ def run_tool(name: str, *args: str, timeout: int = 900) -> subprocess.CompletedP
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name + ".py"), *args],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+# ---------------------------------------------------------------- detection checkpoints made by tests
+# The TF2 Detection Zoo cannot be reached from the tests, so a test that fine-tunes makes its own
+# "detection" checkpoint: the configured pipeline's model, trained one eager step and saved as
+# tf.train.Checkpoint(model=model). That is the layout model_main_tf2 writes (ckpt-N holds `model`,
+# plus `step` and `optimizer`), and the one model_lib_v2.load_fine_tune_checkpoint reads: it restores
+# tf.train.Checkpoint(**model.restore_from_objects("detection")), i.e. `model` holding only
+# _feature_extractor_for_proposal_features and _feature_extractor_for_box_classifier_features.
+
+def _build_detection_model(pipeline_config_path: str, is_training: bool):
+    from object_detection.builders import model_builder
+    from object_detection.utils import config_util
+
+    configs = config_util.get_configs_from_pipeline_file(pipeline_config_path)
+    return model_builder.build(configs["model"], is_training=is_training), configs
+
+
+def first_train_batch(data_dir: str, batch_size: int) -> tuple[np.ndarray, list, list]:
+    """(RGB float32 [B, H, W, 3], normalised boxes per image, class ids per image) of the first
+    `batch_size` train composites that hold objects, read back with synth.tfexample.parse_example."""
+    import tensorflow as tf
+
+    from synth import dataset
+    from synth.tfexample import parse_example
+
+    images, boxes, ids = [], [], []
+    for raw in tf.data.TFRecordDataset(dataset.list_shards(data_dir, "train")):
+        ex = parse_example(raw.numpy())
+        if ex["class_ids"]:
+            bgr = cv2.imdecode(np.frombuffer(ex["encoded"], np.uint8), cv2.IMREAD_COLOR)
+            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32))
+            boxes.append(ex["boxes"])
+            ids.append(ex["class_ids"])
+        if len(images) == batch_size:
+            return np.stack(images), boxes, ids
+    raise ValueError(f"{data_dir!r} holds fewer than {batch_size} train composites with objects")
+
+
+def train_source_checkpoint(pipeline_config_path: str, data_dir: str, prefix: str,
+                            learning_rate: float = 0.01) -> str:
+    """A detection checkpoint the test trained itself: the pipeline's model (num_classes from the
+    label map, as configure_pipeline set it) built with the OD API's model_builder, one eager SGD
+    step on the first train composites, as model_lib_v2's eager_train_step takes one (Keras learning
+    phase 1, loss from provide_groundtruth + predict + loss), saved with
+    tf.train.Checkpoint(model=model).save(prefix). Returns the checkpoint's path (prefix-1)."""
+    import tensorflow as tf
+
+    model, configs = _build_detection_model(pipeline_config_path, is_training=True)
+    num_classes = configs["model"].faster_rcnn.num_classes
+    images, boxes, ids = first_train_batch(data_dir, configs["train_config"].batch_size)
+    with warnings.catch_warnings(), tf.GradientTape() as tape:
+        # learning_phase_scope is deprecated, but learning phase 1 is what eager_train_step sets.
+        warnings.filterwarnings("ignore", message=".*learning_phase_scope", category=UserWarning)
+        with tf.keras.backend.learning_phase_scope(1):
+            model.provide_groundtruth(
+                groundtruth_boxes_list=[tf.constant(b) for b in boxes],
+                groundtruth_classes_list=[tf.one_hot(np.asarray(i) - 1, num_classes) for i in ids],
+                groundtruth_weights_list=[tf.ones([len(i)]) for i in ids])
+            preprocessed, shapes = model.preprocess(tf.constant(images))
+            losses = model.loss(model.predict(preprocessed, shapes), shapes)
+            total = tf.add_n(list(losses.values()))
+    if not np.isfinite(total.numpy()):
+        raise ValueError(f"source training step gave a non-finite loss: {losses}")
+    trainable = model.trainable_variables
+    grads = tape.gradient(total, trainable)
+    tf.keras.optimizers.SGD(learning_rate).apply_gradients(
+        [(g, v) for g, v in zip(grads, trainable) if g is not None])
+    return tf.train.Checkpoint(model=model).save(prefix)
+
+
+def fresh_checkpoints(pipeline_config_path: str, prefix: str) -> tuple[str, str]:
+    """The pipeline's model as initialised (no training, no seed), run once on a dummy image so that
+    every variable exists: (its checkpoint, as train_source_checkpoint saves one; a checkpoint of only
+    what a "detection" fine_tune_checkpoint restores, the model's own restore_from_objects("detection"),
+    whose keys are therefore those restored)."""
+    import tensorflow as tf
+
+    model, _ = _build_detection_model(pipeline_config_path, is_training=False)
+    images, shapes = model.preprocess(tf.zeros([1, 64, 64, 3]))
+    model.predict(images, shapes)
+    full = tf.train.Checkpoint(model=model).save(prefix)
+    restored = tf.train.Checkpoint(**model.restore_from_objects("detection")).save(prefix + "-detection-restore")
+    return full, restored
+
+
+def checkpoint_model_variables(prefix: str) -> dict[str, np.ndarray]:
+    """{checkpoint key: value} of the `model` variables of a TF2 checkpoint, optimizer slots left out."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(prefix)
+    return {k: reader.get_tensor(k) for k, _ in tf.train.list_variables(prefix)
+            if k.startswith("model/") and k.endswith("/.ATTRIBUTES/VARIABLE_VALUE") and "/.OPTIMIZER_SLOT/" not in k}
+
+
+def relative_difference(a: np.ndarray, reference: np.ndarray) -> float:
+    """||a - reference|| / ||reference||."""
+    a, reference = np.asarray(a, np.float64), np.asarray(reference, np.float64)
+    return float(np.linalg.norm(a - reference) / max(np.linalg.norm(reference), 1e-30))

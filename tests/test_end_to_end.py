@@ -1,6 +1,10 @@
 """The whole path, through the command-line tools as a user runs them: composites ->
-shards -> pipeline.config -> the OD API's training loop -> SavedModel in TF Serving's
-layout -> predictions drawn on images. Minutes on 2 CPU cores."""
+shards -> pipeline.config -> the OD API's training loop, fine-tuning a detection checkpoint
+-> SavedModel in TF Serving's layout -> predictions drawn on images. Minutes on 2 CPU cores.
+
+The TF2 Detection Zoo cannot be reached here, so the checkpoint fine-tuned from is one the
+test trains itself (conftest.train_source_checkpoint); the run's checkpoint then shows that
+the variables a "detection" fine_tune_checkpoint restores are that checkpoint's."""
 
 import json
 import os
@@ -8,7 +12,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_tool, write_config
+from conftest import (checkpoint_model_variables, fresh_checkpoints, relative_difference, run_tool,
+                      train_source_checkpoint, write_config)
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +23,71 @@ def _ok(r):
     return r
 
 
+# What a "detection" fine_tune_checkpoint restores into the Faster R-CNN meta architecture
+# (FasterRCNNMetaArch.restore_from_objects), and the heads it leaves to their fresh initialisation.
+FEATURE_EXTRACTORS = ("model/_feature_extractor_for_proposal_features/",
+                      "model/_feature_extractor_for_box_classifier_features/")
+HEADS = ("model/_first_stage_box_predictor_first_conv/", "model/_first_stage_box_predictor/",
+         "model/_mask_rcnn_box_predictor/")
+# Relative distance ||a - source|| / ||source|| of a convolution kernel. Two independent random
+# initialisations of a kernel are about sqrt(2) = 1.41 apart. Two steps at the template's learning
+# rate move a restored kernel by 0.0002 to 0.043 (the largest: conv1, which sees raw pixels).
+STAYED_NEAR = 0.15
+FAR_APART = 0.5
+
+
+def _kernels(keys) -> list[str]:
+    return sorted(k for k in keys if "/kernel/" in k)
+
+
+def check_fine_tuned_from(trained: str, source: str, fresh: str, restore_map: str) -> dict:
+    """Asserts that the run's checkpoint `trained` fine-tuned from `source`: the variables that
+    "detection" fine-tuning restores (the keys of `restore_map`) are near the source's, where a
+    freshly initialised model's (`fresh`) are far from them, and the heads it does not restore are
+    far from the source's too. Variables are matched by checkpoint key; only convolution kernels
+    are compared, since batch norm variables start from constants (gamma 1, beta 0, mean 0,
+    variance 1) in every model, fresh or not. Returns the distances."""
+    after, src, new = (checkpoint_model_variables(p) for p in (trained, source, fresh))
+    assert set(after) == set(src) == set(new), set(after) ^ set(src) | set(src) ^ set(new)
+    restored = set(checkpoint_model_variables(restore_map))
+    assert restored and sorted(restored) == sorted(k for k in src if k.startswith(FEATURE_EXTRACTORS))
+    restored_kernels, other_kernels = _kernels(restored), _kernels(set(src) - restored)
+    assert len(restored_kernels) == 53  # every convolution of ResNet-50
+    assert other_kernels and all(k.startswith(HEADS) for k in other_kernels), other_kernels
+    d = {"restored_vs_source": {k: relative_difference(after[k], src[k]) for k in restored_kernels},
+         "fresh_vs_source": {k: relative_difference(new[k], src[k]) for k in restored_kernels},
+         "heads_vs_source": {k: relative_difference(after[k], src[k]) for k in other_kernels}}
+    # (i) restored from the source, not freshly initialised ...
+    worst = max(d["restored_vs_source"].items(), key=lambda kv: kv[1])
+    assert worst[1] < STAYED_NEAR, f"restored kernel {worst[0]} moved {worst[1]:.3f} from the source"
+    closest = min(d["fresh_vs_source"].items(), key=lambda kv: kv[1])
+    assert closest[1] > FAR_APART, f"a fresh model's {closest[0]} is only {closest[1]:.3f} from the source"
+    # (ii) ... while the heads, which "detection" fine-tuning does not restore, are not the source's.
+    closest = min(d["heads_vs_source"].items(), key=lambda kv: kv[1])
+    assert closest[1] > FAR_APART, f"head kernel {closest[0]} is only {closest[1]:.3f} from the source"
+    return d
+
+
 def test_composites_to_served_predictions(workdir):
     data, run, exports, preds = (str(workdir / d) for d in ("data", "run", "exports", "preds"))
     _ok(run_tool("make_tfrecords", f"--config={write_config(workdir, num_images=8)}",
                  f"--output_dir={data}", "--noprogress"))
-    _ok(run_tool("configure_pipeline", "--template=small_cpu", f"--data_dir={data}", f"--run_dir={run}",
-                 "--num_steps=2"))
+    # The checkpoint to fine-tune from: the same model, trained one step by this test, in
+    # source/; a fresh model's checkpoint beside it in fresh/, to tell restored from fresh.
+    source, fresh = str(workdir / "source"), str(workdir / "fresh")
+    from synth import pipeline
+
+    pipeline.configure("small_cpu", data, source)
+    source_ckpt = train_source_checkpoint(os.path.join(source, "pipeline.config"), data,
+                                          os.path.join(source, "ckpt"))
+    fresh_ckpt, restore_map = fresh_checkpoints(os.path.join(source, "pipeline.config"),
+                                                os.path.join(fresh, "ckpt"))
+    r = _ok(run_tool("configure_pipeline", "--template=small_cpu", f"--data_dir={data}", f"--run_dir={run}",
+                     "--num_steps=2", f"--checkpoint={source_ckpt}"))
+    assert "from scratch" not in r.stdout
+    train_config = pipeline.read_pipeline(os.path.join(run, "pipeline.config")).train_config
+    assert (train_config.fine_tune_checkpoint, train_config.fine_tune_checkpoint_type) == \
+        (os.path.abspath(source_ckpt), "detection")
     _ok(run_tool("model_main_tf2", f"--pipeline_config_path={run}/pipeline.config", f"--model_dir={run}",
                  "--num_train_steps=2", "--checkpoint_every_n=2"))
     import tensorflow as tf
@@ -32,6 +96,7 @@ def test_composites_to_served_predictions(workdir):
     assert ckpt is not None
     reader = tf.train.load_checkpoint(ckpt)
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 2  # stopped where asked
+    check_fine_tuned_from(ckpt, source_ckpt, fresh_ckpt, restore_map)
 
     # One COCO evaluation of that checkpoint on the val shards, without the OD API's polling.
     _ok(run_tool("evaluate", f"--pipeline_config_path={run}/pipeline.config", f"--checkpoint={run}",

@@ -264,3 +264,20 @@ def test_scale_jitter_survives_the_models_resizer(template):
         # into true_shape (the rest of `resized` is padding)
         heights.add(round(float(b[0, 2] - b[0, 0]) * float(true_shape[0])))
     assert max(heights) >= 1.3 * min(heights), f"{template}: object heights in the model input {sorted(heights)}"
+
+
+def test_a_checkpoint_is_always_set_as_a_v2_detection_checkpoint(datasets, tmp_path):
+    """A template without fine_tune_checkpoint_version (which then reads V1) still gets V2."""
+    text = open(pipeline.template_path("small_cpu")).read()
+    assert "fine_tune_checkpoint_version: V2" in text
+    template = tmp_path / "no_version.config"
+    template.write_text(text.replace("fine_tune_checkpoint_version: V2", ""))
+    ckpt = tmp_path / "ckpt" / "ckpt-3"
+    os.makedirs(ckpt.parent)
+    (tmp_path / "ckpt" / "ckpt-3.index").write_bytes(b"")
+    out = pipeline.configure(str(template), datasets["plain"], str(tmp_path / "run"), checkpoint=str(ckpt))
+    tc = pipeline.read_pipeline(out).train_config
+    assert (tc.fine_tune_checkpoint, tc.fine_tune_checkpoint_type) == (str(ckpt), "detection")
+    from object_detection.protos import train_pb2
+
+    assert tc.fine_tune_checkpoint_version == train_pb2.CheckpointVersion.V2
