@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 WS     ?= workspace
 STAMP  := $(VENV)/.tfod-setup-done
 DEMO_STEPS ?= 30
+# Two pytest processes: the end-to-end test (about 10 min) runs beside all the others.
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::FutureWarning
 
@@ -47,10 +49,10 @@ demo: $(STAMP)
 	@echo "demo: done. Look at $(WS)/data/demo/preview.jpg and $(WS)/predictions/demo/*.jpg"
 
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15 tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" tests
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -177,3 +177,9 @@ def relative_difference(a: np.ndarray, reference: np.ndarray) -> float:
     """||a - reference|| / ||reference||."""
     a, reference = np.asarray(a, np.float64), np.asarray(reference, np.float64)
     return float(np.linalg.norm(a - reference) / max(np.linalg.norm(reference), 1e-30))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests first, so that with pytest-xdist (`make test` runs two processes) the
+    end-to-end test starts at once and the rest of the suite runs beside it."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") and "end_to_end" in item.nodeid else 1)
