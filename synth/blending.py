@@ -16,7 +16,11 @@ and every mode's parameters once (so turning a mode's weight to 0 does not chang
                  the mask, so the logo's outline stays in the guidance field). The logo's outline and inner
                  edges are kept while the flat band around it and the low frequencies follow the background.
                  Poisson's margin: pixels inside the bounding rectangle of that dilated mask may change (the
-                 solver works on the whole rectangle); pixels outside it never do. When the dilated mask
+                 solver works on the whole rectangle); pixels outside it never do. With NORMAL_CLONE the
+                 flat surround makes the solver fill the band around the logo with a smooth membrane, so
+                 the background's fine detail (its texture and noise: the image minus a Gaussian blur of
+                 sigma POISSON_DETAIL_SIGMA) is put back there, except within POISSON_EDGE_PX of the
+                 footprint; otherwise every Poisson logo would sit in a noise-free halo. When the dilated mask
                  would reach the canvas border (a logo truncated by or close to the border) the Dirichlet
                  boundary would cut the logo, so the object falls back to "feather" (see `effective_mode`).
   * "laplacian": Laplacian-pyramid blend (Burt & Adelson) of the hard composite (logo over background by
@@ -44,6 +48,8 @@ from synth.errors import ConfigError, InputImageError, check_range_pair
 
 BLEND_MODES = ("hard", "feather", "poisson", "laplacian")
 ALPHA_EPS = 0.01
+POISSON_DETAIL_SIGMA = 1.5  # px: the background detail put back in the band a normal Poisson clone smooths
+POISSON_EDGE_PX = 2  # ... except this close to the footprint
 
 
 def _check_range(name, value, lo, hi, integer=False):
@@ -95,7 +101,9 @@ class BlendParams:
 
 def sample_blend(rng: np.random.Generator, cfg: BlendConfig) -> BlendParams:
     w = np.asarray(cfg.weights(), np.float64)
-    mode = BLEND_MODES[int(rng.choice(len(BLEND_MODES), p=w / w.sum()))]
+    cdf = np.cumsum(w / w.sum())  # the inverse-CDF draw of Generator.choice(4, p=w / w.sum())
+    cdf /= cdf[-1]
+    mode = BLEND_MODES[int(cdf.searchsorted(rng.random(), side="right"))]
     binary = bool(rng.random() < cfg.hard_binary_prob)
     radius = float(rng.uniform(*cfg.feather_radius_range))
     mixed = bool(rng.random() < cfg.poisson_mixed_prob)
@@ -190,7 +198,18 @@ def _poisson(canvas, logo_rgb, alpha, roi, params):
     bx, by, bw, bh = cv2.boundingRect(mask)
     flag = cv2.MIXED_CLONE if params.poisson_mixed else cv2.NORMAL_CLONE
     cloned = cv2.seamlessClone(to8(src), to8(dst), mask * 255, (bx + bw // 2, by + bh // 2), flag)
-    canvas[cy0 + by:cy0 + by + bh, cx0 + bx:cx0 + bx + bw] = cloned[by:by + bh, bx:bx + bw]
+    out = cloned[by:by + bh, bx:bx + bw].astype(np.float32)
+    if not params.poisson_mixed:
+        # The flat surround has no detail, so the solver fills the band around the logo with a smooth
+        # membrane: the background's texture and noise would stop short of the logo. Its fine detail
+        # goes back there (not within POISSON_EDGE_PX of the footprint, where the logo's edge is).
+        d = dst[by:by + bh, bx:bx + bw]
+        k = 2 * int(math.ceil(3 * POISSON_DETAIL_SIGMA)) + 1
+        fine = lambda x: x - cv2.GaussianBlur(x, (k, k), POISSON_DETAIL_SIGMA)  # noqa: E731
+        near = cv2.dilate(a[by:by + bh, bx:bx + bw], _disc(POISSON_EDGE_PX))
+        w = np.clip(1.0 - near, 0.0, 1.0) * mask[by:by + bh, bx:bx + bw]
+        out += (fine(d) - fine(out)) * w[..., None]
+    canvas[cy0 + by:cy0 + by + bh, cx0 + bx:cx0 + bx + bw] = np.clip(out, 0.0, 255.0)
 
 
 def _pyramid_blend_delta(delta, mask, levels):

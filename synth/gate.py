@@ -219,6 +219,27 @@ def _match(logo: PreparedLogo, H_roi, grey_roi, vis_roi, quad_area) -> float:
     return _ncc(predicted[keep], back[keep])
 
 
+def _roi(logo_hw, H, canvas_hw, ring_px):
+    """(the logo's corners projected by H, (y0, x0, y1, x1) canvas region `score` reads)."""
+    lh, lw = logo_hw
+    corners = np.array([[0, 0], [lw, 0], [lw, lh], [0, lh]], np.float64) - 0.5
+    quad = _project(H, corners)
+    pad = ring_px + 2
+    ch, cw = canvas_hw
+    x0 = max(0, int(math.floor(quad[:, 0].min())) - pad)
+    y0 = max(0, int(math.floor(quad[:, 1].min())) - pad)
+    x1 = min(cw, int(math.ceil(quad[:, 0].max())) + pad)
+    y1 = min(ch, int(math.ceil(quad[:, 1].max())) + pad)
+    return quad, (y0, x0, y1, x1)
+
+
+def score_region(logo, H, canvas_hw, ring_px: int = RING_PX) -> tuple[int, int, int, int]:
+    """(y0, x0, y1, x1): the only canvas pixels (of the composite and of both opacities) that
+    `score` reads for this paste; a caller may reuse a score while they are unchanged."""
+    shape = logo.shape if isinstance(logo, PreparedLogo) else logo.shape[:2]
+    return _roi(shape, np.asarray(H, np.float64), canvas_hw, ring_px)[1]
+
+
 def score(logo, H, composite_rgb: np.ndarray, visible_alpha: np.ndarray,
           pasted_alpha: np.ndarray, ring_px: int = RING_PX) -> GateScores:
     """Scores one pasted logo. H maps logo pixel (x, y, 1) to canvas pixel coordinates, in the
@@ -228,15 +249,7 @@ def score(logo, H, composite_rgb: np.ndarray, visible_alpha: np.ndarray,
     when one logo is scored many times)."""
     logo = logo if isinstance(logo, PreparedLogo) else prepare_logo(logo)
     H = _check_inputs(H, composite_rgb, visible_alpha, pasted_alpha)
-    ch, cw = composite_rgb.shape[:2]
-    lh, lw = logo.shape
-    corners = np.array([[0, 0], [lw, 0], [lw, lh], [0, lh]], np.float64) - 0.5
-    quad = _project(H, corners)
-    pad = ring_px + 2
-    x0 = max(0, int(math.floor(quad[:, 0].min())) - pad)
-    y0 = max(0, int(math.floor(quad[:, 1].min())) - pad)
-    x1 = min(cw, int(math.ceil(quad[:, 0].max())) + pad)
-    y1 = min(ch, int(math.ceil(quad[:, 1].max())) + pad)
+    quad, (y0, x0, y1, x1) = _roi(logo.shape, H, composite_rgb.shape[:2], ring_px)
     if x1 <= x0 or y1 <= y0:
         return GateScores(0.0, 0.0, 0.0, 0.0)
     pasted = pasted_alpha[y0:y1, x0:x1] >= VISIBLE_ALPHA
@@ -249,8 +262,12 @@ def score(logo, H, composite_rgb: np.ndarray, visible_alpha: np.ndarray,
     rows, cols = np.flatnonzero(vis.any(axis=1)), np.flatnonzero(vis.any(axis=0))
     size_px = float(min(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
     rgb = np.ascontiguousarray(composite_rgb[y0:y1, x0:x1])
-    contrast = _contrast(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), vis, ring_px)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1.0 / 255.0)
+    # per-pixel conversions on the ROI as one row: OpenCV's row-by-row path is several times slower on
+    # narrow images
+    lab = cv2.cvtColor(rgb.reshape(1, -1, 3), cv2.COLOR_RGB2Lab).reshape(rgb.shape)
+    contrast = _contrast(lab, vis, ring_px)
+    grey = cv2.cvtColor(rgb.reshape(1, -1, 3), cv2.COLOR_RGB2GRAY).reshape(rgb.shape[:2]).astype(np.float32) \
+        * np.float32(1.0 / 255.0)
     H_roi = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ H
     qx, qy = quad[:, 0], quad[:, 1]
     area = 0.5 * abs(float(np.dot(qx, np.roll(qy, -1)) - np.dot(qy, np.roll(qx, -1))))

@@ -193,18 +193,24 @@ def _reflect(idx: np.ndarray, n: int) -> np.ndarray:
     return np.where(idx < n, idx, period - 1 - idx)
 
 
-def render_occluder(canvas: np.ndarray, background: np.ndarray, params: OccluderParams):
-    """Draws the occluder; returns (new canvas, occ_alpha HxW float32). The inputs are not changed.
+def occluder_region(params: OccluderParams, canvas_hw):
+    """(y0, x0, y1, x1): the canvas region `render_occluder` may change (its opacity is 0 outside
+    it), or None when the occluder misses the canvas."""
+    return _roi_of_points(params.vertices, 3.0 * params.softness + 2.0, int(canvas_hw[0]), int(canvas_hw[1]))
+
+
+def render_occluder(canvas: np.ndarray, background: np.ndarray, params: OccluderParams, inplace: bool = False):
+    """Draws the occluder; returns (canvas, occ_alpha HxW float32). The canvas is copied first
+    unless `inplace`; the background is never changed.
 
     ``background`` supplies the texture fill (normally the fitted background of this canvas;
     indices outside it are mirrored)."""
     _check_canvas(canvas, "render_occluder: canvas")
     _check_canvas(background, "render_occluder: background")
     h, w = canvas.shape[:2]
-    out = canvas.copy()
+    out = canvas if inplace else canvas.copy()
     occ = np.zeros((h, w), np.float32)
-    pad = 3.0 * params.softness + 2.0
-    roi = _roi_of_points(params.vertices, pad, h, w)
+    roi = occluder_region(params, (h, w))
     if roi is None:
         return out, occ
     ry0, rx0, ry1, rx1 = roi
@@ -333,12 +339,13 @@ def _distractor_mask(p: DistractorParams, h: int, w: int):
     return roi, mask
 
 
-def render_distractors(canvas: np.ndarray, params_list) -> tuple[np.ndarray, np.ndarray]:
-    """Draws distractors in order; returns (new canvas, combined opacity HxW float32)."""
+def render_distractors(canvas: np.ndarray, params_list, opacity: bool = True):
+    """Draws distractors in order; returns (new canvas, combined opacity HxW float32, or None when
+    `opacity` is False)."""
     _check_canvas(canvas, "render_distractors: canvas")
     h, w = canvas.shape[:2]
     out = canvas.copy()
-    alpha = np.zeros((h, w), np.float32)
+    alpha = np.zeros((h, w), np.float32) if opacity else None
     for p in params_list:
         if p.kind not in DISTRACTOR_KINDS:
             raise ConfigError(f"distractor kind {p.kind!r} is unknown; valid kinds are {', '.join(DISTRACTOR_KINDS)}")
@@ -350,6 +357,7 @@ def render_distractors(canvas: np.ndarray, params_list) -> tuple[np.ndarray, np.
         region = out[ry0:ry1, rx0:rx1].astype(np.float32)
         a3 = a[..., None]
         out[ry0:ry1, rx0:rx1] = np.clip(region * (1.0 - a3) + np.float32(p.colour) * a3 + 0.5, 0, 255).astype(np.uint8)
-        prev = alpha[ry0:ry1, rx0:rx1]
-        alpha[ry0:ry1, rx0:rx1] = 1.0 - (1.0 - prev) * (1.0 - a)
+        if alpha is not None:
+            prev = alpha[ry0:ry1, rx0:rx1]
+            alpha[ry0:ry1, rx0:rx1] = 1.0 - (1.0 - prev) * (1.0 - a)
     return out, alpha

@@ -8,8 +8,10 @@ Give the ROI a margin around the footprint (`needed_margin`, `pad_roi`) so that 
 whole soft shadow lie inside it: `shadow` cannot darken pixels outside the ROI, so without a margin the
 shadow ends in a straight cut at the ROI's edge. The estimates also use the background under the footprint
 (not yet covered), so relighting and camera matching still work on a ROI without margin.
-Call `relight` and `match_camera` on the unshadowed canvas, then `shadow` (a logo is not darkened by its
-own shadow, nor its noise and blur read from it), then blend.
+Call `relight` and `match_optics` on the unshadowed canvas, then `shadow` (a logo is not darkened by its
+own shadow, nor its blur read from it), then blend, then `match_sensor` on the blended composite (the
+sensor adds its noise to the finished scene, so the noise is matched after blending has had its effect).
+`match_camera` does optics and sensor on the logo alone, against the canvas before the paste.
 
 Local background ("context"): the ROI pixels within `context_px` of the footprint (alpha > 0.01), under and
 around it, found with one distance transform.
@@ -31,13 +33,14 @@ Light (`sample_light` -> `LightParams`, `relight`, `shadow`):
   * shadow: the alpha shifted by (shadow_dx, shadow_dy) x footprint size, blurred by sigma shadow_blur x size,
     darkens the background: bg * (1 - shadow_opacity * a_shadow).
 
-Camera (`sample_camera` -> `CameraParams`, `match_camera`):
+Camera (`sample_camera` -> `CameraParams`; optics: `match_optics`, sensor: `match_sensor`; both: `match_camera`):
   * sharpness(gray, mask, noise_sigma) = sqrt(E[lap^2] / E[|grad|^2]) over the mask (3x3 Laplacian, Sobel/8
     gradients), after subtracting what white noise of noise_sigma adds to each energy (20 and 0.375 x
     sigma^2): a characteristic spatial frequency in 1/px, independent of contrast; a blurred edge or texture
-    reads lower, a crisp one higher (white noise alone: 7.3). The target is the context's content sharpness
-    (its own noise removed); the logo (inside, inset 2 px; assumed clean, as artwork is) is blurred by the
-    Gaussian sigma in [0, max_blur_sigma], found by a secant search, that brings its sharpness down to it.
+    reads lower, a crisp one higher (white noise alone: 7.3). The target is the content sharpness of the
+    ring 2..context_px px around the footprint, what the logo is seen against (its noise removed); the
+    logo (inside, inset 2 px; assumed clean, as artwork is) is blurred by the Gaussian sigma in
+    [0, max_blur_sigma], found by a secant search, that brings its sharpness down to it.
     A logo already softer than the context is left as it is (no sharpening), as is any logo on a context
     with no measurable structure (gradient energy < MIN_GRAD_ENERGY once the noise part is removed: a plain,
     noisy wall says nothing about blur). To compare a composite's logo with its ring, pass each region's own
@@ -48,10 +51,19 @@ Camera (`sample_camera` -> `CameraParams`, `match_camera`):
   * noise_level(gray, mask) = median(|r|) / (0.6745 x 70), r the response of the 5x5 high-pass
     outer([1,-4,6,-4,1], [1,-4,6,-4,1]) (4th differences, norm 70): a robust (MAD) Gaussian sigma. The
     3x3 second-difference kernel mistakes fine texture for noise (sigma 3 read on a noiseless texture
-    blurred by 1.2 px); this one reads 0.6 there and is exact on white noise. The noise
-    missing in the logo is added as a shared (luminance) part plus an independent per-channel part, sized so
-    that both the gray and the per-channel noise levels match the context's. Its pixels come from a generator
-    seeded with `noise_seed`, drawn once in `sample_camera`, so `match_camera` is deterministic.
+    blurred by 1.2 px); this one reads 0.6 there and is exact on white noise.
+  * noise matching (`match_sensor`) reads that estimator where the signal is flat, on the image as it is
+    stored (8 bits: the rounding is part of what any reading of the stored image sees). Background: the
+    flat pixels (|r| / 70 under FLAT_TOL = 3 gray levels, or under CLIP_SIGMAS = 3.5 noise sigmas where
+    the noise is stronger, so the cut does not truncate it) of the ring 2..context_px px around the
+    footprint, in the composite after blending (a plain MAD over the whole context reads texture as
+    noise and overshoots). Logo: its inner pixels where the artwork as drawn is flat. The noise the
+    logo lacks is added in proportion to the logo's share of each pixel, as a
+    shared (luminance) part plus an independent per-channel part split as the background's, with its
+    scale found by simulating the reading (regula falsi): at the sub-gray-level noise of everyday photos
+    8-bit rounding alone reads as noise on a smooth ramp, so adding the whole estimated variance would
+    count it twice. A logo whose own artwork already reads noisier is left as it is. Its pixels come from a
+    generator seeded with `noise_seed`, drawn once in `sample_camera`, so matching is deterministic.
   * motion blur (optional): a line kernel of `motion_length` px at `motion_angle` degrees, on the logo only
     (as Cut-Paste-Learn's motion-blur mode), applied after the sharpness blur and before the noise.
   * blurs are normalised convolutions weighted by alpha, so the logo's edge never mixes with the undefined
@@ -89,6 +101,10 @@ _LAP_NOISE = float((_LAP ** 2).sum())  # E[lap^2] of unit white noise
 _GRAD_NOISE = 2 * 12.0 / 64.0  # E[|grad|^2] of unit white noise with Sobel/8 in x and y
 _LUMA = (0.299, 0.587, 0.114)
 _LUMA_SQ = float(sum(w * w for w in _LUMA))  # gray variance of unit independent per-channel noise
+FLAT_TOL = 3.0  # gray levels: an HP residual under this (or under CLIP_SIGMAS noise sigmas) is flat signal
+CLIP_SIGMAS = 3.5
+MIN_NOISE_PIXELS = 50  # fewest flat pixels a noise reading is made on
+NOISE_MATCH_TOL = 0.03  # the matched logo's noise reading is within this share of the background's
 
 
 # ---------------------------------------------------------------- configs and parameters
@@ -483,15 +499,115 @@ def shadow(canvas_roi: np.ndarray, alpha: np.ndarray, params: LightParams) -> np
     return out * cv2.merge([keep, keep, keep])
 
 
-# ---------------------------------------------------------------- camera
+# ---------------------------------------------------------------- camera: noise readings
 
-def _noise_vars(rgb, valid):
-    """(gray noise variance, mean per-channel noise variance) over the valid pixels (every other row and
-    column of them: the MAD of a few thousand samples is within a few per cent)."""
-    r = cv2.filter2D(rgb, -1, _HP)[::2, ::2]
-    ry = cv2.cvtColor(np.ascontiguousarray(r), cv2.COLOR_RGB2GRAY)  # linear: the gray image's residual
-    v = valid[::2, ::2]
-    return _mad_sigma(ry[v]) ** 2, _mad_sigma(r[v]) ** 2
+def _gray_noise_var(rgb, valid):
+    """Gray noise variance over the valid pixels (every other row and column of them: the MAD of a few
+    thousand samples is within a few per cent), texture included: what the blur match subtracts."""
+    r = cv2.filter2D(_gray(rgb), -1, _HP)[::2, ::2]
+    return _mad_sigma(r[valid[::2, ::2]]) ** 2
+
+
+def stored(rgb: np.ndarray) -> np.ndarray:
+    """A float image as the composite stores it: rounded to uint8 (synth.scene rounds the same way)."""
+    return np.clip(rgb + np.float32(0.5), 0, 255).astype(np.uint8)
+
+
+def _residual(img: np.ndarray) -> np.ndarray:
+    """The fine-scale (HP) residual of a gray or RGB image, float32."""
+    return cv2.filter2D(img if img.dtype == np.float32 else img.astype(np.float32), -1, _HP)
+
+
+def _box(mask: np.ndarray, pad: int):
+    """(y0, y1, x0, x1) slice bounds of the mask's pixels grown by pad, clipped; None if empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = mask.shape
+    return max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad), max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)
+
+
+def _flat_noise(resid: np.ndarray, region: np.ndarray):
+    """(noise sigma, mask used) over the pixels of `region` where the signal is flat, or (0.0, None) when
+    fewer than MIN_NOISE_PIXELS are, whatever the cut. Flat: |residual| under FLAT_TOL gray levels, or
+    under CLIP_SIGMAS noise sigmas where the noise itself is stronger than FLAT_TOL (a fixed cut would
+    truncate it): the cut is raised (by half while too few pixels pass it, then to CLIP_SIGMAS x the
+    sigma read) until it stops moving. The mask is eroded by 2 px so that every residual's 5x5 support
+    lies inside it (as `noise_level` does)."""
+    thr, best = FLAT_TOL, (0.0, None)
+    for _ in range(16):
+        m = _valid(region & (np.abs(resid) < np.float32(thr * _HP_NORM)), 2)
+        if np.count_nonzero(m) < MIN_NOISE_PIXELS:
+            if best[1] is not None or thr > 64 * FLAT_TOL:
+                break
+            thr *= 1.5
+            continue
+        best = (_mad_sigma(resid[m]), m)
+        new = max(FLAT_TOL, CLIP_SIGMAS * best[0])
+        if new <= 1.05 * thr:
+            break
+        thr = new
+    return best
+
+
+def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int):
+    """(gray noise sigma, mean per-channel noise variance) of the background around a footprint as
+    stored (8 bits; `dist`: distance to the footprint), read on the flat pixels of the ring 2..context_px
+    px around it (`_flat_noise`), else on every pixel of that ring; (0, 0) when there is no ring."""
+    img8 = stored(image)
+    rg = _residual(cv2.cvtColor(img8, cv2.COLOR_RGB2GRAY))
+    ring = (dist > 2) & (dist <= context_px)
+    sigma, m = _flat_noise(rg, ring)
+    if m is None:
+        m = _valid(ring, 2)
+        if not m.any():
+            return 0.0, 0.0
+        sigma = _mad_sigma(rg[m])
+    y0, y1, x0, x1 = _box(m, 2)
+    return sigma, _mad_sigma(_residual(img8[y0:y1, x0:x1])[m[y0:y1, x0:x1]]) ** 2
+
+
+def _flat_inner(artwork: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The logo's inner pixels (inner_mask, 2 px) where its artwork is flat (HP residual under FLAT_TOL
+    gray levels), eroded by 2 px; all inner pixels (eroded) when fewer than MIN_NOISE_PIXELS are flat.
+    Give the artwork as drawn (before light and camera): a blurred edge is still detail, not noise."""
+    inner = inner_mask(alpha, 2)
+    r = _residual(_gray(artwork))
+    m = _valid(inner & (np.abs(r) < np.float32(FLAT_TOL * _HP_NORM)), 2)
+    return m if np.count_nonzero(m) >= MIN_NOISE_PIXELS else _valid(inner, 2)
+
+
+def _reading(rgb: np.ndarray, m: np.ndarray) -> float:
+    """Gray noise sigma of `rgb` as stored (8 bits), over the pixels of m."""
+    return _mad_sigma(_residual(cv2.cvtColor(stored(rgb), cv2.COLOR_RGB2GRAY))[m])
+
+
+def _solve_increasing(f, f0: float, x_guess: float, x_max: float, tol: float, steps: int = 4) -> float:
+    """x in [0, x_max] with f(x) ~ 0, for a non-decreasing f with f(0) = f0 < 0 that is a step function
+    (a noise reading): tries x_guess, doubles it while f < 0, then regula falsi in the bracket. Returns
+    the x of the smallest |f| seen (x_max when f stays below 0)."""
+    lo, f_lo = 0.0, f0
+    hi = min(x_guess, x_max)
+    f_hi = f(hi)
+    best = min((abs(f_lo), lo), (abs(f_hi), hi))
+    while f_hi < 0 and hi < x_max:
+        lo, f_lo, hi = hi, f_hi, min(2.0 * hi, x_max)
+        f_hi = f(hi)
+        best = min(best, (abs(f_hi), hi))
+    if f_hi < 0:
+        return hi
+    for _ in range(steps):
+        if best[0] <= tol or hi - lo <= 0.05 * hi:
+            break
+        x = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo) if f_hi > f_lo else 0.5 * (lo + hi)
+        x = min(max(x, lo + 0.1 * (hi - lo)), hi - 0.1 * (hi - lo))  # keep the bracket shrinking
+        fx = f(x)
+        best = min(best, (abs(fx), x))
+        if fx < 0:
+            lo, f_lo = x, fx
+        else:
+            hi, f_hi = x, fx
+    return best[1]
 
 
 @functools.lru_cache(maxsize=1)
@@ -505,6 +621,89 @@ def _gaussian_noise(rng: np.random.Generator, shape) -> np.ndarray:
     Generator.standard_normal, and indistinguishable at image precision."""
     return _gauss_table()[rng.integers(0, 65536, size=shape, dtype=np.uint16)]
 
+
+def _chol3(c: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a symmetric positive definite 3x3 matrix, float32 (closed form)."""
+    (a, b, d), (_, e, f), (_, _, g) = np.asarray(c, np.float64).tolist()
+    l00 = math.sqrt(a)
+    l10, l20 = b / l00, d / l00
+    l11 = math.sqrt(max(e - l10 * l10, 1e-12))
+    l21 = (f - l20 * l10) / l11
+    l22 = math.sqrt(max(g - l20 * l20 - l21 * l21, 1e-12))
+    return np.array([[l00, 0, 0], [l10, l11, 0], [l20, l21, l22]], np.float32)
+
+
+# ---------------------------------------------------------------- camera: sensor (noise, coring)
+
+def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
+    """Adds to `out` (in place) the noise it lacks where it is the logo's (weight w: the logo's share of
+    each pixel; a pixel that is a share w of a clean logo over a noisy background gets sigma x
+    sqrt(1 - (1 - w)^2)), so that the stored image reads the background's gray noise `bg_sigma` on the
+    logo's flat inner pixels m (reading `y_now` before), with a shared (luminance) and an independent
+    per-channel part split as the background's. The scale is found by simulating that reading, 8-bit
+    rounding included: rounding alone reads as noise on a smooth ramp, so adding the whole estimated
+    variance would count it twice."""
+    y0, y1, x0, x1 = _box(m, 2)
+    m_box, base = m[y0:y1, x0:x1], out[y0:y1, x0:x1]
+    vy = bg_sigma ** 2 - y_now ** 2
+    vc = max(0.0, bg_var_c - _mad_sigma(_residual(stored(base))[m_box]) ** 2)
+    # covariance s2 * ones + i2 * I between channels: gray var = s2 + LUMA_SQ * i2, channel var = s2 + i2
+    i2 = max(0.0, (vc - vy) / (1.0 - _LUMA_SQ))
+    s2 = max(0.0, vy - _LUMA_SQ * i2)
+    gray_var = s2 + _LUMA_SQ * i2
+    if gray_var <= 0:
+        return
+    fy0, fy1, fx0, fx1 = _box(w > ALPHA_EPS, 0)
+    cov = (s2 * np.ones((3, 3)) + i2 * np.eye(3)) / gray_var  # unit gray variance
+    z = _gaussian_noise(np.random.default_rng(seed), (fy1 - fy0, fx1 - fx0, 3))
+    wf = w[fy0:fy1, fx0:fx1]
+    gain = np.sqrt(np.maximum(np.float32(1.0) - (np.float32(1.0) - wf) ** 2, np.float32(0.0)))
+    noise = cv2.transform(z, _chol3(cov + 1e-9 * np.eye(3))) * gain[..., None]
+    part = np.zeros(base.shape, np.float32)  # the noise over the measured box
+    ny0, ny1, nx0, nx1 = max(y0, fy0), min(y1, fy1), max(x0, fx0), min(x1, fx1)
+    part[ny0 - y0:ny1 - y0, nx0 - x0:nx1 - x0] = noise[ny0 - fy0:ny1 - fy0, nx0 - fx0:nx1 - fx0]
+    scale = _solve_increasing(lambda t: _reading(base + np.float32(t) * part, m_box) - bg_sigma,
+                              y_now - bg_sigma, math.sqrt(vy), 4.0 * math.sqrt(vy), NOISE_MATCH_TOL * bg_sigma)
+    out[fy0:fy1, fx0:fx1] += np.float32(scale) * noise
+
+
+def match_sensor(composite: np.ndarray, alpha: np.ndarray, params: CameraParams,
+                 artwork: np.ndarray | None = None) -> np.ndarray:
+    """The sensor half of the camera stage, on a composite after blending (the logo's optics, `match_optics`,
+    come before it): the logo's stored (8-bit) image is made to read the same noise as the background
+    around it in the same image (`context_px` ring, flat pixels, robust MAD of the HP residual; blending
+    and shadows included). On the logo's flat inner pixels (flat in `artwork`, the logo as drawn before
+    light and camera, aligned with `alpha`; the composite itself when None) a logo reading below the
+    background gets the noise it lacks (`_add_matched_noise`); one reading above it (its artwork's own
+    fine texture) is left as it is. `alpha`: the logo's share of each composite pixel (its effective
+    opacity). Returns a new float32 (h, w, 3) array in 0..255; the background's pixels are unchanged."""
+    _check_inputs(alpha, composite=composite)
+    if artwork is not None:
+        _check_inputs(alpha, artwork=artwork)
+    out = np.clip(composite, 0.0, 255.0).astype(np.float32)
+    foot = alpha > ALPHA_EPS
+    if not params.match_noise or not foot.any():
+        return out
+    # everything read lies within context_px of the footprint, plus the residual's 2 px support
+    y0, y1, x0, x1 = _box(foot, int(params.context_px) + 4)
+    crop, a = out[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
+    bg_sigma, bg_var_c = _background_noise(crop, _distance_outside(a), params.context_px)
+    _sensor(crop, np.clip(a, 0.0, 1.0), _flat_inner(crop if artwork is None else artwork[y0:y1, x0:x1], a),
+            bg_sigma, bg_var_c, params.noise_seed)
+    return np.clip(out, 0.0, 255.0, out=out)
+
+
+def _sensor(out, w, m, bg_sigma, bg_var_c, seed) -> None:
+    """The noise `out` lacks (in place) so that, as stored, it reads bg_sigma on the pixels m."""
+    if bg_sigma <= 0 or not m.any():
+        return
+    y0, y1, x0, x1 = _box(m, 2)
+    y_now = _reading(out[y0:y1, x0:x1], m[y0:y1, x0:x1])
+    if y_now < bg_sigma:
+        _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed)
+
+
+# ---------------------------------------------------------------- camera: optics (blur)
 
 def _motion_kernel(length, angle_deg):
     n = int(math.ceil(length)) | 1
@@ -548,46 +747,52 @@ def _match_blur_sigma(logo_gray, alpha, valid, target, max_sigma):
     return math.sqrt(u1)
 
 
-def match_camera_rgba(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray,
-                      params: CameraParams) -> tuple[np.ndarray, np.ndarray]:
-    """`match_camera`, also returning the alpha blurred by the same sharpness/motion blur."""
+def match_optics(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray,
+                 params: CameraParams) -> tuple[np.ndarray, np.ndarray]:
+    """The optics half of the camera stage, on the logo before blending: blur to the local background's
+    sharpness, then the optional motion blur. Returns (rgb, alpha), both blurred alike (new arrays)."""
     _check_inputs(alpha, logo_rgb=logo_rgb, canvas_roi=canvas_roi)
     out, a = logo_rgb.astype(np.float32, copy=True), alpha.astype(np.float32, copy=True)
     p = params
-    if not (p.match_blur or p.match_noise or p.motion_blur) or _footprint_box(alpha) is None:
+    if not (p.match_blur or p.motion_blur) or _footprint_box(alpha) is None:
         return out, a
-    near = _distance_outside(alpha) <= p.context_px
-    context, inner = _valid(near), _valid(inner_mask(alpha, 2))
-    vy_bg, vc_bg = _noise_vars(canvas_roi, _valid(near, 2)) if p.match_blur or p.match_noise else (0.0, 0.0)
-    if p.match_blur and p.max_blur_sigma > 0 and inner.any():
-        # the context's content sharpness (its noise removed) against the logo's (artwork: clean)
-        target = _signal_sharpness(*_energies(_gray(canvas_roi), context), vy_bg)
-        if not math.isnan(target):  # else: no structure around the logo to read a blur from
-            sigma = _match_blur_sigma(_gray(out), alpha, inner, target, p.max_blur_sigma)
-            if sigma >= 0.2:
-                blur = _gauss(sigma)
-                out, a = _masked_filter(out, alpha, blur), np.clip(blur(a), 0, 1)
+    if p.match_blur and p.max_blur_sigma > 0:
+        dist = _distance_outside(alpha)
+        near = dist <= p.context_px
+        # the background the logo is seen against: the ring around it, not what it will cover
+        ring, inner = _valid(near & (dist > 2)), _valid(inner_mask(alpha, 2))
+        if inner.any():
+            # the ring's content sharpness (its noise removed) against the logo's (artwork: clean)
+            target = _signal_sharpness(*_energies(_gray(canvas_roi), ring),
+                                       _gray_noise_var(canvas_roi, _valid(near, 2)))
+            if not math.isnan(target):  # else: no structure around the logo to read a blur from
+                sigma = _match_blur_sigma(_gray(out), alpha, inner, target, p.max_blur_sigma)
+                if sigma >= 0.2:
+                    blur = _gauss(sigma)
+                    out, a = _masked_filter(out, alpha, blur), np.clip(blur(a), 0, 1)
     if p.motion_blur and p.motion_length > 1:
         k = _motion_kernel(p.motion_length, p.motion_angle)
         blur = lambda x: cv2.filter2D(x, -1, k)  # noqa: E731
         out, a = _masked_filter(out, a, blur), np.clip(blur(a), 0, 1)
-    if p.match_noise and vy_bg > 0:
-        inner2 = _valid(inner, 1)
-        vy_logo, vc_logo = _noise_vars(out, inner2) if inner2.any() else (0.0, 0.0)
-        vy, vc = max(0.0, vy_bg - vy_logo), max(0.0, vc_bg - vc_logo)
-        # covariance s2 * ones + i2 * I between channels: gray var = s2 + LUMA_SQ * i2, channel var = s2 + i2
-        i2 = max(0.0, (vc - vy) / (1.0 - _LUMA_SQ))
-        s2 = max(0.0, vy - _LUMA_SQ * i2)
-        if s2 + i2 > 0:
-            cov = s2 * np.ones((3, 3)) + i2 * np.eye(3)
-            m = np.linalg.cholesky(cov + 1e-9 * np.eye(3)).astype(np.float32)
-            z = _gaussian_noise(np.random.default_rng(p.noise_seed), alpha.shape + (3,))
-            out = out + cv2.transform(z, m)
-    return np.clip(out, 0.0, 255.0), a
+    return out, a
+
+
+def match_camera_rgba(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray,
+                      params: CameraParams) -> tuple[np.ndarray, np.ndarray]:
+    """`match_camera`, also returning the alpha blurred by the same sharpness/motion blur."""
+    out, a = match_optics(logo_rgb, alpha, canvas_roi, params)
+    np.clip(out, 0.0, 255.0, out=out)
+    if params.match_noise and _footprint_box(alpha) is not None:
+        # the sensor half on the logo's own pixels, against the background around it before the paste
+        bg_sigma, bg_var_c = _background_noise(canvas_roi, _distance_outside(alpha), params.context_px)
+        _sensor(out, (a > ALPHA_EPS).astype(np.float32), _flat_inner(logo_rgb, a), bg_sigma, bg_var_c,
+                params.noise_seed)
+    return np.clip(out, 0.0, 255.0, out=out), a
 
 
 def match_camera(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray,
                  params: CameraParams) -> np.ndarray:
-    """Blur the logo to the local background's sharpness, optional motion blur, then add the noise it lacks.
+    """Blur the logo to the local background's sharpness, optional motion blur, then give it the noise of
+    the background around it (`match_optics`, then `match_sensor` on the logo laid over `canvas_roi`).
     Returns a new float32 (h, w, 3) array in 0..255; use `match_camera_rgba` to get the blurred alpha too."""
     return match_camera_rgba(logo_rgb, alpha, canvas_roi, params)[0]

@@ -30,6 +30,7 @@ footprint, shrunk by `tolerance_px`, crosses a strong edge or a region boundary.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -118,11 +119,12 @@ def footprint_mask(quad, out_hw) -> np.ndarray:
 
 def quad_box(quad, out_hw) -> np.ndarray:
     """Normalised [ymin, xmin, ymax, xmax] of the quad's bounding box, clipped to the canvas."""
-    q = np.asarray(quad, np.float64).reshape(4, 2) + 0.5  # pixel-centre -> pixel-edge coordinates
+    pts = np.asarray(quad, np.float64).reshape(4, 2).tolist()
+    xs = [p[0] + 0.5 for p in pts]  # pixel-centre -> pixel-edge coordinates
+    ys = [p[1] + 0.5 for p in pts]
     h, w = out_hw
-    x0, x1 = np.clip([q[:, 0].min(), q[:, 0].max()], 0, w)
-    y0, y1 = np.clip([q[:, 1].min(), q[:, 1].max()], 0, h)
-    return boxlib.from_pixels(y0, x0, y1, x1, h, w)
+    clip = lambda v, hi: min(max(v, 0.0), hi)  # noqa: E731
+    return boxlib.from_pixels(clip(min(ys), h), clip(min(xs), w), clip(max(ys), h), clip(max(xs), w), h, w)
 
 
 def _polygon_area(quad) -> float:
@@ -131,8 +133,17 @@ def _polygon_area(quad) -> float:
 
 
 def _obstacles(surface: Surface, roi):
+    """bool: strong edges or region boundaries over roi (the map is made once per surface)."""
+    if "placement.obstacles" not in surface.derived:
+        surface.derived["placement.obstacles"] = surface.edges | surface.boundaries
     y0, x0, y1, x1 = roi
-    return surface.edges[y0:y1, x0:x1] | surface.boundaries[y0:y1, x0:x1]
+    return surface.derived["placement.obstacles"][y0:y1, x0:x1]
+
+
+@functools.lru_cache(maxsize=16)
+def _disc(radius: int) -> np.ndarray:
+    k = 2 * radius + 1
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
 
 
 def straddles(quad, surface: Surface, tolerance_px: int = 1) -> bool:
@@ -142,19 +153,19 @@ def straddles(quad, surface: Surface, tolerance_px: int = 1) -> bool:
     if not mask.any():
         return False
     if tolerance_px > 0:
-        k = 2 * tolerance_px + 1
-        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)),
-                         borderType=cv2.BORDER_CONSTANT, borderValue=1)
+        mask = cv2.erode(mask, _disc(tolerance_px), borderType=cv2.BORDER_CONSTANT, borderValue=1)
     return bool(np.any(_obstacles(surface, roi) & (mask > 0)))
 
 
 def _fits(quad, surface: Surface, region_id: int, cfg: PlacementConfig) -> bool:
     h, w = surface.shape
-    q = np.asarray(quad)
-    inside = (q[:, 0].min() >= -0.5 and q[:, 1].min() >= -0.5
-              and q[:, 0].max() <= w - 0.5 and q[:, 1].max() <= h - 0.5)
+    pts = np.asarray(quad, np.float64).reshape(4, 2).tolist()
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    inside = min(xs) >= -0.5 and min(ys) >= -0.5 and max(xs) <= w - 0.5 and max(ys) <= h - 0.5
+    if not inside and not cfg.allow_truncation:
+        return False
     mask, roi = _footprint_roi(quad, surface.shape, cfg.margin_px)
-    n = int(np.count_nonzero(mask))
+    n = cv2.countNonZero(mask) if mask.size else 0
     if not inside:
         if not cfg.allow_truncation:
             return False
@@ -166,24 +177,28 @@ def _fits(quad, surface: Surface, region_id: int, cfg: PlacementConfig) -> bool:
     labels = surface.labels[y0:y1, x0:x1]
     if np.count_nonzero(labels[mask > 0] == region_id) < cfg.min_region_fraction * n:
         return False
-    grown = mask
-    if cfg.margin_px > 0:
-        k = 2 * cfg.margin_px + 1
-        grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    return not np.any(_obstacles(surface, roi) & (grown > 0))
+    grown = cv2.dilate(mask, _disc(cfg.margin_px)) if cfg.margin_px > 0 else mask
+    return not np.any(_obstacles(surface, roi) & grown.view(bool))
 
 
 def _centres(surface: Surface, region: Region, stride: int):
     """Candidate centres of a region, on a grid of at least `stride` px and at most about
     MAX_CENTRES points: (x, y, distance to edge, image px per plane unit, grid step, distance to
-    the canvas border)."""
+    the canvas border). They depend on the surface alone, so they are kept in `surface.derived`."""
+    key = ("placement.centres", region.id, stride)
+    if key not in surface.derived:
+        surface.derived[key] = _compute_centres(surface, region, stride)
+    return surface.derived[key]
+
+
+def _compute_centres(surface: Surface, region: Region, stride: int):
     stride = max(stride, math.ceil(math.sqrt(region.area_px / MAX_CENTRES)))
     y0, x0, y1, x1 = region.bbox
     lab = surface.labels[y0:y1:stride, x0:x1:stride]
     rows, cols = np.nonzero(lab == region.id)
     ys, xs = (rows * stride + y0).astype(np.float64), (cols * stride + x0).astype(np.float64)
     dist = surface.distance_to_edge[ys.astype(np.intp), xs.astype(np.intp)]
-    G = np.linalg.inv(region.plane.H_plane)
+    G = geometry.inv3(region.plane.H_plane)
     pts = np.stack([xs, ys], 1)
     wsign = geometry.same_side_as_origin(region.plane.H_plane, pts)
     scale = np.zeros_like(xs)
@@ -208,23 +223,39 @@ def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw
         return None
     aspect = logo_hw[0] / logo_hw[1]
     areas = np.array([r.area_px for r in surface.regions], np.float64)
-    probs = areas / areas.sum()
+    # A region with probability proportional to its area: the inverse-CDF draw that
+    # Generator.choice(n, p=probs) makes (one rng.random() each), without its per-call checks.
+    cdf = np.cumsum(areas / areas.sum())
+    cdf /= cdf[-1]
     taken_boxes = [quad_box(q, out_hw) for q in taken]
     lo, hi = math.log(cfg.min_width_frac), math.log(cfg.max_width_frac)
     max_w = cfg.max_width_canvas * min(out_hw)
-    cache = {}
+    a = min(1.0, aspect)
+    usable = {}  # region id -> its centres that some width can make fit (same order)
+
+    def centres(rid, region):
+        if rid not in usable:
+            xs, ys, dist, scale, step, border = _centres(surface, region, cfg.center_stride)
+            # a fitting width is at least min_width_px, so half of it at least half that (1e-6: margin
+            # for float round-off; the exact test below decides)
+            half_min = 0.5 * cfg.min_width_px * a - 1e-6
+            keep = ((np.minimum(cfg.max_width_frac * (1 + 1e-9) * region.plane_size * scale, max_w)
+                     >= cfg.min_width_px - 1e-6) & (dist >= half_min + cfg.margin_px))
+            if not cfg.allow_truncation:
+                keep &= border >= half_min
+            usable[rid] = (xs[keep], ys[keep], dist[keep], scale[keep], step, border[keep])
+        return usable[rid]
+
     for attempt in range(1, cfg.max_attempts + 1):
-        rid = int(rng.choice(len(probs), p=probs))
+        rid = int(cdf.searchsorted(rng.random(), side="right"))
         frac = math.exp(rng.uniform(lo, hi))
         rot = float(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg))
         tilt = tuple(float(t) for t in rng.uniform(-cfg.max_extra_tilt_deg, cfg.max_extra_tilt_deg, 2))
         pick, jitter = float(rng.random()), rng.random(2)
         region = surface.regions[rid]
-        if rid not in cache:
-            cache[rid] = _centres(surface, region, cfg.center_stride)
-        xs, ys, dist, scale, step, border = cache[rid]
+        xs, ys, dist, scale, step, border = centres(rid, region)
         width = np.minimum(frac * region.plane_size * scale, max_w)
-        half = 0.5 * width * min(1.0, aspect)
+        half = 0.5 * width * a
         ok = (width >= cfg.min_width_px) & (dist >= half + cfg.margin_px)
         if not cfg.allow_truncation:
             ok &= border >= half

@@ -5,7 +5,8 @@ Stages, each in its own module and each switchable in the config (`realism { ...
   placement (synth.placement)  a footprint inside one region, in its perspective, crossing no edge
   colourway (synth.colourway)  the logo as designed, inverted, white, black or on a plate
   geometry (synth.geometry)    the homography of the logo onto its quad, the warp
-  light, camera (synth.photometric)  shading, colour cast, shadow, glare; blur and noise matching
+  light, camera (synth.photometric)  shading, colour cast, shadow, glare; blur (before blending) and
+                               noise matching (after it, on the composite)
   blending (synth.blending)    hard, feathered, Poisson or Laplacian-pyramid, drawn per object
   occlusion (synth.occlusion)  partial occluders over logos, unlabelled distractors
   gate (synth.gate)            visible fraction, size, contrast, match: objects under it are re-drawn
@@ -16,13 +17,20 @@ fails the gate is re-drawn (bounded attempts) and never labelled. The accepted c
 a `SceneParams` record, and `render_scene(record)` reproduces the same pixels without any
 randomness. Every box is the tight box of the logo pixels still visible (opacity >= 0.5)
 after every later layer: later logos, occluders.
+
+Work is kept to each object's neighbourhood: an object is rendered on its ROI, later layers
+multiply earlier opacities only where they are non-zero, and the gate score an object got when
+it was pasted is kept unless a later layer changed the region the gate reads (`gate.score_region`).
+What depends on a backdrop alone (its surface analysis, placement's candidate centres) is computed
+once per backdrop.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -135,7 +143,32 @@ class SceneParams:
     dropped_objects: int = 0  # object slots given up after max_attempts
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The record as plain dicts, tuples and numbers: what dataclasses.asdict gives, without its
+        deep copies (every leaf of a record is an immutable number, string or bool)."""
+        return _plain(self)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls) -> tuple:
+    return tuple(f.name for f in fields(cls))
+
+
+_LEAVES = (float, int, bool, str, type(None))
+
+
+def _plain(obj):
+    t = type(obj)
+    if t in _LEAVES:
+        return obj
+    if t is tuple:
+        return tuple([_plain(v) for v in obj])
+    if hasattr(t, "__dataclass_fields__"):
+        return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, dict):
+        return {_plain(k): _plain(v) for k, v in obj.items()}
+    return obj
 
 
 @dataclass
@@ -238,6 +271,14 @@ class LogoBank:
             self._cache[key] = (img, gate.prepare_logo(img))
         return self._cache[key]
 
+    def premultiplied(self, logo_index: int, cw: str, width_px: float) -> np.ndarray:
+        """geometry.premultiply of the logo `get` returns, cached with it."""
+        img = self.get(logo_index, cw, width_px)[0]
+        key = ("premultiplied", id(img))
+        if key not in self._cache:
+            self._cache[key] = (img, geometry.premultiply(img))  # img kept alive: its id stays unique
+        return self._cache[key][1]
+
     def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
         key = (logo_index, cw, "base")
         if key not in self._cache:
@@ -270,7 +311,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken) -> ObjectParam
         pp = placement.sample_placement(rng, surf, (lh, lw), s.out_hw, s.placement_cfg, taken, s.max_overlap_iou)
         if pp is None:
             return "placement: no region fits"
-        quad, pdict = pp.quad, asdict(pp)
+        quad, pdict = pp.quad, _plain(pp)
     else:
         quad, pdict = _random_quad(rng, (lh, lw), s), None
         box = placement.quad_box(np.asarray(quad), s.out_hw)
@@ -292,18 +333,41 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken) -> ObjectParam
 SUB_MARGIN = 32  # blending works on the object's ROI grown by this (Laplacian reach at 4 levels)
 
 
+@dataclass
+class _Layer:
+    """One pasted object: its full-canvas opacities and where they (and its canvas changes) lie."""
+    pasted: np.ndarray  # full-canvas opacity as blended, float32
+    occluder: np.ndarray | None  # full-canvas opacity of its occluder
+    H: np.ndarray
+    prepared: gate.PreparedLogo
+    paste_rect: tuple | None  # (y0, x0, y1, x1) outside which `pasted` is 0; None: nothing pasted
+    occ_rect: tuple | None  # the same for `occluder`
+    changed: tuple | None  # the canvas region this object (and its occluder) may have changed
+    score: gate.GateScores | None = None  # gate scores when it was pasted (compose), and
+    score_rect: tuple | None = None  # the region they read: still valid while no later layer touches it
+
+
+def _union(a, b):
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _overlap(a, b) -> bool:
+    return a is not None and b is not None and a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
     """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
-    (new canvas, pasted opacity, occluder opacity or None, H, prepared logo). Only the
-    object's neighbourhood is converted to float and blended."""
+    (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended."""
     quad = np.asarray(o.quad, np.float64)
     width = float(np.linalg.norm(quad[1] - quad[0]))
     logo, prepared = bank.get(o.logo_index, o.colourway, width)
     H = geometry.logo_homography(logo.shape[:2], quad)
-    rgb, alpha, roi = geometry.warp_rgba(logo, H, s.out_hw)
+    rgb, alpha, roi = geometry.warp_rgba(logo, H, s.out_hw, bank.premultiplied(o.logo_index, o.colourway, width))
     pasted = np.zeros(s.out_hw, np.float32)
     if roi[2] <= roi[0] or roi[3] <= roi[1]:
-        return canvas, pasted, None, H, prepared
+        return canvas, _Layer(pasted, None, H, prepared, None, None, None)
     # Room around the footprint for the light stage's context ring and the soft shadow.
     margin = photometric.needed_margin(alpha, o.light) if o.light is not None else 0
     if margin:
@@ -315,35 +379,83 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     sub = canvas[Y0:Y1, X0:X1].astype(np.float32)
     rel = (y0 - Y0, x0 - X0, y1 - Y0, x1 - X0)
     region = sub[rel[0]:rel[2], rel[1]:rel[3]]
+    artwork = rgb  # the logo as drawn: where it is flat, the sensor stage reads noise
     if o.light is not None:  # lit by the background as it was, before the logo's own shadow
         rgb = photometric.relight(rgb, alpha, region, o.light)
-    if o.camera is not None:
-        rgb, alpha = photometric.match_camera_rgba(rgb, alpha, region, o.camera)
+    if o.camera is not None:  # optics before blending, the sensor after
+        rgb, alpha = photometric.match_optics(rgb, alpha, region, o.camera)
     if o.light is not None and o.light.shadow:
         region[...] = photometric.shadow(region, alpha, o.light)
     sub, eff = blending.blend(sub, rgb, alpha, rel, o.blend, inplace=True)
+    if o.camera is not None and o.camera.match_noise:
+        share = np.zeros(sub.shape[:2], np.float32)
+        share[rel[0]:rel[2], rel[1]:rel[3]] = eff
+        drawn = np.zeros(sub.shape, np.float32)
+        drawn[rel[0]:rel[2], rel[1]:rel[3]] = artwork
+        sub = photometric.match_sensor(sub, share, o.camera, drawn)
     pasted[y0:y1, x0:x1] = eff
     out = canvas.copy()
     out[Y0:Y1, X0:X1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)
-    occ_alpha = None
+    occ_alpha = occ_rect = None
     if o.occluder is not None:
-        out, occ_alpha = occlusion.render_occluder(out, backdrop, o.occluder)
-    return out, pasted, occ_alpha, H, prepared
+        out, occ_alpha = occlusion.render_occluder(out, backdrop, o.occluder, inplace=True)
+        occ_rect = occlusion.occluder_region(o.occluder, s.out_hw)
+    return out, _Layer(pasted, occ_alpha, H, prepared, (y0, x0, y1, x1), occ_rect, _union((Y0, X0, Y1, X1), occ_rect))
 
 
-def _layers_visible(pasted: list, occluders: list) -> list:
+def _times_clear(v: np.ndarray, a: np.ndarray, rect) -> None:
+    """v *= 1 - a, where a can be non-zero (inside rect); elsewhere the factor is exactly 1."""
+    if rect is not None:
+        y0, x0, y1, x1 = rect
+        v[y0:y1, x0:x1] *= 1.0 - a[y0:y1, x0:x1]
+
+
+def _layers_visible(layers: list) -> list:
     """visible_i = pasted_i x prod over later layers (later logos, own and later occluders) of (1 - a)."""
     out = []
-    for i, p in enumerate(pasted):
-        v = p.copy()
-        if occluders[i] is not None:
-            v *= 1.0 - occluders[i]
-        for j in range(i + 1, len(pasted)):
-            v *= 1.0 - pasted[j]
-            if occluders[j] is not None:
-                v *= 1.0 - occluders[j]
+    for i, la in enumerate(layers):
+        v = la.pasted.copy()
+        if la.paste_rect is not None:
+            if la.occluder is not None:
+                _times_clear(v, la.occluder, la.occ_rect)
+            for later in layers[i + 1:]:
+                _times_clear(v, later.pasted, later.paste_rect)
+                if later.occluder is not None:
+                    _times_clear(v, later.occluder, later.occ_rect)
         out.append(v)
     return out
+
+
+def _visible_box(v: np.ndarray, rect):
+    """boxes.tight_box(v >= VISIBLE_ALPHA), searching only `rect` (v is 0 outside it)."""
+    if rect is None:
+        return None
+    y0, x0, y1, x1 = rect
+    m = v[y0:y1, x0:x1] >= boxlib.VISIBLE_ALPHA
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    h, w = v.shape
+    return boxlib.from_pixels(rows[0] + y0, cols[0] + x0, rows[-1] + 1 + y0, cols[-1] + 1 + x0, h, w)
+
+
+def _finish(canvas, layers: list):
+    """Boxes (None when nothing is visible) and final gate scores of the layers: the score a layer
+    got when it was pasted is kept while no later layer touched the region the gate reads."""
+    visible = _layers_visible(layers)
+    boxes, scores = [], []
+    for i, (v, la) in enumerate(zip(visible, layers)):
+        box = _visible_box(v, la.paste_rect)
+        boxes.append(box)
+        if box is None:
+            scores.append(gate.GateScores(0.0, 0.0, 0.0, 0.0))
+        elif la.score is not None and not any(_overlap(la.score_rect, r) for later in layers[i + 1:]
+                                              for r in (later.changed, later.paste_rect, later.occ_rect)):
+            scores.append(la.score)
+        else:
+            scores.append(gate.score(la.prepared, la.H, canvas, v, la.pasted))
+    return boxes, scores, visible
 
 
 def _render_all(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Settings):
@@ -352,21 +464,14 @@ def _render_all(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Setting
     _, backdrop, _ = backdrops.get(p.background_index, p.fit_variant)
     canvas = backdrop
     if p.distractors:
-        canvas, _ = occlusion.render_distractors(canvas, list(p.distractors))
-    pasted, occs, hs, preps = [], [], [], []
+        canvas, _ = occlusion.render_distractors(canvas, list(p.distractors), opacity=False)
+    layers = []
     for o in p.objects:
-        canvas, pa, oc, H, prep = _render_object(canvas, backdrop, o, bank, s)
-        pasted.append(pa)
-        occs.append(oc)
-        hs.append(H)
-        preps.append(prep)
-    visible = _layers_visible(pasted, occs)
-    boxes, scores = [], []
-    for v, pa, H, prep in zip(visible, pasted, hs, preps):
-        box = boxlib.tight_box(v >= boxlib.VISIBLE_ALPHA)
-        boxes.append(box)
-        scores.append(gate.score(prep, H, canvas, v, pa) if box is not None else gate.GateScores(0.0, 0.0, 0.0, 0.0))
-    return canvas, boxes, scores, visible, pasted, hs, occs
+        canvas, la = _render_object(canvas, backdrop, o, bank, s)
+        layers.append(la)
+    boxes, scores, visible = _finish(canvas, layers)
+    return (canvas, boxes, scores, visible, [la.pasted for la in layers], [la.H for la in layers],
+            [la.occluder for la in layers])
 
 
 def render_scene(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Settings) -> SceneResult:
@@ -387,19 +492,6 @@ def _failing(boxes, scores, s: Settings) -> int | None:
     return None
 
 
-def _finish(canvas, layers, s: Settings):
-    """Boxes and final gate scores from the layers of the accepted objects."""
-    pasted = [la[0] for la in layers]
-    occs = [la[1] for la in layers]
-    visible = _layers_visible(pasted, occs)
-    boxes, scores = [], []
-    for v, (pa, _, H, prep) in zip(visible, layers):
-        box = boxlib.tight_box(v >= boxlib.VISIBLE_ALPHA)
-        boxes.append(box)
-        scores.append(gate.score(prep, H, canvas, v, pa) if box is not None else gate.GateScores(0.0, 0.0, 0.0, 0.0))
-    return boxes, scores, visible, pasted, [la[2] for la in layers], occs
-
-
 def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Backdrops, bank: LogoBank,
             s: Settings, backdrop_rng: np.random.Generator | None = None) -> tuple[SceneParams, SceneResult]:
     """Draws one scene, object by object, re-drawing objects the gate rejects. The backdrop
@@ -414,7 +506,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     canvas = backdrop
     if s.occlusion_on and s.distractor_range[1] > 0:
         distractors = tuple(occlusion.sample_distractors(rng, s.out_hw, s.distractor_range, s.occlusion_cfg))
-        canvas, _ = occlusion.render_distractors(canvas, list(distractors))
+        canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
     n = int(rng.integers(s.min_objects, s.max_objects + 1))
     objects, taken, rejected, dropped, layers = [], [], {}, 0, []
     for _ in range(n):
@@ -425,10 +517,12 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                 if o.startswith("placement: no region"):
                     break  # sample_placement has already spent its own attempts
                 continue
-            trial, pa, oc, H, prep = _render_object(canvas, backdrop, o, bank, s)
+            trial, la = _render_object(canvas, backdrop, o, bank, s)
             if s.gate_on:
-                v = pa * (1.0 - oc) if oc is not None else pa
-                reasons = gate.score(prep, H, trial, v, pa).reasons(s.gate_cfg)
+                v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted
+                la.score = gate.score(la.prepared, la.H, trial, v, la.pasted)
+                la.score_rect = gate.score_region(la.prepared, la.H, s.out_hw)
+                reasons = la.score.reasons(s.gate_cfg)
                 if reasons:
                     for r in reasons:
                         key = "gate: " + r.split(":")[0]
@@ -436,7 +530,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                     continue
             objects.append(o)
             taken.append(np.asarray(o.quad))
-            layers.append((pa, oc, H, prep))
+            layers.append(la)
             canvas = trial
             break
         else:
@@ -445,7 +539,8 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         if not objects or objects[-1] is not o:
             dropped += 1  # the placement stage gave up on this slot
     params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped)
-    boxes, scores, visible, pasted, hs, occs = _finish(canvas, layers, s)
+    boxes, scores, visible = _finish(canvas, layers)
+    pasted, hs, occs = [la.pasted for la in layers], [la.H for la in layers], [la.occluder for la in layers]
     # Later logos and occluders can cover earlier logos: drop any that no longer pass, re-render.
     while True:
         bad = _failing(boxes, scores, s)

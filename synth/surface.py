@@ -46,7 +46,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -149,6 +149,9 @@ class Surface:
     boundaries: np.ndarray  # bool HxW: boundaries between segmented regions (usable or not)
     distance_to_edge: np.ndarray  # float32 HxW: px to the nearest edge or boundary
     regions: tuple[Region, ...]  # regions[i].id == i
+    # Memo of what later stages derive from this surface alone (synth.placement's candidate
+    # centres per region): computed once per backdrop, never part of the analysis itself.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def _upsample(a: np.ndarray, shape) -> np.ndarray:
@@ -365,7 +368,7 @@ def _plane_area(H_plane: np.ndarray, pts: np.ndarray) -> float:
     over pixels on the anchor's side of the vanishing line, each clipped to 1/16..16 (1 at the
     anchor) so that a surface seen at a grazing angle does not dominate."""
     front = geometry.same_side_as_origin(H_plane, pts)
-    return float(np.clip(geometry.area_scale(np.linalg.inv(H_plane), pts[front]), 1 / 16, 16).sum())
+    return float(np.clip(geometry.area_scale(geometry.inv3(H_plane), pts[front]), 1 / 16, 16).sum())
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -471,8 +474,9 @@ def _estimate_plane(segments, bbox, area, anchor, shape, cfg) -> Plane:
         return frontal
     T = np.array([[1 / s, 0, -c[0] / s], [0, 1 / s, -c[1] / s], [0, 0, 1.0]])  # pixel -> normalised
     l_pix = T.T @ np.cross(v1, v2)
-    vps = tuple(tuple(float(t) for t in np.linalg.inv(T) @ v) for v in (v1, v2))
-    Hp, tilt = _plane_from_vanishing_line(l_pix, [np.linalg.inv(T) @ v for v in (v1, v2)],
+    T_inv = geometry.inv3(T)
+    vps = tuple(tuple(float(t) for t in T_inv @ v) for v in (v1, v2))
+    Hp, tilt = _plane_from_vanishing_line(l_pix, [T_inv @ v for v in (v1, v2)],
                                           anchor, shape, cfg)
     if Hp is None:
         return frontal
@@ -484,7 +488,7 @@ def _plane_from_vanishing_line(l_pix, vps_pix, anchor, shape, cfg):
     H, W = shape
     f = cfg.focal_factor * max(H, W)
     K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])
-    Kinv = np.linalg.inv(K)
+    Kinv = geometry.inv3(K)
     n = K.T @ l_pix
     if np.linalg.norm(n) < 1e-12:
         return None, 0.0
@@ -520,7 +524,7 @@ def _plane_from_vanishing_line(l_pix, vps_pix, anchor, shape, cfg):
     e1 = best[1]
     e2 = np.cross(n, e1)
     Hp = K @ np.column_stack([e1, e2, X0])
-    if np.linalg.det(Hp) < 0:  # no mirror image: e2 must point "down" when e1 points right
+    if geometry.det3(Hp) < 0:  # no mirror image: e2 must point "down" when e1 points right
         e2 = -e2
         Hp = K @ np.column_stack([e1, e2, X0])
     scale = math.sqrt(float(geometry.area_scale(Hp, np.zeros((1, 2)))[0]))

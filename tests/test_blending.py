@@ -138,6 +138,24 @@ def test_poisson_falls_back_to_feather_at_the_canvas_border():
     np.testing.assert_array_equal(eff, want_eff)
 
 
+def test_a_normal_poisson_clone_keeps_the_background_grain_around_the_logo():
+    rng = np.random.default_rng(5)
+    canvas = np.clip(np.full((480, 640, 3), 110.0) + rng.normal(0, 4, (480, 640, 3)), 0, 255).astype(np.float32)
+    rgb, alpha = _logo()
+    out, _ = bl.blend(canvas, rgb, alpha, ROI, _params("poisson"))
+    d = _distance_to_footprint(alpha, ROI)
+    band = (d > 1) & (d <= 4)  # where the solver left a smooth membrane (1..3 px out), off the logo's rim
+
+    def grain(img):  # fine-scale noise, robust: MAD of the 2nd difference along x
+        g = img.mean(axis=2)
+        r = (g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2])[band[:, 1:-1]]
+        return float(np.median(np.abs(r)))
+
+    assert 0.75 * grain(canvas) < grain(out) < 1.25 * grain(canvas)  # the band keeps its grain: no smooth halo
+    mixed, _ = bl.blend(canvas, rgb, alpha, ROI, _params("poisson", poisson_mixed=True))
+    assert 0.75 * grain(canvas) < grain(mixed) < 1.25 * grain(canvas)  # mixed keeps it by itself
+
+
 def test_modes_differ_from_each_other():
     canvas = _canvas()
     rgb, alpha = _logo()

@@ -166,3 +166,19 @@ def test_prepared_logo_gives_the_same_scores():
     assert [lv[0].shape for lv in prepared.levels][:3] == [(300, 300), (150, 150), (75, 75)]
     assert gate.score(prepared, H, comp, pasted, pasted) == raw
     assert raw.passes(CFG) and raw.match > 0.8
+
+
+def test_score_reads_nothing_outside_its_region():
+    logo = colourway.apply(_asymmetric_logo(150), "original")
+    H = _homography(150, 150, PERSPECTIVE)
+    comp, pasted = _paste(logo, H, _dark_background())
+    y0, x0, y1, x1 = gate.score_region(logo, H, comp.shape[:2])
+    assert y0 <= 100 - gate.RING_PX and x0 <= 190 - gate.RING_PX and y1 >= 280 and x1 >= 360
+    outside = np.ones(comp.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    noisy, vis = comp.copy(), pasted.copy()
+    noisy[outside] = np.random.default_rng(1).integers(0, 256, (int(outside.sum()), 3))
+    vis[outside] = 0.3
+    want = gate.score(logo, H, comp, pasted, pasted)
+    assert gate.score(logo, H, noisy, vis, pasted) == want
+    assert gate.score_region(gate.prepare_logo(logo), H, comp.shape[:2]) == (y0, x0, y1, x1)

@@ -139,6 +139,28 @@ def test_distractors_draw_only_where_their_alpha_is_and_carry_no_label():
     assert set(counts) == {1, 2, 3}
 
 
+def test_occluder_region_bounds_its_opacity_and_drawing_in_place_is_the_same():
+    bg = make_background(H, W, 3)
+    for p in _occluders(n=8):
+        out, occ = oc.render_occluder(bg, bg, p)
+        y0, x0, y1, x1 = oc.occluder_region(p, (H, W))
+        outside = np.ones((H, W), bool)
+        outside[y0:y1, x0:x1] = False
+        assert occ.any() and not occ[outside].any()
+        np.testing.assert_array_equal(out[outside], bg[outside])
+        canvas = bg.copy()
+        same, occ2 = oc.render_occluder(canvas, bg, p, inplace=True)
+        assert same is canvas
+        np.testing.assert_array_equal(same, out)
+        np.testing.assert_array_equal(occ2, occ)
+    canvas = np.full((H, W, 3), 100, np.uint8)
+    params = oc.sample_distractors(np.random.default_rng(2), (H, W), (5, 5), oc.OcclusionConfig())
+    with_alpha, _ = oc.render_distractors(canvas, params)
+    without, none = oc.render_distractors(canvas, params, opacity=False)
+    assert none is None
+    np.testing.assert_array_equal(with_alpha, without)
+
+
 def test_overlapping_distractors_combine_their_opacity():
     canvas = np.zeros((50, 50, 3), np.uint8)
     sq = ((5.0, 5.0), (45.0, 5.0), (45.0, 45.0), (5.0, 45.0))

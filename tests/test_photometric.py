@@ -291,3 +291,90 @@ def test_a_padded_roi_holds_the_whole_shadow():
     np.testing.assert_allclose(out[-1], 150, atol=0.5)
     _, _, clipped = ph.pad_roi(rgb, alpha, (0, 0, 40, 40), m, (100, 100))
     assert clipped == (0, 0, 40 + m, 40 + m)
+
+
+# ---------------------------------------------------------------- sensor: noise matched on the stored composite
+
+def _stored_reading(img, mask):
+    """The noise a reading of the stored (8-bit) image sees: gray of the uint8 image, robust MAD."""
+    g = cv2.cvtColor(np.clip(img + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return ph.noise_level(g, mask)
+
+
+def _shaded_scene(rng, sigma, size=180, logo=120):
+    """A smooth shaded background with `sigma` gray levels of noise, as an 8-bit photo stores it, and a
+    logo of two flat colours on it."""
+    rgb, alpha = _scene(size=size, logo=logo)
+    shade = np.add.outer(np.linspace(80, 150, size), np.linspace(0, 50, size)).astype(np.float32)
+    bg = np.round(np.clip(shade[..., None] + rng.normal(0, sigma, (size, size, 3)), 0, 255)).astype(np.float32)
+    # the logo lit by a gentle ramp too: 8-bit rounding of a ramp reads as noise by itself
+    ramp = np.linspace(0.85, 1.1, size, dtype=np.float32)[None, :, None]
+    return rgb * ramp, alpha, bg
+
+
+@pytest.mark.parametrize("sigma", [0.6, 1.5, 6.0])
+def test_matched_noise_reads_like_the_ring_on_the_stored_composite(sigma):
+    rgb, alpha, bg = _shaded_scene(np.random.default_rng(21), sigma)
+    p = _camera(match_noise=True, noise_seed=5)
+    comp = ph.match_sensor(_composite(bg, rgb, alpha), alpha, p, artwork=rgb)
+    ring, inner = ph.ring_mask(alpha, 8), ph.inner_mask(alpha, 2)
+    n_ring, n_logo = _stored_reading(comp, ring), _stored_reading(comp, inner)
+    assert abs(math.log(n_logo / n_ring)) < 0.12, (sigma, n_logo, n_ring)
+    # adding the ring's whole estimated variance counts 8-bit rounding twice at low noise
+    grain = np.random.default_rng(5).normal(0, n_ring, rgb.shape[:2] + (1,))  # gray sigma n_ring
+    naive = _composite(bg, rgb, alpha) + alpha[..., None] * grain
+    if sigma < 1:
+        assert _stored_reading(naive, inner) > 1.08 * n_ring  # the naive logo: 8 % or more too noisy
+        assert abs(math.log(n_logo / n_ring)) < 0.05  # the matched one: within 5 %
+
+
+def test_sensor_changes_only_the_logo_and_is_deterministic():
+    rgb, alpha, bg = _shaded_scene(np.random.default_rng(22), 1.5)
+    comp = _composite(bg, rgb, alpha)
+    p = _camera(match_noise=True, noise_seed=9)
+    out = ph.match_sensor(comp, alpha, p, artwork=rgb)
+    np.testing.assert_array_equal(out, ph.match_sensor(comp, alpha, p, artwork=rgb))
+    assert not np.array_equal(out, comp)
+    np.testing.assert_array_equal(out[alpha <= ph.ALPHA_EPS], comp[alpha <= ph.ALPHA_EPS])
+    other = ph.match_sensor(comp, alpha, dataclasses.replace(p, noise_seed=10), artwork=rgb)
+    assert not np.array_equal(other, out)
+    np.testing.assert_array_equal(ph.match_sensor(comp, alpha, dataclasses.replace(p, match_noise=False)),
+                                  np.clip(comp, 0, 255))
+
+
+def test_a_logo_already_noisier_than_its_surroundings_gets_no_noise():
+    rng = np.random.default_rng(23)
+    rgb, alpha, bg = _shaded_scene(rng, 0.5)
+    grainy = np.clip(rgb + rng.normal(0, 6, rgb.shape), 0, 255).astype(np.float32)
+    comp = _composite(bg, grainy, alpha)
+    np.testing.assert_array_equal(ph.match_sensor(comp, alpha, _camera(match_noise=True), artwork=rgb),
+                                  np.clip(comp, 0, 255))
+
+
+def test_background_noise_is_read_on_flat_pixels_and_not_truncated():
+    rng = np.random.default_rng(24)
+    size = 160
+    alpha = np.zeros((size, size), np.float32)
+    alpha[50:110, 50:110] = 1.0
+    dist = ph._distance_outside(alpha)
+    # strong noise: a fixed 3-gray-level cut would truncate it; the adaptive one reads it
+    flat = np.full((size, size, 3), 120.0, np.float32) + rng.normal(0, 8, (size, size, 3)).astype(np.float32)
+    sigma, _ = ph._background_noise(flat, dist, 12)
+    assert abs(sigma / (8 * math.sqrt(ph._LUMA_SQ)) - 1) < 0.12, sigma
+    # weak noise on a textured half: the texture is not read as noise
+    tex = np.full((size, size, 3), 120.0, np.float32)
+    tex[:, : size // 2] += (rng.uniform(-40, 40, (size, size // 2, 1))).astype(np.float32)
+    tex += rng.normal(0, 1.0, tex.shape).astype(np.float32)
+    sigma, _ = ph._background_noise(tex, dist, 12)
+    ring = (dist > 2) & (dist <= 12)
+    assert ph.noise_level(cv2.cvtColor(tex, cv2.COLOR_RGB2GRAY), ring) > 3 * sigma  # a plain MAD reads texture
+    assert 0.45 < sigma < 0.8, sigma  # 1.0 per channel, about 0.6 in gray, plus rounding
+
+
+def test_optics_then_sensor_is_what_match_camera_does_on_the_logo_alone():
+    rgb, alpha, bg = _shaded_scene(np.random.default_rng(25), 2.0)
+    p = _camera(match_blur=True, match_noise=False, motion_blur=True, motion_length=5.0, motion_angle=30.0)
+    o_rgb, o_a = ph.match_optics(rgb, alpha, bg, p)
+    c_rgb, c_a = ph.match_camera_rgba(rgb, alpha, bg, p)
+    np.testing.assert_array_equal(o_a, c_a)
+    np.testing.assert_allclose(np.clip(o_rgb, 0, 255), c_rgb)

@@ -84,6 +84,25 @@ def test_same_seed_same_placement_and_it_serialises(floor):
     assert record["region_id"] == a[0].region_id and len(record["quad"]) == 4
 
 
+def test_region_draws_follow_generator_choice_and_centres_are_kept_per_surface(floor):
+    _, s = floor
+    fresh = surface.Surface(s.shape, s.labels, s.edges, s.boundaries, s.distance_to_edge, s.regions)
+    assert not fresh.derived
+    got = placement.sample_placement(np.random.default_rng(3), fresh, LOGO_HW, (480, 640))
+    assert any(k[0] == "placement.centres" for k in fresh.derived)  # computed once for this backdrop
+    kept = dict(fresh.derived)
+    assert placement.sample_placement(np.random.default_rng(3), fresh, LOGO_HW, (480, 640)) == got
+    assert all(fresh.derived[k] is v for k, v in kept.items())  # and reused, not recomputed
+    # the region draw is Generator.choice's inverse-CDF draw: the same regions, the same stream after
+    areas = np.array([r.area_px for r in s.regions], np.float64)
+    for seed in range(50):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        cdf = np.cumsum(areas / areas.sum())
+        cdf /= cdf[-1]
+        assert int(a.choice(len(areas), p=areas / areas.sum())) == int(cdf.searchsorted(b.random(), side="right"))
+        assert a.random() == b.random()
+
+
 def test_no_room_gives_none_after_bounded_attempts(halves):
     yy, xx = np.mgrid[0:480, 0:640]
     busy = np.where((yy // 12 + xx // 12) % 2 == 0, 220, 30).astype(np.uint8)
@@ -168,6 +187,27 @@ def test_distortion_limits():
     sheared = np.array([[0.0, 0], [40, 0], [60, 8], [20, 8]]) * 3  # a 22 degree corner
     assert not geometry.distortion_ok(sheared, 0.5)
     assert geometry.distortion_ok(sheared, 0.5, min_angle_deg=20.0)
+
+
+def test_closed_form_3x3_inverse_and_determinant_match_numpy():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        m = rng.normal(size=(3, 3)) * rng.choice([1e-3, 1.0, 1e3], size=(3, 3))
+        np.testing.assert_allclose(geometry.inv3(m) @ m, np.eye(3), atol=1e-8)
+        assert geometry.det3(m) == pytest.approx(np.linalg.det(m), rel=1e-9, abs=1e-9)
+    with pytest.raises(ValueError, match="not invertible"):
+        geometry.inv3(np.ones((3, 3)))
+
+
+def test_premultiplied_logo_given_or_not_warps_the_same():
+    logo = make_logo(64)
+    H = geometry.logo_homography(logo.shape[:2], np.array([[100.0, 80], [150, 90], [145, 140], [95, 130]]))
+    a = geometry.warp_rgba(logo, H, (480, 640))
+    b = geometry.warp_rgba(logo, H, (480, 640), geometry.premultiply(logo))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="premultiplied"):
+        geometry.warp_rgba(logo, H, (480, 640), geometry.premultiply(logo)[:10])
 
 
 def test_warp_rgba_keeps_colour_at_the_rim_and_covers_the_quad():

@@ -46,6 +46,53 @@ def test_a_record_re_renders_to_the_same_pixels(workdir):
     json.dumps(p1.to_json())  # the record is JSON-serialisable
 
 
+def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path, monkeypatch):
+    """compose keeps an object's gate score from when it was pasted unless a later layer touched what
+    the gate reads; re-rendering the record scores every object afresh: both must agree exactly, and
+    the visible opacities (computed on each layer's region only) must be the full-canvas products."""
+    eng = _engine(_halves_config(tmp_path, "occlusion { occluder_probability: 0.7 }"))
+    rescored = []  # per compose call: (objects, gate.score calls made when finishing the scene)
+    score, finish = scene.gate.score, scene._finish
+    calls = []
+    monkeypatch.setattr(scene.gate, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
+
+    def counted_finish(canvas, layers):
+        calls.clear()
+        out = finish(canvas, layers)
+        if any(la.score is not None for la in layers):  # compose's, not render_scene's
+            rescored.append((len(layers), len(calls)))
+        return out
+
+    monkeypatch.setattr(scene, "_finish", counted_finish)
+    kept_and_touched = 0
+    for seed in range(12):
+        params, r = _compose(eng, seed)
+        again = scene.render_scene(params, eng[2], eng[3], eng[1])
+        assert r.scores == again.scores
+        np.testing.assert_array_equal(r.boxes, again.boxes)
+        for k in range(len(r.pasted)):
+            v = r.pasted[k] * (1.0 - r.occluders[k]) if r.occluders[k] is not None else r.pasted[k].copy()
+            for j in range(k + 1, len(r.pasted)):
+                v *= 1.0 - r.pasted[j]
+                if r.occluders[j] is not None:
+                    v *= 1.0 - r.occluders[j]
+            np.testing.assert_array_equal(r.visible[k], v)
+            kept_and_touched += int(k + 1 < len(r.pasted))
+    assert kept_and_touched >= 5, "some objects must have later layers"
+    assert sum(n - c for n, c in rescored) >= 5, "compose must keep some scores"
+    assert sum(c for _, c in rescored) >= 1, "and re-score some objects that a later layer touched"
+
+
+def test_to_json_is_dataclasses_asdict(tmp_path):
+    from dataclasses import asdict
+
+    eng = _engine(_halves_config(tmp_path, "occlusion { occluder_probability: 0.5 }"))
+    for seed in range(5):
+        params, _ = _compose(eng, seed)
+        assert params.to_json() == asdict(params)
+        assert json.dumps(params.to_json()) == json.dumps(asdict(params))
+
+
 def _halves_config(tmp_path, realism: str) -> str:
     os.makedirs(tmp_path / "bg")
     _two_halves(tmp_path / "bg" / "halves.png")
