@@ -123,6 +123,7 @@ class WriteShardFn(beam.DoFn):
 
     def setup(self):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        generate.single_threaded_blas()
         c = configlib.parse_config_text(self.config_text, self.source)
         cfg = configlib.LoadedConfig(c, self.source, self.base_dir)
         self._engine = engine.Engine(load_inputs(cfg), c, os.path.join(self.work, generate.AUDIT))

@@ -223,8 +223,18 @@ def shard_done(work: str, task: ShardTask) -> dict | None:
 _STATE: dict = {}
 
 
+def single_threaded_blas():
+    """One BLAS thread in this process (until the returned limiter's context exits): the
+    engine's linear algebra is on tiny matrices, where OpenBLAS's extra threads only
+    busy-wait and take the core another worker needs."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
 def _worker_init(inputs: Inputs, config_text: str, source: str, work: str, counter) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    single_threaded_blas()
     c = configlib.parse_config_text(config_text, source)
     _STATE.update(engine=engine.Engine(inputs, c, os.path.join(work, AUDIT)), work=work, counter=counter)
 
@@ -276,9 +286,10 @@ def _run_tasks(todo, inputs, cfg, work, workers, bar, on_done):
     """Writes the chunks in `todo`, calling on_done(counts) as each finishes."""
     c = cfg.proto
     if workers <= 1 or len(todo) <= 1:
-        eng = engine.Engine(inputs, c, os.path.join(work, AUDIT))
-        for t in todo:
-            on_done(write_shard(t, eng, work, bar.update if bar else None))
+        with single_threaded_blas():
+            eng = engine.Engine(inputs, c, os.path.join(work, AUDIT))
+            for t in todo:
+                on_done(write_shard(t, eng, work, bar.update if bar else None))
         return
     ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
