@@ -1,7 +1,9 @@
 """Scale benchmark (bench/out/scale.json): parallel generation and memory.
 
 - images_per_s_1_worker, images_per_s_2_workers, scaling_ratio: the embedded default at
-  640x480 through tools/make_tfrecords.py (a fresh process each, start-up included);
+  640x480 through tools/make_tfrecords.py (a fresh process each, start-up included), 2,000
+  images: about 3 s of each run is start-up (imports, inputs, the background audit), which
+  at a few hundred images would hide how the work itself scales;
 - identical_across_workers: the two runs' shards are byte-identical;
 - peak_rss_mb_1k, peak_rss_mb_5k: peak resident memory of the whole process tree (the
   main process plus its workers, sampled every 0.1 s) generating 1,000 and 5,000 images;
@@ -49,7 +51,7 @@ def _shards(d: str) -> dict:
 
 
 def measure() -> dict:
-    n = int(os.environ.get("BENCH_SCALE_IMAGES", "400"))
+    n = int(os.environ.get("BENCH_SCALE_IMAGES", "2000"))
     small = int(os.environ.get("BENCH_RSS_SMALL", "1000"))
     large = int(os.environ.get("BENCH_RSS_LARGE", "5000"))
     tmp = tempfile.mkdtemp(prefix="tfod-scale-")
