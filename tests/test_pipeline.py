@@ -67,14 +67,20 @@ def test_consistent_dataset_configures_and_every_record_is_read(datasets, tmp_pa
     assert all(len(s.unmasked) == s.records for s in scans)  # no masks in a plain dataset
 
 
-def test_renamed_class_in_label_map_names_the_label_map_and_the_shard(datasets, tmp_path):
-    data = copy_of(datasets, "plain", tmp_path)
+def refused_with_label_map(data, label_map_text, tmp_path) -> tuple[str, str]:
+    """Writes `label_map_text` as the dataset's label map; configure must refuse it. Returns
+    (the label map's path, the error's text)."""
     label_map = os.path.join(data, dataset.LABEL_MAP)
     with open(label_map, "w") as f:
-        f.write('item { id: 1 name: "acme-renamed" }\n')
+        f.write(label_map_text)
     with pytest.raises(ConfigError) as err:
         pipeline.configure("small_cpu", data, str(tmp_path / "run"))
-    text = str(err.value)
+    return label_map, str(err.value)
+
+
+def test_renamed_class_in_label_map_names_the_label_map_and_the_shard(datasets, tmp_path):
+    data = copy_of(datasets, "plain", tmp_path)
+    label_map, text = refused_with_label_map(data, 'item { id: 1 name: "acme-renamed" }\n', tmp_path)
     assert repr(label_map) in text
     assert re.search(r"shard '.*/train-00000-of-00002\.tfrecord'", text)
     assert "class id 1 'acme'" in text and "'acme-renamed'" in text
@@ -86,12 +92,7 @@ def test_label_map_missing_a_class_id_of_the_shards_names_both(datasets, tmp_pat
     found = {c for s in pipeline.check_dataset(pipeline.read_pipeline(pipeline.template_path("small_cpu")),
                                                "small_cpu", data, shards(data)) for c in s.classes}
     assert found == {(1, "acme"), (2, "beta")}  # the dataset really holds both classes
-    label_map = os.path.join(data, dataset.LABEL_MAP)
-    with open(label_map, "w") as f:
-        f.write('item { id: 1 name: "acme" }\n')
-    with pytest.raises(ConfigError) as err:
-        pipeline.configure("small_cpu", data, str(tmp_path / "run"))
-    text = str(err.value)
+    label_map, text = refused_with_label_map(data, 'item { id: 1 name: "acme" }\n', tmp_path)
     assert repr(label_map) in text and "does not have (its ids: [1])" in text
     assert re.search(r"shard '.*/(train|val)-\d{5}-of-\d{5}\.tfrecord' \(record '\w+-\d{8}'\) "
                      r"holds class id 2 \('beta'\)", text)
