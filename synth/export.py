@@ -73,20 +73,21 @@ def versions(model_dir: str) -> list[int]:
     return sorted(int(n) for n in os.listdir(model_dir) if n.isdigit())
 
 
-def checkpoint_prefix(path: str) -> str:
+def checkpoint_prefix(path: str, flag: str = "--trained_checkpoint_dir") -> str:
     """The TF2 object-based checkpoint of an OD API model at `path` (a folder: its latest
-    checkpoint; or a ckpt-N prefix). Raises ConfigError naming `path` for anything else."""
+    checkpoint; or a ckpt-N prefix). Raises ConfigError naming `path` (as given to `flag`)
+    for anything else."""
     import tensorflow as tf
 
     if os.path.isdir(path):
         prefix = tf.train.latest_checkpoint(path)
         if prefix is None:
-            raise ConfigError(f"--trained_checkpoint_dir={path!r} holds no TF2 checkpoint (no 'checkpoint' "
+            raise ConfigError(f"{flag}={path!r} holds no TF2 checkpoint (no 'checkpoint' "
                               "file naming a ckpt-N); point it at a training run's model_dir")
     elif os.path.isfile(path + ".index"):
         prefix = path
     else:
-        raise ConfigError(f"--trained_checkpoint_dir={path!r} is neither a folder nor a checkpoint prefix "
+        raise ConfigError(f"{flag}={path!r} is neither a folder nor a checkpoint prefix "
                           f"({path}.index does not exist)")
     try:
         reader = tf.train.load_checkpoint(prefix)

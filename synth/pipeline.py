@@ -286,10 +286,10 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
     _model_oneof(msg).num_classes = len(ids)
     tc = msg.train_config
     if checkpoint:
-        index = checkpoint + ".index"
-        if not os.path.isfile(index):
-            raise ConfigError(f"checkpoint {checkpoint!r} is not a TF2 checkpoint prefix "
-                                  f"({index!r} does not exist); give e.g. .../checkpoint/ckpt-0")
+        from synth.export import checkpoint_prefix
+
+        # a TF2 object-based checkpoint holding a `model`, as fine_tune_checkpoint_type "detection" restores
+        checkpoint = checkpoint_prefix(checkpoint, "--checkpoint")
         tc.fine_tune_checkpoint = os.path.abspath(checkpoint)
         tc.fine_tune_checkpoint_type = "detection"
         tc.fine_tune_checkpoint_version = 2  # V2: a TF2 object-based checkpoint (an unset field reads V1)

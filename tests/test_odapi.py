@@ -94,7 +94,7 @@ def test_configure_errors_name_the_input(data_dir, tmp_path):
         with open(tmp_path / "empty" / dataset.LABEL_MAP, "w") as f:
             f.write("item { id: 1 name: 'a' }\n")
         pipeline.configure("small_cpu", str(tmp_path / "empty"), str(tmp_path / "run"))
-    with pytest.raises(ConfigError, match="not a TF2 checkpoint prefix"):
+    with pytest.raises(ConfigError, match=r"--checkpoint='.*ckpt-0' is neither a folder nor a checkpoint prefix"):
         pipeline.configure("small_cpu", data_dir, str(tmp_path / "run"), checkpoint=str(tmp_path / "ckpt-0"))
     assert not os.path.exists(tmp_path / "run" / "pipeline.config")
 

@@ -268,17 +268,38 @@ def test_scale_jitter_survives_the_models_resizer(template):
 
 
 def test_a_checkpoint_is_always_set_as_a_v2_detection_checkpoint(datasets, tmp_path):
-    """A template without fine_tune_checkpoint_version (which then reads V1) still gets V2."""
+    """A template without fine_tune_checkpoint_version (which then reads V1) still gets V2; a
+    folder stands for its latest checkpoint."""
     text = open(pipeline.template_path("small_cpu")).read()
     assert "fine_tune_checkpoint_version: V2" in text
     template = tmp_path / "no_version.config"
     template.write_text(text.replace("fine_tune_checkpoint_version: V2", ""))
-    ckpt = tmp_path / "ckpt" / "ckpt-3"
-    os.makedirs(ckpt.parent)
-    (tmp_path / "ckpt" / "ckpt-3.index").write_bytes(b"")
-    out = pipeline.configure(str(template), datasets["plain"], str(tmp_path / "run"), checkpoint=str(ckpt))
-    tc = pipeline.read_pipeline(out).train_config
-    assert (tc.fine_tune_checkpoint, tc.fine_tune_checkpoint_type) == (str(ckpt), "detection")
-    from object_detection.protos import train_pb2
+    model = tf.Module()
+    model.w = tf.Variable([1.0, 2.0])
+    ckpt = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt" / "ckpt"))
+    for given in (ckpt, str(tmp_path / "ckpt")):
+        out = pipeline.configure(str(template), datasets["plain"], str(tmp_path / "run"), checkpoint=given)
+        tc = pipeline.read_pipeline(out).train_config
+        assert (tc.fine_tune_checkpoint, tc.fine_tune_checkpoint_type) == (ckpt, "detection")
+        from object_detection.protos import train_pb2
 
-    assert tc.fine_tune_checkpoint_version == train_pb2.CheckpointVersion.V2
+        assert tc.fine_tune_checkpoint_version == train_pb2.CheckpointVersion.V2
+
+
+def test_checkpoints_that_detection_fine_tuning_cannot_restore_are_refused(datasets, tmp_path):
+    # a name-based TF1 checkpoint (tf.compat.v1 Saver)
+    tf1 = str(tmp_path / "tf1" / "model.ckpt")
+    with tf.Graph().as_default():
+        v = tf.compat.v1.get_variable("w", [2])
+        with tf.compat.v1.Session() as sess:
+            sess.run(v.initializer)
+            tf.compat.v1.train.Saver().save(sess, tf1)
+    # an object-based checkpoint without a `model`
+    module = tf.Module()
+    module.w = tf.Variable([1.0])
+    other = tf.train.Checkpoint(net=module).save(str(tmp_path / "other" / "ckpt"))
+    for path, why in ((tf1, "is a name-based TF1 checkpoint"), (other, "holds no 'model' object")):
+        with pytest.raises(ConfigError) as err:
+            pipeline.configure("small_cpu", datasets["plain"], str(tmp_path / "run"), checkpoint=path)
+        assert repr(path) in str(err.value) and why in str(err.value)
+        assert not os.path.exists(tmp_path / "run" / "pipeline.config")
