@@ -199,13 +199,12 @@ def build_and_run(cfg: configlib.LoadedConfig, output_dir: str, pipeline_args: l
         result.wait_until_finish()
         metrics = query_metrics(result)
         log.info("beam metrics: %s", metrics)
-    for t in todo:
+    generate.chunk_finished(work, open_shards, done)  # shards whose chunks an earlier run wrote
+    for t in todo:  # the driver concatenates each shard's chunks
         if generate.shard_done(work, t) is None:
             raise OutputError(f"the pipeline finished but chunk {t.name} is not in {work!r}: the "
                               "workers must write to a filesystem the driver sees at the same path")
-    for _, (t, parts, missing) in list(open_shards.items()):
-        missing.clear()
-    generate.chunk_finished(work, open_shards, done)  # the driver concatenates each shard's chunks
+        generate.chunk_finished(work, open_shards, done, t.name)
     try:
         s = generate.finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed=resumed)
     except OSError as exc:

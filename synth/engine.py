@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from synth import boxes as boxes_lib, composite, dataset, scene
+from synth import boxes as boxes_lib, composite, dataset, scene, tfexample
 from synth.inputs import Inputs
 
 
@@ -71,8 +71,6 @@ class Engine:
 
 def serialize(comp: Composite, c) -> bytes:
     """The OD API tf.train.Example of a composite, serialised (without TensorFlow)."""
-    from synth import tfexample
-
     return tfexample.encode_example(comp.jpeg, c.image_size.height, c.image_size.width,
                                     f"{comp.source_id.replace('-', '/', 1)}.jpg", comp.source_id,
                                     comp.boxes, comp.class_texts, comp.class_ids, comp.masks_png)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 WORK = ".work"
 AUDIT = "audit"  # .work/audit/: background-audit verdicts shared by the workers of a run
 PREVIEW_IMAGES = 16
+PART = ".part-"  # a chunk's file is its shard's name + PART + its number
 CHUNK_IMAGES = 16  # composites per unit of work (rounded to a multiple of backdrop_reuse)
 
 
@@ -58,7 +59,7 @@ class ShardTask:
 
     @property
     def name(self) -> str:
-        return self.shard_name + ("" if self.part is None else f".part-{self.part:05d}")
+        return self.shard_name + ("" if self.part is None else f"{PART}{self.part:05d}")
 
 
 @dataclass
@@ -204,8 +205,11 @@ def pending(work: str, tasks: list[ShardTask], size: int) -> tuple[dict, dict, l
 
 
 def chunk_finished(work: str, open_shards: dict, done: dict, chunk_name: str | None = None) -> None:
-    """Records that `chunk_name` is written, and assembles every shard with no chunk left."""
-    for name, (t, parts, missing) in list(open_shards.items()):
+    """Records that chunk `chunk_name` is written and assembles its shard if no chunk is left;
+    without a name, assembles every shard with no chunk left."""
+    names = list(open_shards) if chunk_name is None else [chunk_name.rsplit(PART, 1)[0]]
+    for name in names:
+        t, parts, missing = open_shards[name]
         missing.discard(chunk_name)
         if not missing:
             done[name] = assemble_shard(work, t, parts)
