@@ -198,12 +198,25 @@ def fit_background(bg: np.ndarray, variant: int, out_hw) -> np.ndarray:
     return np.ascontiguousarray(out[:, ::-1] if variant % 2 else out)
 
 
+def _entry_bytes(fitted: np.ndarray, surf) -> int:
+    """Memory of a cached backdrop: its pixels, its analysis's maps, and what placement derives
+    from them later (an obstacle map and candidate centres, counted as one more edge map)."""
+    if surf is None:
+        return fitted.nbytes
+    maps = (surf.labels, surf.edges, surf.boundaries, surf.distance_to_edge)
+    return fitted.nbytes + sum(m.nbytes for m in maps) + 2 * surf.edges.nbytes
+
+
 class Backdrops:
     """Fitted backgrounds and their surface analyses, cached; runs the background audit."""
 
-    def __init__(self, inputs: Inputs, settings: Settings, cache_size: int = 48, audit_cache=None):
-        self.inputs, self.s, self.cache_size = inputs, settings, cache_size
+    def __init__(self, inputs: Inputs, settings: Settings, cache_mb: float = 512.0, audit_cache=None):
+        """`cache_mb`: memory for cached backdrops (least recently used go first). A backdrop at
+        640x480 with its analysis takes about 5 MB, so the default keeps every variant of about
+        16 backgrounds: an evicted one is analysed again when drawn (about 40 ms)."""
+        self.inputs, self.s, self.cache_bytes = inputs, settings, int(cache_mb * 2**20)
         self._cache: OrderedDict = OrderedDict()
+        self._cached_bytes = 0
         self._audited: dict = {}
         self._matcher = None
         self.audit_cache = audit_cache  # an audit.AuditCache shared by a run's processes, or None
@@ -238,12 +251,14 @@ class Backdrops:
         key = (used, variant)
         if key in self._cache:
             self._cache.move_to_end(key)
-            return (used,) + self._cache[key]
+            return (used,) + self._cache[key][:2]
         fitted = fit_background(bg, variant, self.s.out_hw)
         surf = surface.analyse(fitted, self.s.surface_cfg) if self.s.surface_on else None
-        self._cache[key] = (fitted, surf)
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        size = _entry_bytes(fitted, surf)
+        self._cache[key] = (fitted, surf, size)
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
+            self._cached_bytes -= self._cache.popitem(last=False)[1][2]
         return used, fitted, surf
 
 

@@ -208,3 +208,27 @@ def test_audit_verdicts_are_shared_through_the_cache_folder(workdir):
     second = scene.Backdrops(inputs, s, audit_cache=audit.AuditCache(str(workdir / "audit")))
     second.get(0, 0)
     assert second._matcher is None and second._audited[0] == verdict  # read, not recomputed
+
+
+def test_backdrop_cache_is_bounded_by_memory_and_an_evicted_backdrop_comes_back_the_same(workdir, monkeypatch):
+    from synth import surface
+
+    inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
+    calls = []
+    analyse = surface.analyse
+    monkeypatch.setattr(surface, "analyse", lambda img, cfg: calls.append(1) or analyse(img, cfg))
+    roomy = scene.Backdrops(inputs, s)  # the default budget holds every variant of a few backgrounds
+    keys = [(0, v) for v in range(scene.NUM_FIT_VARIANTS)]
+    first = [roomy.get(*k) for k in keys]
+    again = [roomy.get(*k) for k in keys]
+    assert len(calls) == len(keys)  # drawn again: not analysed again
+    assert all(a[1] is b[1] for a, b in zip(first, again))
+    one = scene.Backdrops(inputs, s, cache_mb=1e-3)  # room for one backdrop only
+    calls.clear()
+    tight = [one.get(*k) for k in keys] + [one.get(*k) for k in keys]
+    assert len(calls) == 2 * len(keys) and len(one._cache) == 1
+    for a, b in zip(first + first, tight):  # re-analysed after eviction: the same backdrop and surface
+        assert np.array_equal(a[1], b[1]) and np.array_equal(a[2].labels, b[2].labels)
+        assert [(r.bbox, r.anchor_xy, r.area_px) for r in a[2].regions] == \
+            [(r.bbox, r.anchor_xy, r.area_px) for r in b[2].regions]
+        assert all(np.array_equal(r.plane.H_plane, q.plane.H_plane) for r, q in zip(a[2].regions, b[2].regions))
