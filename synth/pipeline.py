@@ -74,11 +74,6 @@ def label_map_names(label_map_path: str) -> dict[int, str]:
     return {item.id: item.name for item in lm.item}
 
 
-def label_map_ids(label_map_path: str) -> list[int]:
-    """Class ids of a label map, sorted."""
-    return sorted(label_map_names(label_map_path))
-
-
 def _model_oneof(msg):
     kind = msg.model.WhichOneof("model")
     if kind is None:
@@ -243,8 +238,14 @@ def check_dataset(msg, template: str, data_dir: str, shards: list[str],
     MAX_RECORDS_PER_SHARD (200) of each shard, so a class that first appears later in a large
     shard is not seen. max_records_per_shard=None reads every record.
     """
+    names = label_map_names(os.path.join(data_dir, dataset.LABEL_MAP))
+    manifest = read_manifest(os.path.join(data_dir, dataset.MANIFEST))
+    return _check_dataset(msg, template, data_dir, shards, max_records_per_shard, names, manifest)
+
+
+def _check_dataset(msg, template, data_dir, shards, max_records_per_shard, names, manifest) -> list[ShardScan]:
+    """check_dataset with the label map's names and the manifest (or None) already read."""
     label_map = os.path.join(data_dir, dataset.LABEL_MAP)
-    names = label_map_names(label_map)
     limit = records_to_read(len(shards), max_records_per_shard)
     scans = []
     for path in shards:
@@ -252,7 +253,6 @@ def check_dataset(msg, template: str, data_dir: str, shards: list[str],
         check_shard_classes(scan, names, label_map)
         scans.append(scan)
     manifest_path = os.path.join(data_dir, dataset.MANIFEST)
-    manifest = read_manifest(manifest_path)
     if manifest is not None:
         check_manifest_classes(manifest, manifest_path, names, label_map)
     if predicts_masks(msg):
@@ -270,7 +270,8 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
     msg = read_pipeline(path)
     data_dir = os.path.abspath(data_dir)
     label_map = os.path.join(data_dir, dataset.LABEL_MAP)
-    ids = label_map_ids(label_map)
+    names = label_map_names(label_map)
+    ids = sorted(names)
     if not ids or ids != list(range(1, len(ids) + 1)):
         raise ConfigError(f"label map {label_map!r} has ids {ids}; expected 1..N without gaps")
     train_shards = dataset.list_shards(data_dir, "train")
@@ -279,8 +280,9 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
                           "run tools/make_tfrecords.py --output_dir there first")
     val_shards = dataset.list_shards(data_dir, "val")
     val_split = "val" if val_shards else "train"
-    check_dataset(msg, template, data_dir, train_shards + val_shards, max_records_per_shard)
-    manifest = read_manifest(os.path.join(data_dir, dataset.MANIFEST)) or {}
+    manifest = read_manifest(os.path.join(data_dir, dataset.MANIFEST))
+    _check_dataset(msg, template, data_dir, train_shards + val_shards, max_records_per_shard, names, manifest)
+    manifest = manifest or {}
     num_val = manifest.get("splits", {}).get(val_split, {}).get("images")
 
     _model_oneof(msg).num_classes = len(ids)
