@@ -10,7 +10,7 @@ Over N composites of the embedded default at 640x480, every stage on:
   a region boundary (synth.placement.straddles), for this engine and for frontal logos of the
   same sizes placed uniformly at random on the same backdrops;
 - noise_ratio_median_abs_log, sharpness_ratio_median_abs_log: median over logos of
-  |log(inside / surrounding ring)| of the noise level and the sharpness (synth.photometric);
+  |log(inside / surrounding ring)| of the noise level and the sharpness (synth.measure);
   the noise level is estimated where the clean signal is flat (the logo's own artwork warped
   onto the canvas inside, the backdrop before any logo in the ring), since a noise estimator
   also reads fine artwork as noise; the _unmasked figures (and the same with the camera stage
@@ -30,7 +30,8 @@ import time
 import cv2
 import numpy as np
 
-from synth import boxes as boxlib, composite, config as configlib, engine, gate, photometric, placement, scene
+from synth import boxes as boxlib, composite, config as configlib, engine, gate, placement, scene
+from synth.measure import inner_mask, noise_level, ring_mask, sharpness
 from synth.inputs import load_inputs
 
 
@@ -83,9 +84,9 @@ def _noise_camera_off(inputs, eng, c, n: int):
         params, r = scene.compose(np.random.default_rng(seed), seed, inputs, eng.backdrops, eng.bank, s_off)
         gray = _gray(r.image)
         for k in range(len(params.objects)):
-            inner, ring = photometric.inner_mask(r.visible[k]), photometric.ring_mask(r.pasted[k], 6)
+            inner, ring = inner_mask(r.visible[k]), ring_mask(r.pasted[k], 6)
             if inner.sum() > 50 and ring.sum() > 50:
-                v = _ratio(photometric.noise_level(gray, inner), photometric.noise_level(gray, ring))
+                v = _ratio(noise_level(gray, inner), noise_level(gray, ring))
                 if v is not None:
                     vals.append(v)
     return round(float(np.median(vals)), 4) if vals else None
@@ -122,8 +123,8 @@ def measure(n: int = 500) -> dict:
                     rq = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]) - 0.5
                     straddle_rand.append(placement.straddles(rq, surf))
             vis = r.visible[k]
-            inner = photometric.inner_mask(vis)
-            ring = photometric.ring_mask(r.pasted[k], 6)
+            inner = inner_mask(vis)
+            ring = ring_mask(r.pasted[k], 6)
             # noise is compared where the clean signal is flat: the logo's own artwork (warped
             # onto the canvas) inside, the backdrop before any logo in the ring
             logo_img = eng.bank.get(o.logo_index, o.colourway, np.linalg.norm(quad[1] - quad[0]))[0]
@@ -132,12 +133,12 @@ def measure(n: int = 500) -> dict:
             flat_in = inner & _flat(art)
             flat_ring = ring & _flat(_gray(backdrop))
             if flat_in.sum() > 50 and flat_ring.sum() > 50:
-                noise_r.append(_ratio(photometric.noise_level(gray, flat_in), photometric.noise_level(gray, flat_ring)))
+                noise_r.append(_ratio(noise_level(gray, flat_in), noise_level(gray, flat_ring)))
             if inner.sum() > 50 and ring.sum() > 50:
-                noise_raw.append(_ratio(photometric.noise_level(gray, inner), photometric.noise_level(gray, ring)))
+                noise_raw.append(_ratio(noise_level(gray, inner), noise_level(gray, ring)))
                 sharp_r.append(_ratio(
-                    photometric.sharpness(gray, inner, photometric.noise_level(gray, inner)),
-                    photometric.sharpness(gray, ring, photometric.noise_level(gray, ring))))
+                    sharpness(gray, inner, noise_level(gray, inner)),
+                    sharpness(gray, ring, noise_level(gray, ring))))
                 lum_in.append(float(gray[inner].mean()))
                 lum_ring.append(float(gray[ring].mean()))
             if gate.score(eng.bank.get(o.logo_index, o.colourway, np.linalg.norm(quad[1] - quad[0]))[1],

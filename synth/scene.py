@@ -5,8 +5,8 @@ Stages, each in its own module and each switchable in the config (`realism { ...
   placement (synth.placement)  a footprint inside one region, in its perspective, crossing no edge
   colourway (synth.colourway)  the logo as designed, inverted, white, black or on a plate
   geometry (synth.geometry)    the homography of the logo onto its quad, the warp
-  light, camera (synth.photometric)  shading, colour cast, shadow, glare; blur (before blending) and
-                               noise matching (after it, on the composite)
+  light (synth.photometric)    shading, colour cast, shadow, glare
+  camera (synth.camera)        blur (before blending) and noise matching (after it, on the composite)
   blending (synth.blending)    hard, feathered, Poisson or Laplacian-pyramid, drawn per object
   occlusion (synth.occlusion)  partial occluders over logos, unlabelled distractors
   gate (synth.gate)            visible fraction, size, contrast, match: objects under it are re-drawn
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, fields
 import cv2
 import numpy as np
 
-from synth import (blending, boxes as boxlib, colourway, config as configlib, gate, geometry,
+from synth import (blending, boxes as boxlib, camera, colourway, config as configlib, gate, geometry,
                    occlusion, photometric, placement, surface)
 from synth.inputs import Inputs
 
@@ -59,7 +59,7 @@ class Settings:
     light_on: bool
     light_cfg: photometric.LightConfig
     camera_on: bool
-    camera_cfg: photometric.CameraConfig
+    camera_cfg: camera.CameraConfig
     jpeg_range: tuple
     blend_cfg: blending.BlendConfig
     occlusion_on: bool
@@ -95,7 +95,7 @@ class Settings:
             light_cfg=photometric.LightConfig(shadow_prob=r.light.shadow_probability,
                                               glare_prob=r.light.glare_probability),
             camera_on=r.camera.enabled,
-            camera_cfg=photometric.CameraConfig(motion_blur_prob=r.camera.motion_blur_probability),
+            camera_cfg=camera.CameraConfig(motion_blur_prob=r.camera.motion_blur_probability),
             jpeg_range=((r.camera.jpeg_quality_min, r.camera.jpeg_quality_max) if r.camera.enabled
                         else (c.jpeg_quality, c.jpeg_quality)),
             blend_cfg=blending.BlendConfig(hard_weight=r.blend.hard_weight, feather_weight=r.blend.feather_weight,
@@ -126,7 +126,7 @@ class ObjectParams:
     quad: tuple  # ((x, y) TL, TR, BR, BL) canvas pixels
     placement: dict | None  # synth.placement.PlacementParams as a dict (surface stage on)
     light: photometric.LightParams | None
-    camera: photometric.CameraParams | None
+    camera: camera.CameraParams | None
     blend: blending.BlendParams
     occluder: occlusion.OccluderParams | None
 
@@ -333,14 +333,14 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken) -> ObjectParam
         if any(boxlib.iou(box, placement.quad_box(np.asarray(t), s.out_hw)) > s.max_overlap_iou for t in taken):
             return "placement: overlaps another logo"
     light = photometric.sample_light(rng, s.light_cfg) if s.light_on else None
-    camera = photometric.sample_camera(rng, s.camera_cfg) if s.camera_on else None
+    cam = camera.sample_camera(rng, s.camera_cfg) if s.camera_on else None
     blend = blending.sample_blend(rng, s.blend_cfg)
     occ = None
     if s.occlusion_on:
         b = placement.quad_box(np.asarray(quad), s.out_hw)
         oh, ow = s.out_hw
         occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg)
-    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), pdict, light, camera, blend, occ)
+    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), pdict, light, cam, blend, occ)
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     if o.light is not None:  # lit by the background as it was, before the logo's own shadow
         rgb = photometric.relight(rgb, alpha, region, o.light)
     if o.camera is not None:  # optics before blending, the sensor after
-        rgb, alpha = photometric.match_optics(rgb, alpha, region, o.camera)
+        rgb, alpha = camera.match_optics(rgb, alpha, region, o.camera)
     if o.light is not None and o.light.shadow:
         region[...] = photometric.shadow(region, alpha, o.light)
     sub, eff = blending.blend(sub, rgb, alpha, rel, o.blend, inplace=True)
@@ -407,7 +407,7 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
         share[rel[0]:rel[2], rel[1]:rel[3]] = eff
         drawn = np.zeros(sub.shape, np.float32)
         drawn[rel[0]:rel[2], rel[1]:rel[3]] = artwork
-        sub = photometric.match_sensor(sub, share, o.camera, drawn)
+        sub = camera.match_sensor(sub, share, o.camera, drawn)
     pasted[y0:y1, x0:x1] = eff
     out = canvas.copy()
     out[Y0:Y1, X0:X1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)

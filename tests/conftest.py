@@ -44,6 +44,18 @@ def make_background(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def make_disc_roi(size: int = 160, logo: int = 100, colours=((200, 60, 50), (60, 170, 90))):
+    """A ROI of `size` px with a centred disc logo of diameter `logo` (two flat, unsaturated colours:
+    a disc and a bar): its float32 RGB and its float32 alpha, as the light and camera stages take them."""
+    rgb = np.zeros((size, size, 3), np.float32)
+    alpha = np.zeros((size, size), np.float32)
+    c = size // 2
+    cv2.circle(alpha, (c, c), logo // 2, 1.0, -1, cv2.LINE_AA)
+    cv2.circle(rgb, (c, c), logo // 2, colours[0], -1, cv2.LINE_AA)
+    cv2.rectangle(rgb, (c - logo // 4, c - logo // 10), (c + logo // 4, c + logo // 10), colours[1], -1)
+    return rgb, alpha
+
+
 @pytest.fixture
 def workdir(tmp_path):
     """tmp_path with logos/logo.png and backgrounds/bg{0,1,2}.jpg."""
