@@ -58,7 +58,8 @@ import cv2
 import numpy as np
 from scipy.special import ndtri
 
-from synth.errors import ConfigError, check_range_pair
+from synth.errors import check_field_int as _check_int, check_field_number as _check_value, \
+    check_field_pair as _check_range
 from synth.measure import (ALPHA_EPS, HP, HP_NORM, LUMA, check_inputs, distance_outside, energies,
                            footprint_box, gaussian, inner_mask, interior, mad_sigma, signal_sharpness, to_gray)
 
@@ -70,20 +71,6 @@ NOISE_MATCH_TOL = 0.03  # the matched logo's noise reading is within this share 
 
 
 # ---------------------------------------------------------------- config and parameters
-
-def _check_range(owner, name, value, lo, hi, integer=False):
-    check_range_pair(f"{owner}.{name}", value, lo, hi, integer)
-
-
-def _check_int(owner, name, value, lo, hi):
-    if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: expected an integer in [{lo}, {hi}]")
-
-
-def _check_value(owner, name, value, lo, hi):
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi):
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: expected a number in [{lo}, {hi}]")
-
 
 @dataclass(frozen=True)
 class CameraConfig:

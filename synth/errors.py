@@ -36,6 +36,28 @@ def check_range_pair(what: str, value, lo: float, hi: float, integer: bool = Fal
                           f"{lo} <= low <= high <= {hi}")
 
 
+def check_number(what: str, value, lo: float, hi: float, integer: bool = False) -> None:
+    """Raises ConfigError naming `what` unless `value` is a number (an int when `integer`;
+    never a bool) with lo <= value <= hi."""
+    kinds = (int,) if integer else (int, float)
+    if not (isinstance(value, kinds) and not isinstance(value, bool) and lo <= value <= hi):
+        raise ConfigError(f"{what} = {value!r} is invalid: expected {'an integer' if integer else 'a number'} "
+                          f"in [{lo}, {hi}]")
+
+
+def check_field_pair(owner: str, name: str, value, lo: float, hi: float, integer: bool = False) -> None:
+    """check_range_pair for the field `name` of the config `owner`."""
+    check_range_pair(f"{owner}.{name}", value, lo, hi, integer)
+
+
+def check_field_int(owner: str, name: str, value, lo: float, hi: float) -> None:
+    check_number(f"{owner}.{name}", value, lo, hi, integer=True)
+
+
+def check_field_number(owner: str, name: str, value, lo: float, hi: float) -> None:
+    check_number(f"{owner}.{name}", value, lo, hi)
+
+
 def check_fields(owner: str, obj, checks) -> None:
     """Raises ConfigError for the first (field name, ok, allowed) of `checks` that is not ok,
     naming `owner`.field, its value and what is allowed."""

@@ -45,7 +45,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synth.errors import ConfigError, InputImageError, check_range_pair
+from synth.errors import ConfigError, InputImageError
+from synth.errors import check_field_int as _check_int, check_field_number as _check_value, \
+    check_field_pair as _check_range
 from synth.measure import (LUMA, check_alpha, check_inputs, distance_outside, footprint_box, gaussian,
                            kernel_size, to_gray)
 
@@ -55,20 +57,6 @@ _GAMMA_STEPS = 4096  # gamma through a lookup table of this many steps over 0..2
 
 
 # ---------------------------------------------------------------- config and parameters
-
-def _check_range(owner, name, value, lo, hi, integer=False):
-    check_range_pair(f"{owner}.{name}", value, lo, hi, integer)
-
-
-def _check_int(owner, name, value, lo, hi):
-    if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: expected an integer in [{lo}, {hi}]")
-
-
-def _check_value(owner, name, value, lo, hi):
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi):
-        raise ConfigError(f"{owner}.{name} = {value!r} is invalid: expected a number in [{lo}, {hi}]")
-
 
 @dataclass(frozen=True)
 class LightConfig:
