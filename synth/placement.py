@@ -92,6 +92,7 @@ class PlacementParams:
     tilt_deg: tuple  # (about the logo's x axis, about its y axis)
     evidence: str  # the region's plane evidence
     attempts: int  # attempts used, this one included
+    region_kind: str = "flat"  # the region's kind: synth.surface.KIND_FLAT or KIND_TEXTURE
 
     def quad_array(self) -> np.ndarray:
         return np.asarray(self.quad, np.float64)
@@ -274,5 +275,5 @@ def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw
         if any(boxlib.iou(box, b) > max_overlap_iou for b in taken_boxes):
             continue
         return PlacementParams(rid, tuple((float(x), float(y)) for x, y in quad), (cx, cy),
-                               float(width[k]), rot, tilt, region.plane.evidence, attempt)
+                               float(width[k]), rot, tilt, region.plane.evidence, attempt, region.kind)
     return None
