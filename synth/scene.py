@@ -84,7 +84,9 @@ class Settings:
             max_overlap_iou=p.max_overlap_iou, max_attempts=p.max_attempts,
             min_scale=p.min_scale, max_scale=p.max_scale,
             surface_on=sf.enabled,
-            surface_cfg=surface.SurfaceConfig(min_area_px=sf.min_region_area_px),
+            surface_cfg=surface.SurfaceConfig(min_area_px=sf.min_region_area_px,
+                                              max_texture_regions=surface.SurfaceConfig.max_texture_regions
+                                              if sf.texture_regions else 0),
             placement_cfg=placement.PlacementConfig(
                 min_width_frac=sf.min_region_share, max_width_frac=sf.max_region_share,
                 min_width_px=max(1.0, p.min_scale * short), max_width_canvas=p.max_scale,

@@ -218,3 +218,15 @@ def test_odd_sizes_run_the_texture_pass_and_map_back_to_full_resolution(hw):
     assert s.labels.shape == s.edges.shape == s.boundaries.shape == hw
     if hw == (481, 641):  # large enough to hold a region: the whole noise is one texture
         assert [r.kind for r in s.regions] == [surface.KIND_TEXTURE] and np.mean(s.labels >= 0) > 0.9
+
+
+def test_the_config_switches_the_texture_pass_off():
+    from synth import config as configlib, scene
+
+    base = 'logo { builtin: "skimage:logo" } background { builtin: "skimage:photos" }'
+    on = scene.Settings.from_config(configlib.parse_config_text(base, "on"))
+    off = scene.Settings.from_config(configlib.parse_config_text(
+        base + " realism { surface { texture_regions: false } }", "off"))
+    wall = bricks()
+    assert texture_regions(surface.analyse(wall, on.surface_cfg))
+    assert surface.analyse(wall, off.surface_cfg).regions == ()
