@@ -1,6 +1,9 @@
 """Realism benchmark: how the engine measures itself (bench/out/realism.json).
 
 Over N composites of the embedded default at 640x480, every stage on:
+- composites_without_objects_share, objects_on_texture_share: how often no logo found room
+  (the drawn backdrop had no usable region, or every try failed the gate), and the share of
+  logos placed on a texture region (synth.surface's texture pass) rather than a flat one;
 - box_exact_min_iou: smallest IoU between an emitted box and a reference computed another
   way: an indicator image of the logo composited forward through every layer with the
   layers' own opacities, thresholded at 0.5;
@@ -8,7 +11,8 @@ Over N composites of the embedded default at 640x480, every stage on:
   painting thresholded layers in order, this logo is on top (differs at soft edges);
 - straddle_rate / straddle_rate_random: share of logos whose footprint crosses a strong edge or
   a region boundary (synth.placement.straddles), for this engine and for frontal logos of the
-  same sizes placed uniformly at random on the same backdrops;
+  same sizes placed uniformly at random on the same backdrops; a texture region's own texture
+  (brick joints, blades of grass) is not a strong edge, its outline is a boundary;
 - noise_ratio_median_abs_log, sharpness_ratio_median_abs_log: median over logos of
   |log(inside / surrounding ring)| of the noise level and the sharpness (synth.measure);
   the noise level is estimated where the clean signal is flat (the logo's own artwork warped
@@ -120,14 +124,16 @@ def measure(n: int = 500) -> dict:
     eng = engine.Engine(inputs, c)
     rng_random = np.random.default_rng(12345)
     noise_raw, painter, ious, straddle, straddle_rand, noise_r, sharp_r, lum_in, lum_ring = ([] for _ in range(9))
-    below_gate, objects = 0, 0
+    below_gate, objects, empty, on_texture = 0, 0, 0, 0
     for index in range(n):
         seed = composite.image_seed(c.seed, 0, index)
         params, r = scene.compose(np.random.default_rng(seed), seed, inputs, eng.backdrops, eng.bank, eng.settings)
         _, backdrop, surf = eng.backdrops.get(params.background_index, params.fit_variant)
         gray = _gray(r.image)
+        empty += not params.objects
         for k, o in enumerate(params.objects):
             objects += 1
+            on_texture += bool(o.placement) and o.placement.get("region_kind") == "texture"
             ref = _composited_box(k, r.pasted, r.occluders)
             ious.append(boxlib.iou(r.boxes[k], ref) if ref is not None else 0.0)
             ref = _painter_box(k, r.pasted, r.occluders)
@@ -184,6 +190,8 @@ def measure(n: int = 500) -> dict:
     bound = 200 / (time.perf_counter() - t)
     return {
         "composites": n, "objects": objects,
+        "composites_without_objects_share": round(empty / n, 4),
+        "objects_on_texture_share": round(on_texture / max(objects, 1), 4),
         "box_exact_min_iou": round(float(min(ious)) if ious else float("nan"), 4),
         "box_painter_min_iou": round(float(min(painter)) if painter else float("nan"), 4),
         "box_painter_mean_iou": round(float(np.mean(painter)) if painter else float("nan"), 4),
