@@ -17,21 +17,49 @@ never emitted as a label; the scores of emitted objects go into the manifest.
   a global inside/outside mean can cancel out; colour (not only grey) keeps a red logo on
   an equally bright green wall visible. Boundary points at the canvas edge have no
   outside pixels and are skipped. Default minimum 0.05.
-- ``match``: the composite warped back to the front with inv(H) (cv2.warpPerspective
-  onto the logo's frame), compared with the original logo by normalised
-  cross-correlation of grey levels over the logo's opaque (alpha >= 0.5) and visible
-  pixels. Both are compared at about the pasted resolution (the logo is first reduced
-  to the pasted size, at most 256 px on its longer side), so a small paste is not
-  penalised for the detail it cannot hold. A logo with almost no grey texture (grey
-  standard deviation under ``FLAT_STD`` = 0.04, e.g. the all-white colourway) has no
-  pattern to correlate; its match is the correlation, over the logo's box plus a 15 %
-  margin, between the composite and the logo drawn over the mean grey of that margin,
-  i.e. how well the silhouette survives. Default minimum 0.5.
+- ``match``: how well the logo's own pattern survives, at about the pasted resolution:
+  the composite is warped back to the front with inv(H) (cv2.warpPerspective onto the
+  logo's frame) and compared with the logo, both at the pasted size (the logo is first
+  reduced to it, at most 256 px on its longer side, so a small paste is not penalised
+  for detail it cannot hold), over the pixels that are opaque (alpha >= 0.5) in the logo
+  and visible in the composite (the kept pixels). The score is the larger of:
+
+  (a) the normalised cross-correlation (NCC) of grey levels;
+  (b) a shading-discounted colour correlation. In each CIELAB channel (L in 0..100, a, b)
+      of both images, every kept pixel loses its local mean: a Gaussian low-pass of
+      standard deviation ``COLOUR_SIGMA_FRAC`` = 0.08 x the working logo's longer side
+      (at least ``COLOUR_MIN_SIGMA`` = 1.5 px) taken over the kept pixels only,
+      blur(image * keep) / blur(keep), so occluders and the surround do not leak in (the
+      blur runs on a grid reduced so that its longer side is at most 32 px, which a blur
+      this wide does not notice). The three residual channels, each minus its mean, are
+      stacked and correlated once (one NCC over 3 x the kept pixels). The channels are
+      weighed equally in CIELAB units (``LAB_WEIGHTS``): CIELAB is built so that one
+      unit of L and one unit of a or b are about equally visible differences (delta-E,
+      as ``contrast`` uses), so lightness and hue structure each count by how visible
+      they are and neither swamps the other by its numeric range; weighing L less would
+      let a paste pass on its hue layout alone, weighing it more would bring back the
+      problem below. If the reference's residual is weaker than ``COLOUR_FLAT_RMS`` = 2
+      delta-E RMS over the kept pixels (a logo that is itself a smooth gradient: one
+      running 60 delta-E corner to corner leaves about 1, where the low-pass lags it
+      along the silhouette), it has no pattern here and (b) is 0, so (a) decides.
+
+  Why (b): the light stage multiplies a paste by a smooth shading field and adds glare,
+  a low-frequency change whose grey variance can exceed that of a logo with little grey
+  contrast. skimage's logo (green and orange halves of nearly the same luminance, grey
+  standard deviation 0.063, its identity carried by hue and dark outlines) scored (a) =
+  0.07 pasted 105 px wide under strong shading and a glare spot although it aligned
+  perfectly, and 0.85 on (b). (b) discards what varies more slowly than the logo's
+  detail and sees hue; taking the larger keeps every paste that (a) accepted. A logo
+  with almost no grey texture (grey standard deviation under ``FLAT_STD`` = 0.04, e.g.
+  the all-white colourway) is matched by its silhouette instead of (a) and (b): its
+  match is the grey correlation, over the logo's box plus a 15 % margin, between the
+  composite and the logo drawn over the mean grey of that margin, i.e. how well the
+  silhouette survives. Default minimum 0.5.
 
 The work is done on the region of interest given by H's projection of the logo's
-corners, never the whole canvas. `prepare_logo` computes a logo's grey/opacity pyramid
-once, so scoring many pastes of a large logo does not reduce it every time. `check_thresholds_feasible` refuses thresholds that no
-placement can meet.
+corners, never the whole canvas. `prepare_logo` computes a logo's grey, opacity and
+CIELAB pyramids once, so scoring many pastes of a large logo does not reduce it every
+time. `check_thresholds_feasible` refuses thresholds that no placement can meet.
 """
 
 from __future__ import annotations
@@ -48,6 +76,11 @@ from synth.errors import ConfigError, InputImageError
 RING_PX = 4
 FLAT_STD = 0.04
 MAX_WORK_SIDE = 256
+COLOUR_SIGMA_FRAC = 0.08  # low-pass sigma of the colour match, x the working logo's longer side
+COLOUR_MIN_SIGMA = 1.5  # px, its floor at the working resolution
+COLOUR_FLAT_RMS = 2.0  # delta-E: a reference residual weaker than this has no pattern for (b)
+LAB_WEIGHTS = (1.0, 1.0, 1.0)  # L, a, b: CIELAB units are about equally visible differences
+_LOWPASS_SIDE = 32  # the low-pass runs on a grid of at most this longer side (it is smooth there)
 
 
 @dataclass(frozen=True)
@@ -89,10 +122,12 @@ class GateScores:
 
 @dataclass(frozen=True)
 class PreparedLogo:
-    """A logo's grey levels and opacity (float32 in [0, 1]) at 1, 1/2, 1/4, ... of its size,
-    down to 16 px; made once per logo by `prepare_logo` so `score` never reduces a big logo."""
+    """A logo's grey levels and opacity (float32 in [0, 1]) and its CIELAB colours at 1, 1/2,
+    1/4, ... of its size, down to 16 px; made once per logo by `prepare_logo` so `score` never
+    reduces a big logo. The colours are reduced in sRGB (as the paste is), then converted."""
     shape: tuple  # (h, w) of the original logo
     levels: tuple  # ((grey, alpha), ...), level k about 2^-k of the original
+    colour_levels: tuple  # (lab_alpha, ...), the same sizes: float32 HxWx4, CIELAB (L in 0..100) and alpha
 
 
 def prepare_logo(logo_rgba: np.ndarray) -> PreparedLogo:
@@ -101,13 +136,17 @@ def prepare_logo(logo_rgba: np.ndarray) -> PreparedLogo:
         raise InputImageError(f"gate: logo must be RGBA uint8 HxWx4, got shape {getattr(logo_rgba, 'shape', None)}")
     grey = cv2.cvtColor(np.ascontiguousarray(logo_rgba[..., :3]), cv2.COLOR_RGB2GRAY)
     level = cv2.merge([grey, np.ascontiguousarray(logo_rgba[..., 3])]).astype(np.float32) * np.float32(1.0 / 255.0)
-    levels = [level]
+    rgb = logo_rgba[..., :3].astype(np.float32) * np.float32(1.0 / 255.0)
+    levels, colours = [level], [cv2.merge([cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), level[..., 1]])]
     while min(level.shape[:2]) >= 32:
         h, w = level.shape[:2]
         level = cv2.resize(level, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(rgb, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
         levels.append(level)
+        colours.append(cv2.merge([cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), level[..., 1]]))
     return PreparedLogo(tuple(logo_rgba.shape[:2]),
-                        tuple((np.ascontiguousarray(lv[..., 0]), np.ascontiguousarray(lv[..., 1])) for lv in levels))
+                        tuple((np.ascontiguousarray(lv[..., 0]), np.ascontiguousarray(lv[..., 1])) for lv in levels),
+                        tuple(colours))
 
 
 def _det3(m: np.ndarray) -> float:
@@ -178,15 +217,80 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 1e-9 else 0.0
 
 
-def _match(logo: PreparedLogo, H_roi, grey_roi, vis_roi, quad_area) -> float:
+def _coarse_blur(img: np.ndarray, sigma: float, q: int) -> np.ndarray:
+    """A Gaussian blur of sigma px, zero outside the image, of an HxWxC (C <= 4) float32 image, on a
+    grid reduced by the integer factor q (block means of the image zero-padded to a multiple of q);
+    `_upsample` brings a result back. A blur of large sigma is smooth, so the grid does not show,
+    and the cost no longer grows with sigma."""
+    if q > 1:
+        h, w = img.shape[:2]
+        hs, ws = -(-h // q), -(-w // q)
+        img = cv2.copyMakeBorder(img, 0, hs * q - h, 0, ws * q - w, cv2.BORDER_CONSTANT, value=0)
+        img = cv2.resize(img, (ws, hs), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(img, (0, 0), sigma / q, borderType=cv2.BORDER_CONSTANT)
+
+
+def _upsample(img: np.ndarray, q: int, hw) -> np.ndarray:
+    if q == 1:
+        return img
+    hs, ws = img.shape[:2]
+    return cv2.resize(img, (ws * q, hs * q), interpolation=cv2.INTER_LINEAR)[:hw[0], :hw[1]]
+
+
+def _colour_match(ref: np.ndarray, back: np.ndarray, keep: np.ndarray) -> float:
+    """Score (b) of `match` (see the module docstring): the correlation of the CIELAB residuals
+    left after each image loses its low-pass over the kept pixels; 0 when the reference's residual
+    is flat. `ref` is the reference, HxWx4 float32 (CIELAB, alpha); `back` the warped-back
+    composite, HxWx3 float32 in OpenCV's 8-bit Lab units (L x 2.55, a and b + 128) and 0 outside
+    `keep`. Removing a low-pass and a mean is linear per channel, so back's units are converted
+    on the sums at the end. blur(x * keep) / blur(keep) weighs kept values only, so it stays within
+    their range even where blur(keep) is tiny. Written with OpenCV's per-pixel arithmetic and few
+    full-size temporaries: numpy broadcasting over a last axis of 3 is several times slower."""
+    mask = keep.view(np.uint8)
+    if cv2.countNonZero(mask) < 4:
+        return 0.0
+    hw = keep.shape
+    sigma = max(COLOUR_MIN_SIGMA, COLOUR_SIGMA_FRAC * max(hw))
+    q = -(-max(hw) // _LOWPASS_SIDE)  # the blur's grid: longer side at most _LOWPASS_SIDE
+    ref_k = cv2.bitwise_and(ref, ref, mask=mask)
+    ref_k[..., 3] = mask  # channel 3 blurred is then blur(keep), the normaliser
+    low_ref = _coarse_blur(ref_k, sigma, q)
+    low_back = _coarse_blur(back, sigma, q)
+    den = np.maximum(low_ref[..., 3], np.float32(1e-12))
+    den = cv2.merge([den, den, den])
+    r_ref = cv2.cvtColor(ref, cv2.COLOR_BGRA2BGR)  # a copy, without alpha
+    r_ref -= _upsample(cv2.divide(cv2.cvtColor(low_ref, cv2.COLOR_BGRA2BGR), den), q, hw)
+    r_back = _upsample(cv2.divide(low_back, den), q, hw)
+    np.subtract(back, r_back, out=r_back)
+    # per-channel means and second moments over the kept pixels (cv2.mean sums in float64)
+    m_ref, m_back = np.array(cv2.mean(r_ref, mask)[:3]), np.array(cv2.mean(r_back, mask)[:3])
+    tmp = np.empty_like(r_ref)
+    s_rr = np.array(cv2.mean(np.multiply(r_ref, r_ref, out=tmp), mask)[:3])
+    s_bb = np.array(cv2.mean(np.multiply(r_back, r_back, out=tmp), mask)[:3])
+    s_rb = np.array(cv2.mean(np.multiply(r_ref, r_back, out=tmp), mask)[:3])
+    w2 = np.square(np.asarray(LAB_WEIGHTS, np.float64))
+    unit = np.array([100.0 / 255.0, 1.0, 1.0])  # back's units to CIELAB's
+    var_ref = float(w2 @ (s_rr - m_ref * m_ref))
+    if var_ref < COLOUR_FLAT_RMS ** 2:
+        return 0.0
+    var_back = float((w2 * unit * unit) @ (s_bb - m_back * m_back))
+    cov = float((w2 * unit) @ (s_rb - m_ref * m_back))
+    return cov / math.sqrt(var_ref * var_back) if var_back > 1e-12 else 0.0
+
+
+def _match(logo: PreparedLogo, H_roi, grey_roi, lab_roi, vis_roi, quad_area) -> float:
     lh, lw = logo.shape
     s = min(1.0, math.sqrt(max(quad_area, 1.0) / (lh * lw)), MAX_WORK_SIDE / max(lh, lw))
     wh, ww = max(2, int(round(lh * s))), max(2, int(round(lw * s)))
-    # The smallest prepared level still at least the working size, reduced the rest of the way.
-    ref, alpha = next(lv for lv in reversed(logo.levels) if lv[0].shape[0] >= wh and lv[0].shape[1] >= ww)
+    # The smallest prepared level still at least the working size, reduced the rest of the way
+    # (alpha from the colour level: resized with it, it is the same as resized alone).
+    k = next(i for i in reversed(range(len(logo.levels)))
+             if logo.levels[i][0].shape[0] >= wh and logo.levels[i][0].shape[1] >= ww)
+    ref, colour = logo.levels[k][0], logo.colour_levels[k]
     if ref.shape != (wh, ww):
         ref = cv2.resize(ref, (ww, wh), interpolation=cv2.INTER_AREA)
-        alpha = cv2.resize(alpha, (ww, wh), interpolation=cv2.INTER_AREA)
+        colour = cv2.resize(colour, (ww, wh), interpolation=cv2.INTER_AREA)
+    alpha = colour[..., 3]
     opaque = alpha >= VISIBLE_ALPHA
     if not opaque.any():
         return 0.0
@@ -204,7 +308,9 @@ def _match(logo: PreparedLogo, H_roi, grey_roi, vis_roi, quad_area) -> float:
     vis_back = cv2.warpPerspective(vis_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if not flat:
         keep = opaque & (vis_back >= VISIBLE_ALPHA)
-        return _ncc(ref[keep], back[keep])
+        back_lab = cv2.warpPerspective(lab_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        back_lab = cv2.bitwise_and(back_lab, back_lab, mask=keep.view(np.uint8)).astype(np.float32)  # masked in 8 bits
+        return max(_ncc(ref[keep], back[keep]), _colour_match(colour, back_lab, keep))
     valid = cv2.warpPerspective(np.ones_like(grey_roi), M, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
     a = np.zeros((wh + 2 * m, ww + 2 * m), np.float32)
@@ -271,7 +377,7 @@ def score(logo, H, composite_rgb: np.ndarray, visible_alpha: np.ndarray,
     H_roi = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ H
     qx, qy = quad[:, 0], quad[:, 1]
     area = 0.5 * abs(float(np.dot(qx, np.roll(qy, -1)) - np.dot(qy, np.roll(qx, -1))))
-    match = _match(logo, H_roi, grey, vis_roi, area)
+    match = _match(logo, H_roi, grey, lab, vis_roi, area)
     return GateScores(round(n_vis / n_pasted, 6), size_px, round(contrast, 6), round(match, 6))
 
 

@@ -182,3 +182,117 @@ def test_score_reads_nothing_outside_its_region():
     want = gate.score(logo, H, comp, pasted, pasted)
     assert gate.score(logo, H, noisy, vis, pasted) == want
     assert gate.score_region(gate.prepare_logo(logo), H, comp.shape[:2]) == (y0, x0, y1, x1)
+
+
+# -- match (b): shading-discounted colour correlation -------------------------------------
+
+GREEN, ORANGE, OUTLINE = (80, 185, 70), (225, 115, 55), (35, 35, 35)  # green and orange: grey 140 and 141
+
+
+def _hue_logo(size=120):
+    """A disc whose halves differ in hue but not in luminance, with thin dark outlines: its grey
+    texture is weak (grey std about 0.056, like skimage's logo), its identity is in colour."""
+    rgba = np.zeros((size, size, 4), np.uint8)
+    c = size // 2
+    cv2.circle(rgba, (c, c), c - 2, GREEN + (255,), -1, cv2.LINE_AA)
+    right = np.zeros((size, size), bool)
+    right[:, c:] = True
+    rgba[right & (rgba[..., 3] > 0), :3] = ORANGE
+    zigzag = (np.float64([[0.25, 0.3], [0.45, 0.22], [0.4, 0.55], [0.7, 0.6], [0.62, 0.85]]) * size).astype(np.int32)
+    cv2.polylines(rgba, [zigzag], False, OUTLINE + (255,), 1, cv2.LINE_AA)
+    cv2.circle(rgba, (int(size * 0.72), int(size * 0.3)), size // 10, OUTLINE + (255,), 1, cv2.LINE_AA)
+    return rgba
+
+
+HUE_QUAD = [[200, 100], [330, 115], [322, 240], [192, 228]]
+
+
+def _shaded_scene(logo, quad=HUE_QUAD, occluder=False):
+    """`logo` pasted on a dark-blue backdrop, then lit like the light stage at its strongest: the
+    whole region multiplied by a linear ramp 0.4 -> 1.3 across the logo and a Gaussian glare spot
+    added. Returns (composite, visible opacity, pasted opacity, H)."""
+    rng = np.random.default_rng(3)
+    bg = np.float32([25, 35, 90]) + rng.normal(0, 3, (OUT_H, OUT_W, 3)).astype(np.float32)
+    H = _homography(logo.shape[1], logo.shape[0], quad)
+    warped = cv2.warpPerspective(logo, H, (OUT_W, OUT_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    pasted = warped[..., 3].astype(np.float32) / 255.0
+    comp = bg * (1.0 - pasted[..., None]) + warped[..., :3] * pasted[..., None]
+    xs, ys = np.float32(quad)[:, 0], np.float32(quad)[:, 1]
+    yy, xx = np.mgrid[:OUT_H, :OUT_W].astype(np.float32)
+    ramp = 0.4 + 0.9 * np.clip((xx - xs.min()) / np.ptp(xs), 0.0, 1.0)
+    gx, gy, gr = xs.min() + 0.3 * np.ptp(xs), ys.min() + 0.35 * np.ptp(ys), 0.25 * np.ptp(xs)
+    glare = 150.0 * np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / (2 * gr ** 2))
+    comp = comp * ramp[..., None] + glare[..., None]
+    visible = pasted
+    if occluder:  # an opaque magenta bar over the logo's lower part
+        bar = np.zeros((OUT_H, OUT_W), np.float32)
+        bar[int(ys.min() + 0.7 * np.ptp(ys)):int(ys.max()) + 1, :] = 1.0
+        comp = comp * (1.0 - bar[..., None]) + np.float32([230, 40, 200]) * bar[..., None]
+        visible = pasted * (1.0 - bar)
+    return np.clip(comp + 0.5, 0, 255).astype(np.uint8), visible, pasted, H
+
+
+def _grey_only(monkeypatch, *args):
+    """gate.score's match with score (b) switched off: the grey NCC alone (the match before (b))."""
+    with monkeypatch.context() as m:
+        m.setattr(gate, "_colour_match", lambda *a: 0.0)
+        return gate.score(*args).match
+
+
+def test_match_sees_hue_through_strong_shading(monkeypatch):
+    logo = _hue_logo()
+    grey = cv2.cvtColor(np.ascontiguousarray(logo[..., :3]), cv2.COLOR_RGB2GRAY)[logo[..., 3] >= 128] / 255.0
+    assert gate.FLAT_STD < grey.std() < 0.07  # textured enough for NCC, but weakly
+    comp, vis, pasted, H = _shaded_scene(logo)
+    s = gate.score(logo, H, comp, vis, pasted)
+    assert _grey_only(monkeypatch, logo, H, comp, vis, pasted) < 0.5  # what the grey NCC alone said
+    assert s.match >= 0.5 and s.passes(CFG), s.reasons(CFG)
+    # an opaque occluder of another colour over a quarter of it: its pixels do not leak into the
+    # low-pass of the kept pixels next to it
+    comp, vis, pasted, H = _shaded_scene(logo, occluder=True)
+    s = gate.score(logo, H, comp, vis, pasted)
+    assert 0.6 < s.visible_fraction < 0.85 and s.match >= 0.5
+
+
+def test_match_of_a_different_logo_stays_low_under_the_same_shading():
+    logo = _hue_logo()
+    rng = np.random.default_rng(0)
+    shuffled = logo.copy()
+    inside = logo[..., 3] > 0
+    shuffled[inside] = logo[inside][rng.permutation(int(inside.sum()))]
+    for wrong in (np.ascontiguousarray(np.rot90(logo)), np.ascontiguousarray(logo[:, ::-1]), shuffled,
+                  _asymmetric_logo(120)):
+        comp, vis, pasted, H = _shaded_scene(wrong)
+        s = gate.score(logo, H, comp, vis, pasted)
+        assert s.match < 0.5 and "min_match" in [r.split(":")[0] for r in s.reasons(CFG)]
+
+
+def test_colour_match_is_zero_for_a_smooth_gradient_reference(monkeypatch):
+    yy, xx = np.mgrid[:96, :96].astype(np.float32) / 95.0
+    gradient = np.zeros((96, 96, 4), np.uint8)
+    gradient[..., 0] = 100 + 60 * xx  # red and green rise left to right, blue falls top to bottom:
+    gradient[..., 1] = 70 + 60 * xx  # about 68 delta-E corner to corner, grey std 0.061, no detail
+    gradient[..., 2] = 150 - 50 * yy
+    gradient[..., 3] = 255
+    for rgba, want in ((gradient, 0.0), (_hue_logo(96), 1.0)):
+        colour = gate.prepare_logo(rgba).colour_levels[0]
+        keep = colour[..., 3] >= 0.5
+        same = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2Lab).astype(np.float32)
+        same[~keep] = 0.0
+        assert gate._colour_match(colour, same, keep) == pytest.approx(want, abs=0.02)
+    # pasted, the grey NCC alone decides its match (and it matches itself)
+    H = _homography(96, 96, PERSPECTIVE)
+    comp, pasted = _paste(gradient, H, _dark_background())
+    s = gate.score(gradient, H, comp, pasted, pasted)
+    assert s.match > 0.9 and s.match == _grey_only(monkeypatch, gradient, H, comp, pasted, pasted)
+
+
+def test_prepared_colour_levels_follow_the_grey_levels():
+    logo = _hue_logo(100)
+    p = gate.prepare_logo(logo)
+    assert len(p.colour_levels) == len(p.levels)
+    for (grey, alpha), colour in zip(p.levels, p.colour_levels):
+        assert colour.shape == grey.shape + (4,) and colour.dtype == np.float32
+        np.testing.assert_array_equal(colour[..., 3], alpha)
+    lab = p.colour_levels[0][50, 20, :3]  # a green pixel: L about 68, a strongly negative
+    assert 60 < lab[0] < 75 and lab[1] < -30
