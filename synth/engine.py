@@ -34,8 +34,9 @@ class Engine:
     """Per-process state of a run: the inputs, the realism settings, cached backdrops
     (fitted backgrounds with their surface analyses) and logos as pasted."""
 
-    def __init__(self, inputs: Inputs, c, audit_dir: str | None = None):
-        """`audit_dir`: a folder where the processes of one run share background-audit verdicts."""
+    def __init__(self, inputs: Inputs, c, audit_dir: str | None = None, surface_dir: str | None = None):
+        """`audit_dir`, `surface_dir`: folders where the processes of one run share background-audit
+        verdicts and surface analyses (scene.SurfaceCache)."""
         self.inputs, self.c = inputs, c
         self.settings = scene.Settings.from_config(c)
         cache = None
@@ -43,7 +44,8 @@ class Engine:
             from synth import audit
 
             cache = audit.AuditCache(audit_dir)
-        self.backdrops = scene.Backdrops(inputs, self.settings, audit_cache=cache)
+        surfaces = scene.SurfaceCache(surface_dir) if surface_dir is not None and self.settings.surface_on else None
+        self.backdrops = scene.Backdrops(inputs, self.settings, audit_cache=cache, surface_cache=surfaces)
         self.bank = scene.LogoBank(inputs, self.settings)
 
     def make(self, split: str, index: int) -> Composite:

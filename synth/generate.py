@@ -16,7 +16,10 @@ OUTPUT_DIR; an old dataset there is replaced (with overwrite=True) only at that 
 Chunks are generated in `workers` processes (spawned, each with its own copy of the
 inputs, none importing TensorFlow: records are encoded by synth.tfexample and framed by
 synth.tfrecord_io); peak memory does not grow with the number of images, since records
-stream to disk.
+stream to disk. The workers share background-audit verdicts (`.work/audit/`) and surface
+analyses (`.work/surfaces/`, at most 512 MB) through files, so each background is audited and
+each backdrop analysed once per run rather than once per worker; a single-process run keeps
+its analyses in memory only.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from synth.label_map import label_map_text
 log = logging.getLogger(__name__)
 WORK = ".work"
 AUDIT = "audit"  # .work/audit/: background-audit verdicts shared by the workers of a run
+SURFACES = "surfaces"  # .work/surfaces/: surface analyses shared by the workers of a run
 PREVIEW_IMAGES = 16
 PART = ".part-"  # a chunk's file is its shard's name + PART + its number
 CHUNK_IMAGES = 16  # composites per unit of work (rounded to a multiple of backdrop_reuse)
@@ -240,7 +244,8 @@ def _worker_init(inputs: Inputs, config_text: str, source: str, work: str, count
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     single_threaded_blas()
     c = configlib.parse_config_text(config_text, source)
-    _STATE.update(engine=engine.Engine(inputs, c, os.path.join(work, AUDIT)), work=work, counter=counter)
+    _STATE.update(engine=engine.Engine(inputs, c, os.path.join(work, AUDIT), os.path.join(work, SURFACES)),
+                  work=work, counter=counter)
 
 
 def _worker_run(task: ShardTask) -> dict:

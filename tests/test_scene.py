@@ -232,3 +232,53 @@ def test_backdrop_cache_is_bounded_by_memory_and_an_evicted_backdrop_comes_back_
         assert [(r.bbox, r.anchor_xy, r.area_px) for r in a[2].regions] == \
             [(r.bbox, r.anchor_xy, r.area_px) for r in b[2].regions]
         assert all(np.array_equal(r.plane.H_plane, q.plane.H_plane) for r, q in zip(a[2].regions, b[2].regions))
+
+
+def _same_surface(a, b) -> bool:
+    maps = ("labels", "edges", "boundaries", "distance_to_edge")
+    return (a.shape == b.shape and all(np.array_equal(getattr(a, m), getattr(b, m)) for m in maps)
+            and len(a.regions) == len(b.regions)
+            and all(np.array_equal(r.plane.H_plane, q.plane.H_plane)
+                    and (r.id, r.area_px, r.bbox, r.anchor_xy, r.clearance_px, r.kind, r.plane.evidence)
+                    == (q.id, q.area_px, q.bbox, q.anchor_xy, q.clearance_px, q.kind, q.plane.evidence)
+                    for r, q in zip(a.regions, b.regions)))
+
+
+def test_surface_analyses_are_shared_through_the_cache_folder(workdir, monkeypatch):
+    from synth import surface
+
+    inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
+    folder = str(workdir / "surfaces")
+    first = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))
+    _, fitted, surf = first.get(0, 1)
+    assert first.analysed == 1 and len(os.listdir(folder)) == 1
+    calls = []
+    analyse = surface.analyse
+    monkeypatch.setattr(surface, "analyse", lambda img, cfg: calls.append(1) or analyse(img, cfg))
+    second = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))  # another worker
+    _, fitted2, surf2 = second.get(0, 1)
+    assert calls == [] and second.analysed == 0  # loaded, not analysed
+    assert np.array_equal(fitted, fitted2) and _same_surface(surf, surf2)
+    assert _same_surface(surf2, analyse(fitted, s.surface_cfg))  # what a fresh analysis gives
+    # Keyed by background path and variant; an unreadable file is analysed again, never fatal.
+    cache = scene.SurfaceCache(folder)
+    assert cache.get(0, 1, "/another/background.jpg") is None and cache.get(0, 2, inputs.background_paths[0]) is None
+    with open(os.path.join(folder, os.listdir(folder)[0]), "wb") as f:
+        f.write(b"truncated")
+    third = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))
+    assert _same_surface(third.get(0, 1)[2], surf) and third.analysed == 1
+
+
+def test_surface_cache_stops_writing_at_its_disk_budget(workdir):
+    inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
+    folder = str(workdir / "surfaces")
+    bd = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))
+    bd.get(0, 0)
+    size_one = os.path.getsize(os.path.join(folder, os.listdir(folder)[0]))
+    budget = scene.SurfaceCache(folder, max_mb=2.5 * size_one / 2**20)  # room for the file there and 2 more
+    bd = scene.Backdrops(inputs, s, surface_cache=budget)
+    for v in range(1, scene.NUM_FIT_VARIANTS):
+        bd.get(0, v)
+    assert bd.analysed == scene.NUM_FIT_VARIANTS - 1
+    assert len(os.listdir(folder)) == 3 and budget._full  # stopped once the folder held its budget
+    assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
