@@ -18,8 +18,8 @@ inputs, none importing TensorFlow: records are encoded by synth.tfexample and fr
 synth.tfrecord_io); peak memory does not grow with the number of images, since records
 stream to disk. The workers share background-audit verdicts (`.work/audit/`) and surface
 analyses (`.work/surfaces/`, at most 512 MB) through files, so each background is audited and
-each backdrop analysed once per run rather than once per worker; a single-process run keeps
-its analyses in memory only.
+each backdrop analysed once per run rather than once per worker (and an analysis that a
+worker's memory cache, scene.Backdrops, has evicted is reloaded rather than redone).
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ def _run_tasks(todo, inputs, cfg, work, workers, bar, on_done):
     c = cfg.proto
     if workers <= 1 or len(todo) <= 1:
         with single_threaded_blas():
-            eng = engine.Engine(inputs, c, os.path.join(work, AUDIT))
+            eng = engine.Engine(inputs, c, os.path.join(work, AUDIT), os.path.join(work, SURFACES))
             for t in todo:
                 on_done(write_shard(t, eng, work, bar.update if bar else None))
         return

@@ -245,13 +245,13 @@ class SurfaceCache:
     def put(self, index: int, variant: int, path: str, surf) -> None:
         if self._full:
             return
-        used = sum(e.stat().st_size for e in os.scandir(self.folder) if e.name.endswith(self.SUFFIX))
-        if used >= self.max_bytes:
-            self._full = True
-            return
         target = self._path(index, variant)
         tmp = f"{target}.{os.getpid()}.tmp"
         try:
+            used = sum(e.stat().st_size for e in os.scandir(self.folder) if e.name.endswith(self.SUFFIX))
+            if used >= self.max_bytes:
+                self._full = True
+                return
             with open(tmp, "wb") as f:
                 pickle.dump((path, surf), f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, target)
@@ -266,12 +266,13 @@ class SurfaceCache:
 class Backdrops:
     """Fitted backgrounds and their surface analyses, cached; runs the background audit."""
 
-    def __init__(self, inputs: Inputs, settings: Settings, cache_mb: float = 512.0, audit_cache=None,
+    def __init__(self, inputs: Inputs, settings: Settings, cache_mb: float = 256.0, audit_cache=None,
                  surface_cache: SurfaceCache | None = None):
         """`cache_mb`: memory for cached backdrops (least recently used go first). A backdrop at
-        640x480 with its analysis takes about 5 MB, so the default keeps every variant of about
-        16 backgrounds: an evicted one is analysed again when drawn (about 80 ms), or loaded from
-        `surface_cache` when there is one."""
+        640x480 with its analysis takes about 5 MB, so the default keeps about 50 (every variant of
+        8 backgrounds), and a process's memory stops growing once it has drawn that many: an evicted
+        backdrop is loaded from `surface_cache` when drawn again (a few ms; generation runs give
+        one), else analysed again (about 80 ms)."""
         self.inputs, self.s, self.cache_bytes = inputs, settings, int(cache_mb * 2**20)
         self._cache: OrderedDict = OrderedDict()
         self._cached_bytes = 0

@@ -282,3 +282,22 @@ def test_surface_cache_stops_writing_at_its_disk_budget(workdir):
     assert bd.analysed == scene.NUM_FIT_VARIANTS - 1
     assert len(os.listdir(folder)) == 3 and budget._full  # stopped once the folder held its budget
     assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
+
+
+def test_a_failed_surface_cache_write_only_stops_the_sharing(workdir, monkeypatch):
+    import errno
+
+    inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
+    folder = str(workdir / "surfaces")
+    cache = scene.SurfaceCache(folder)
+
+    def disk_full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(scene.pickle, "dump", disk_full)
+    bd = scene.Backdrops(inputs, s, surface_cache=cache)
+    _, _, surf = bd.get(0, 0)
+    assert surf is not None and bd.analysed == 1  # the analysis itself is kept
+    assert cache._full and os.listdir(folder) == []  # no file, not even a partial one
+    bd.get(0, 1)
+    assert bd.analysed == 2 and os.listdir(folder) == []  # no further attempt
