@@ -1,6 +1,7 @@
 """Benchmarks (`make bench`): results go to bench/out/*.json and a short table.
 
-realism.json: see bench/realism.py. scale.json: see bench/scale.py. export.json: see bench/export.py.
+realism.json: see bench/realism.py. stages.json: see bench/stages.py. scale.json: see bench/scale.py.
+export.json: see bench/export.py.
 
 generate.json: composites per second per core on the embedded default (640x480, single
 process, TFRecord writing included), and in the same run the codec bound: the rate of
@@ -60,6 +61,8 @@ def _write(name: str, res: dict) -> None:
         json.dump(res, f, indent=2)
     print(f"\n{name}\n{'metric':34s} value")
     for k, v in res.items():
+        if isinstance(v, dict):
+            v = "  ".join(f"{kk} {vv}" for kk, vv in v.items())
         print(f"{k:34s} {v}")
     print(f"written: {path}")
 
@@ -73,6 +76,9 @@ def main() -> None:
     res = bench_generate(n)
     res["machine_cores"] = os.cpu_count()
     _write("generate.json", res)
+    from bench import stages
+
+    _write("stages.json", stages.measure())
     from bench import scale
 
     _write("scale.json", scale.measure())
