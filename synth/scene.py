@@ -28,6 +28,7 @@ once per backdrop.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import pickle
@@ -211,6 +212,12 @@ def _entry_bytes(fitted: np.ndarray, surf) -> int:
     return fitted.nbytes + sum(m.nbytes for m in maps) + 2 * surf.edges.nbytes
 
 
+@functools.lru_cache(maxsize=1)
+def _surface_code_hash() -> str:
+    with open(surface.__file__, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 class SurfaceCache:
     """Surface analyses kept as one file per backdrop in `folder`, so that the worker processes
     of a run analyse each backdrop once between them: without it each worker analyses every
@@ -219,15 +226,18 @@ class SurfaceCache:
     so a loaded one gives the same bytes downstream as a fresh one; a worker that analyses a
     backdrop another is analysing at the same moment only repeats work. Files are written
     atomically and only by the run's own processes, into its `.work/` folder (bound to the
-    config's fingerprint and deleted when the run completes). Writing stops once the folder
-    holds `max_mb` (an analysis at 640x480 takes about 3 MB), and a write that fails (disk
-    full) only stops the sharing: an unreadable file is analysed again."""
+    config's fingerprint and deleted when the run completes). A file records the hash of the
+    code that wrote it (synth/surface.py), so a run resumed after an upgrade analyses again
+    rather than loading an analysis in an older layout. Writing stops once the folder holds
+    `max_mb` (an analysis at 640x480 takes about 3 MB), and a write that fails (disk full)
+    only stops the sharing: an unreadable file is analysed again."""
 
     SUFFIX = ".surface.pkl"
 
     def __init__(self, folder: str, max_mb: float = 512.0):
         self.folder, self.max_bytes = folder, int(max_mb * 2**20)
         self._full = False
+        self.code = _surface_code_hash()
         os.makedirs(folder, exist_ok=True)
 
     def _path(self, index: int, variant: int) -> str:
@@ -237,10 +247,11 @@ class SurfaceCache:
         """The analysis of backdrop (index, variant) of background `path`, or None."""
         try:
             with open(self._path(index, variant), "rb") as f:
-                stored_path, surf = pickle.load(f)
+                code, stored_path, surf = pickle.load(f)
         except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
             return None
-        return surf if stored_path == path and isinstance(surf, surface.Surface) else None
+        ok = code == self.code and stored_path == path and isinstance(surf, surface.Surface)
+        return surf if ok else None
 
     def put(self, index: int, variant: int, path: str, surf) -> None:
         if self._full:
@@ -253,7 +264,7 @@ class SurfaceCache:
                 self._full = True
                 return
             with open(tmp, "wb") as f:
-                pickle.dump((path, surf), f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((self.code, path, surf), f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, target)
         except OSError:
             self._full = True

@@ -263,6 +263,8 @@ def test_surface_analyses_are_shared_through_the_cache_folder(workdir, monkeypat
     # Keyed by background path and variant; an unreadable file is analysed again, never fatal.
     cache = scene.SurfaceCache(folder)
     assert cache.get(0, 1, "/another/background.jpg") is None and cache.get(0, 2, inputs.background_paths[0]) is None
+    cache.code = "written-by-other-code"  # a run resumed after an upgrade of synth/surface.py
+    assert cache.get(0, 1, inputs.background_paths[0]) is None
     with open(os.path.join(folder, os.listdir(folder)[0]), "wb") as f:
         f.write(b"truncated")
     third = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))
