@@ -126,8 +126,7 @@ class WriteShardFn(beam.DoFn):
         generate.single_threaded_blas()
         c = configlib.parse_config_text(self.config_text, self.source)
         cfg = configlib.LoadedConfig(c, self.source, self.base_dir)
-        self._engine = engine.Engine(load_inputs(cfg), c, os.path.join(self.work, generate.AUDIT),
-                                     os.path.join(self.work, generate.SURFACES))
+        self._engine = engine.Engine(load_inputs(cfg), c, self.work)
         self._counters = {n: Metrics.counter(NAMESPACE, n) for n in ("images", "objects", "rejected_objects")}
 
     def process(self, task: dict):

@@ -7,6 +7,7 @@ gives the same bytes whichever runner or how many workers produced it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -14,6 +15,9 @@ import numpy as np
 
 from synth import boxes as boxes_lib, composite, dataset, scene, tfexample
 from synth.inputs import Inputs
+
+AUDIT = "audit"  # <work>/audit/: background-audit verdicts shared by the processes of a run
+SURFACES = "surfaces"  # <work>/surfaces/: surface analyses shared by the processes of a run
 
 
 @dataclass(frozen=True)
@@ -34,17 +38,18 @@ class Engine:
     """Per-process state of a run: the inputs, the realism settings, cached backdrops
     (fitted backgrounds with their surface analyses) and logos as pasted."""
 
-    def __init__(self, inputs: Inputs, c, audit_dir: str | None = None, surface_dir: str | None = None):
-        """`audit_dir`, `surface_dir`: folders where the processes of one run share background-audit
-        verdicts and surface analyses (scene.SurfaceCache)."""
+    def __init__(self, inputs: Inputs, c, work_dir: str | None = None):
+        """`work_dir`: a run's work folder, through which its processes share background-audit
+        verdicts (`AUDIT`) and surface analyses (`SURFACES`, a scene.SurfaceCache)."""
         self.inputs, self.c = inputs, c
         self.settings = scene.Settings.from_config(c)
-        cache = None
-        if audit_dir is not None and self.settings.audit_on:
+        cache = surfaces = None
+        if work_dir is not None and self.settings.audit_on:
             from synth import audit
 
-            cache = audit.AuditCache(audit_dir)
-        surfaces = scene.SurfaceCache(surface_dir) if surface_dir is not None and self.settings.surface_on else None
+            cache = audit.AuditCache(os.path.join(work_dir, AUDIT))
+        if work_dir is not None and self.settings.surface_on:
+            surfaces = scene.SurfaceCache(os.path.join(work_dir, SURFACES))
         self.backdrops = scene.Backdrops(inputs, self.settings, audit_cache=cache, surface_cache=surfaces)
         self.bank = scene.LogoBank(inputs, self.settings)
 

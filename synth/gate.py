@@ -81,6 +81,7 @@ COLOUR_MIN_SIGMA = 1.5  # px, its floor at the working resolution
 COLOUR_FLAT_RMS = 2.0  # delta-E: a reference residual weaker than this has no pattern for (b)
 LAB_WEIGHTS = (1.0, 1.0, 1.0)  # L, a, b: CIELAB units are about equally visible differences
 _LOWPASS_SIDE = 32  # the low-pass runs on a grid of at most this longer side (it is smooth there)
+_LAB8_UNITS = np.array([100.0 / 255.0, 1.0, 1.0])  # OpenCV's 8-bit Lab (L x 2.55, a, b + 128) to CIELAB units
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def _contrast(lab: np.ndarray, vis: np.ndarray, ring_px: int) -> float:
     s_in = _window_sums(cv2.integral(lab_in), ys, xs, ring_px)
     s_all = _window_sums(cv2.integral(lab), ys, xs, ring_px)
     diff = s_in / n_in[:, None] - (s_all - s_in) / n_out[:, None]
-    diff *= np.array([100.0 / 255.0, 1.0, 1.0])  # 8-bit Lab: L is scaled to 0..255, a and b offset by 128
+    diff *= _LAB8_UNITS
     return float(np.sqrt((diff * diff).sum(axis=1)).mean() / 100.0)
 
 
@@ -255,24 +256,24 @@ def _colour_match(ref: np.ndarray, back: np.ndarray, keep: np.ndarray) -> float:
     ref_k = cv2.bitwise_and(ref, ref, mask=mask)
     ref_k[..., 3] = mask  # channel 3 blurred is then blur(keep), the normaliser
     low_ref = _coarse_blur(ref_k, sigma, q)
-    low_back = _coarse_blur(back, sigma, q)
     den = np.maximum(low_ref[..., 3], np.float32(1e-12))
     den = cv2.merge([den, den, den])
     r_ref = cv2.cvtColor(ref, cv2.COLOR_BGRA2BGR)  # a copy, without alpha
     r_ref -= _upsample(cv2.divide(cv2.cvtColor(low_ref, cv2.COLOR_BGRA2BGR), den), q, hw)
-    r_back = _upsample(cv2.divide(low_back, den), q, hw)
-    np.subtract(back, r_back, out=r_back)
     # per-channel means and second moments over the kept pixels (cv2.mean sums in float64)
-    m_ref, m_back = np.array(cv2.mean(r_ref, mask)[:3]), np.array(cv2.mean(r_back, mask)[:3])
+    m_ref = np.array(cv2.mean(r_ref, mask)[:3])
     tmp = np.empty_like(r_ref)
     s_rr = np.array(cv2.mean(np.multiply(r_ref, r_ref, out=tmp), mask)[:3])
+    w2 = np.square(np.asarray(LAB_WEIGHTS, np.float64))
+    var_ref = float(w2 @ (s_rr - m_ref * m_ref))
+    if var_ref < COLOUR_FLAT_RMS ** 2:  # no pattern in the reference: the composite is not needed
+        return 0.0
+    r_back = _upsample(cv2.divide(_coarse_blur(back, sigma, q), den), q, hw)
+    np.subtract(back, r_back, out=r_back)
+    m_back = np.array(cv2.mean(r_back, mask)[:3])
     s_bb = np.array(cv2.mean(np.multiply(r_back, r_back, out=tmp), mask)[:3])
     s_rb = np.array(cv2.mean(np.multiply(r_ref, r_back, out=tmp), mask)[:3])
-    w2 = np.square(np.asarray(LAB_WEIGHTS, np.float64))
-    unit = np.array([100.0 / 255.0, 1.0, 1.0])  # back's units to CIELAB's
-    var_ref = float(w2 @ (s_rr - m_ref * m_ref))
-    if var_ref < COLOUR_FLAT_RMS ** 2:
-        return 0.0
+    unit = _LAB8_UNITS  # back's units to CIELAB's
     var_back = float((w2 * unit * unit) @ (s_bb - m_back * m_back))
     cov = float((w2 * unit) @ (s_rb - m_ref * m_back))
     return cov / math.sqrt(var_ref * var_back) if var_back > 1e-12 else 0.0

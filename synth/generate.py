@@ -40,8 +40,6 @@ from synth.label_map import label_map_text
 
 log = logging.getLogger(__name__)
 WORK = ".work"
-AUDIT = "audit"  # .work/audit/: background-audit verdicts shared by the workers of a run
-SURFACES = "surfaces"  # .work/surfaces/: surface analyses shared by the workers of a run
 PREVIEW_IMAGES = 16
 PART = ".part-"  # a chunk's file is its shard's name + PART + its number
 CHUNK_IMAGES = 16  # composites per unit of work (rounded to a multiple of backdrop_reuse)
@@ -244,8 +242,7 @@ def _worker_init(inputs: Inputs, config_text: str, source: str, work: str, count
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     single_threaded_blas()
     c = configlib.parse_config_text(config_text, source)
-    _STATE.update(engine=engine.Engine(inputs, c, os.path.join(work, AUDIT), os.path.join(work, SURFACES)),
-                  work=work, counter=counter)
+    _STATE.update(engine=engine.Engine(inputs, c, work), work=work, counter=counter)
 
 
 def _worker_run(task: ShardTask) -> dict:
@@ -296,7 +293,7 @@ def _run_tasks(todo, inputs, cfg, work, workers, bar, on_done):
     c = cfg.proto
     if workers <= 1 or len(todo) <= 1:
         with single_threaded_blas():
-            eng = engine.Engine(inputs, c, os.path.join(work, AUDIT), os.path.join(work, SURFACES))
+            eng = engine.Engine(inputs, c, work)
             for t in todo:
                 on_done(write_shard(t, eng, work, bar.update if bar else None))
         return
