@@ -10,13 +10,14 @@ TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::FutureWarning
 
-.PHONY: setup demo test test-fast bench clean help
+.PHONY: setup demo test test-fast bench bench-transfer clean help
 
 help:
 	@echo "make demo   - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
 	@echo "make test   - set up if needed, then run the test suite"
 	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
 	@echo "make bench  - benchmarks; results in bench/out/"
+	@echo "make bench-transfer [QUICK=1] - train on composites, score on real photos (REAL=folder); bench/out/transfer.json"
 
 # The stamp is rebuilt when the pins, the package metadata, the protos or the script change.
 $(STAMP): constraints.txt setup.cfg pyproject.toml scripts/setup.sh $(wildcard protos/*.proto)
@@ -56,6 +57,12 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# Real photos decide (bench/transfer.py): trains one detector per arm, so it is not part of `make bench`.
+REAL ?= ../shared/data/flickrlogos27
+ARMS ?= realism,naive
+bench-transfer: $(STAMP)
+	$(PY) bench/transfer.py --real=$(REAL) --arms=$(ARMS) $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) $(WS)/data/demo $(WS)/runs/demo $(WS)/exports/demo $(WS)/predictions/demo

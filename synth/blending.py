@@ -139,7 +139,17 @@ def _disc(r):
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def _feather_alpha(alpha, radius):
+def _feather_alpha(alpha, radius, at_border=(False, False, False, False)):
+    """`at_border`: (top, left, bottom, right) sides of the ROI that lie on the canvas border. The
+    logo there is cut by the image border, not ended: it is continued past that side (edge
+    replicated) before the erosion and blur, so that its opacity stays whole up to the border."""
+    if any(at_border):
+        r = int(round(radius))
+        pad = r + 2 * int(math.ceil(3 * radius / 2.0)) + 2
+        t, lft, b, rgt = (pad if f else 0 for f in at_border)
+        big = cv2.copyMakeBorder(alpha, t, b, lft, rgt, cv2.BORDER_REPLICATE)
+        h, w = alpha.shape
+        return _feather_alpha(big, radius)[t:t + h, lft:lft + w]
     r = int(round(radius))
     a = cv2.erode(alpha, _disc(r), borderType=cv2.BORDER_CONSTANT, borderValue=0) if r > 0 else alpha
     sigma = radius / 2.0
@@ -254,7 +264,8 @@ def blend(canvas: np.ndarray, logo_rgb: np.ndarray, alpha: np.ndarray, roi, para
     mode = effective_mode(canvas.shape, alpha, roi, params)
     if mode in ("hard", "feather"):
         if mode == "feather":
-            a = _feather_alpha(alpha, params.feather_radius)
+            H, W = canvas.shape[:2]
+            a = _feather_alpha(alpha, params.feather_radius, (y0 == 0, x0 == 0, y1 == H, x1 == W))
         else:
             a = (alpha >= 0.5).astype(np.float32) if params.hard_binary else np.clip(alpha, 0.0, 1.0)
         region = out[y0:y1, x0:x1]

@@ -123,6 +123,18 @@ def validate(c: GenerationConfig, source: str) -> None:
            "must be in [0, 1]")
     _check(1 <= p.max_attempts <= 10000, source, "placement.max_attempts", p.max_attempts,
            "must be in [1, 10000]")
+    q = list(p.width_quantiles)
+    if q:
+        _check(len(q) >= 2, source, "placement.width_quantiles", q, "give at least 2 quantiles (the 0 and 1 ones)")
+        _check(all(0.0 < v <= 1.0 for v in q), source, "placement.width_quantiles", q,
+               "every quantile must be a share of the image width in (0, 1]")
+        _check(all(a <= b for a, b in zip(q, q[1:])), source, "placement.width_quantiles", q,
+               "must not decrease (quantiles at evenly spaced probabilities 0..1)")
+    _check(0.0 <= p.truncation_probability <= 1.0, source, "placement.truncation_probability",
+           p.truncation_probability, "must be in [0, 1]")
+    _check(0.05 <= p.max_cut_fraction <= 0.9, source, "placement.max_cut_fraction", p.max_cut_fraction,
+           "must be in [0.05, 0.9]")
+    _check(0.0 <= c.negative_fraction < 1.0, source, "negative_fraction", c.negative_fraction, "must be in [0, 1)")
     _validate_realism(c, source)
 
 

@@ -22,6 +22,10 @@ class OutputError(SynthError):
     """The output location cannot be written as asked."""
 
 
+class AnnotationError(SynthError):
+    """Labelled real photos (a COCO JSON file and its images) cannot be used."""
+
+
 def check_range_pair(what: str, value, lo: float, hi: float, integer: bool = False) -> None:
     """Raises ConfigError naming `what` unless `value` is two finite numbers (low, high) with
     lo <= low <= high <= hi (and whole numbers when `integer`)."""

@@ -211,8 +211,10 @@ def _compute_centres(surface: Surface, region: Region, stride: int):
 
 def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw,
                      cfg: PlacementConfig = PlacementConfig(), taken=(),
-                     max_overlap_iou: float = 0.0) -> PlacementParams | None:
-    """One logo placement on one usable region of `surface`, or None after cfg.max_attempts."""
+                     max_overlap_iou: float = 0.0, target_width_px: float | None = None) -> PlacementParams | None:
+    """One logo placement on one usable region of `surface`, or None after cfg.max_attempts.
+    `target_width_px`: the logo's width at its centre, drawn by a size prior (synth.framing)
+    instead of as a share of the region; only regions that can hold that width are used."""
     if tuple(out_hw) != tuple(surface.shape):
         raise InputImageError(f"out_hw {tuple(out_hw)} differs from the analysed image's size "
                               f"{tuple(surface.shape)}: analyse the canvas the logo goes on")
@@ -240,8 +242,10 @@ def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw
             # a fitting width is at least min_width_px, so half of it at least half that (1e-6: margin
             # for float round-off; the exact test below decides)
             half_min = 0.5 * cfg.min_width_px * a - 1e-6
-            keep = ((np.minimum(cfg.max_width_frac * (1 + 1e-9) * region.plane_size * scale, max_w)
-                     >= cfg.min_width_px - 1e-6) & (dist >= half_min + cfg.margin_px))
+            keep = dist >= half_min + cfg.margin_px
+            if target_width_px is None:
+                keep &= (np.minimum(cfg.max_width_frac * (1 + 1e-9) * region.plane_size * scale, max_w)
+                         >= cfg.min_width_px - 1e-6)
             if not cfg.allow_truncation:
                 keep &= border >= half_min
             usable[rid] = (xs[keep], ys[keep], dist[keep], scale[keep], step, border[keep])
@@ -255,7 +259,8 @@ def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw
         pick, jitter = float(rng.random()), rng.random(2)
         region = surface.regions[rid]
         xs, ys, dist, scale, step, border = centres(rid, region)
-        width = np.minimum(frac * region.plane_size * scale, max_w)
+        width = (np.minimum(frac * region.plane_size * scale, max_w) if target_width_px is None
+                 else np.full(xs.shape, float(target_width_px)))
         half = 0.5 * width * a
         ok = (width >= cfg.min_width_px) & (dist >= half + cfg.margin_px)
         if not cfg.allow_truncation:

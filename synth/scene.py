@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, fields
 import cv2
 import numpy as np
 
-from synth import (blending, boxes as boxlib, camera, colourway, config as configlib, gate, geometry,
+from synth import (blending, boxes as boxlib, camera, colourway, config as configlib, framing, gate, geometry,
                    occlusion, photometric, placement, surface)
 from synth.inputs import Inputs
 
@@ -74,6 +74,8 @@ class Settings:
     audit_min_inliers: int
     colourways: tuple  # per logo: ((name, weight), ...)
     plates: tuple  # per logo: (r, g, b) or None
+    framing_cfg: framing.FramingConfig | None = None  # the size prior; None: min_scale..max_scale
+    negative_fraction: float = 0.0
 
     @classmethod
     def from_config(cls, c) -> "Settings":
@@ -82,6 +84,11 @@ class Settings:
         short = min(out_hw)
         sf = r.surface
         occ = r.occlusion
+        prior = None
+        if p.width_quantiles or not (p.HasField("min_scale") or p.HasField("max_scale")):
+            prior = framing.FramingConfig(tuple(p.width_quantiles) or framing.REAL_WIDTH_QUANTILES,
+                                          p.truncation_probability, p.max_cut_fraction)
+        min_width_px = max(1.0, p.min_scale * short) if prior is None else 8.0
         return cls(
             out_hw=out_hw, min_objects=p.min_objects, max_objects=p.max_objects,
             max_overlap_iou=p.max_overlap_iou, max_attempts=p.max_attempts,
@@ -92,7 +99,7 @@ class Settings:
                                               if sf.texture_regions else 0),
             placement_cfg=placement.PlacementConfig(
                 min_width_frac=sf.min_region_share, max_width_frac=sf.max_region_share,
-                min_width_px=max(1.0, p.min_scale * short), max_width_canvas=p.max_scale,
+                min_width_px=min_width_px, max_width_canvas=p.max_scale if prior is None else 1.0,
                 margin_px=sf.margin_px, max_rotation_deg=sf.max_rotation_deg,
                 max_extra_tilt_deg=sf.max_extra_tilt_deg, allow_truncation=sf.allow_truncation,
                 max_truncated_fraction=sf.max_truncated_fraction),
@@ -121,6 +128,7 @@ class Settings:
                              for lg in c.logo),
             plates=tuple(configlib.plate_rgb(lg.plate_colour) if lg.HasField("plate_colour") else None
                          for lg in c.logo),
+            framing_cfg=prior, negative_fraction=c.negative_fraction,
         )
 
 
@@ -134,6 +142,8 @@ class ObjectParams:
     camera: camera.CameraParams | None
     blend: blending.BlendParams
     occluder: occlusion.OccluderParams | None
+    framing: framing.FramingParams | None = None  # the size prior's draw (None: min_scale..max_scale)
+    mode: str = "region"  # "region" (surface stage), "closeup" (frontal, no region holds it), "random"
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,7 @@ class SceneParams:
     objects: tuple = ()
     rejected: dict = field(default_factory=dict)  # gate or placement reason -> count
     dropped_objects: int = 0  # object slots given up after max_attempts
+    negative: bool = False  # drawn as a logo-free composite (negative_fraction)
 
     def to_json(self) -> dict:
         """The record as plain dicts, tuples and numbers: what dataclasses.asdict gives, without its
@@ -398,22 +409,57 @@ def _random_quad(rng, logo_hw, s: Settings) -> tuple:
     return ((x - 0.5, y - 0.5), (x + w - 0.5, y - 0.5), (x + w - 0.5, y + h - 0.5), (x - 0.5, y + h - 0.5))
 
 
-def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken) -> ObjectParams | str:
-    li = int(rng.integers(len(inputs.logos)))
-    names, weights = zip(*s.colourways[li])
-    cw = colourway.sample_colourway(rng, names, weights)
+def _logo_hw(inputs: Inputs, li: int, cw: str) -> tuple[float, float]:
     lh, lw = inputs.logos[li].shape[:2]
     if cw == "plate":  # the plate adds a margin on every side
         lh, lw = lh * 1.3, lw * 1.3
-    if surf is not None:
+    return lh, lw
+
+
+def sample_slot(rng, s: Settings, inputs: Inputs) -> tuple:
+    """(logo index, colourway, FramingParams or None) of one object slot: drawn once per slot,
+    so that the gate's re-draws (which re-draw everything else) keep the colourway mix and the
+    size distribution that the config asks for."""
+    li = int(rng.integers(len(inputs.logos)))
+    names, weights = zip(*s.colourways[li])
+    cw = colourway.sample_colourway(rng, names, weights)
+    fp = None
+    if s.framing_cfg is not None:
+        lh, lw = _logo_hw(inputs, li, cw)
+        fp = framing.sample_framing(rng, s.framing_cfg, lh / lw, s.out_hw,
+                                    s.gate_cfg.min_size_px if s.gate_on else 0.0)
+    return li, cw, fp
+
+
+def _overlaps(quad, taken, s: Settings) -> bool:
+    box = placement.quad_box(np.asarray(quad), s.out_hw)
+    return any(boxlib.iou(box, placement.quad_box(np.asarray(t), s.out_hw)) > s.max_overlap_iou for t in taken)
+
+
+def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> ObjectParams | str:
+    li, cw, fp = slot
+    lh, lw = _logo_hw(inputs, li, cw)
+    mode = "region"
+    if fp is not None:
+        pp = None
+        if surf is not None and fp.cut_side is None:
+            pp = placement.sample_placement(rng, surf, (lh, lw), s.out_hw, s.placement_cfg, taken,
+                                            s.max_overlap_iou, target_width_px=fp.width_px)
+        if pp is not None:
+            quad, pdict = pp.quad, _plain(pp)
+        else:  # a close-up: no region holds it, the border cuts it, or the surface stage is off
+            quad, pdict = framing.frontal_quad(rng, fp, (lh, lw), s.out_hw), None
+            mode = "closeup" if surf is not None else "random"
+            if _overlaps(quad, taken, s):
+                return "placement: overlaps another logo"
+    elif surf is not None:
         pp = placement.sample_placement(rng, surf, (lh, lw), s.out_hw, s.placement_cfg, taken, s.max_overlap_iou)
         if pp is None:
             return "placement: no region fits"
         quad, pdict = pp.quad, _plain(pp)
     else:
-        quad, pdict = _random_quad(rng, (lh, lw), s), None
-        box = placement.quad_box(np.asarray(quad), s.out_hw)
-        if any(boxlib.iou(box, placement.quad_box(np.asarray(t), s.out_hw)) > s.max_overlap_iou for t in taken):
+        quad, pdict, mode = _random_quad(rng, (lh, lw), s), None, "random"
+        if _overlaps(quad, taken, s):
             return "placement: overlaps another logo"
     light = photometric.sample_light(rng, s.light_cfg) if s.light_on else None
     cam = camera.sample_camera(rng, s.camera_cfg) if s.camera_on else None
@@ -423,7 +469,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken) -> ObjectParam
         b = placement.quad_box(np.asarray(quad), s.out_hw)
         oh, ow = s.out_hw
         occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg)
-    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), pdict, light, cam, blend, occ)
+    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), pdict, light, cam, blend, occ, fp, mode)
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -605,14 +651,16 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     if s.occlusion_on and s.distractor_range[1] > 0:
         distractors = tuple(occlusion.sample_distractors(rng, s.out_hw, s.distractor_range, s.occlusion_cfg))
         canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
-    n = int(rng.integers(s.min_objects, s.max_objects + 1))
+    negative = s.negative_fraction > 0 and float(rng.random()) < s.negative_fraction
+    n = 0 if negative else int(rng.integers(s.min_objects, s.max_objects + 1))
     objects, taken, rejected, dropped, layers = [], [], {}, 0, []
     for _ in range(n):
+        slot = sample_slot(rng, s, inputs)
         for _attempt in range(s.max_attempts):
-            o = _sample_object(rng, s, inputs, surf, taken)
+            o = _sample_object(rng, s, inputs, surf, taken, slot)
             if isinstance(o, str):
                 rejected[o] = rejected.get(o, 0) + 1
-                if o.startswith("placement: no region"):
+                if o.startswith("placement: no region") and s.framing_cfg is None:
                     break  # sample_placement has already spent its own attempts
                 continue
             trial, la = _render_object(canvas, backdrop, o, bank, s)
@@ -636,7 +684,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             continue
         if not objects or objects[-1] is not o:
             dropped += 1  # the placement stage gave up on this slot
-    params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped)
+    params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped, negative)
     boxes, scores, visible = _finish(canvas, layers)
     pasted, hs, occs = [la.pasted for la in layers], [la.H for la in layers], [la.occluder for la in layers]
     # Later logos and occluders can cover earlier logos: drop any that no longer pass, re-render.
@@ -648,7 +696,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         rej["gate: covered by a later layer"] = rej.get("gate: covered by a later layer", 0) + 1
         params = SceneParams(seed, used, variant, jpeg_quality, distractors,
                              tuple(o for k, o in enumerate(params.objects) if k != bad), rej,
-                             params.dropped_objects + 1)
+                             params.dropped_objects + 1, negative)
         canvas, boxes, scores, visible, pasted, hs, occs = _render_all(params, backdrops, bank, s)
     return params, SceneResult(canvas, np.array(boxes, np.float32).reshape(-1, 4),
                                np.array([o.logo_index for o in params.objects], np.int64), scores, visible,

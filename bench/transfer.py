@@ -1,0 +1,309 @@
+"""Real photos decide: does a detector trained only on our composites find the logo in real photos?
+
+    make bench-transfer                  # the full protocol (about 75 min on 2 CPU cores)
+    make bench-transfer QUICK=1          # the quick protocol (about 15-20 min), to steer by
+    .venv/bin/python bench/transfer.py --real=../shared/data/flickrlogos27 --arms=realism,naive,no_occlusion
+
+Protocol (fixed; the figures in bench/out/transfer.json are only comparable under it):
+- Real photos: FlickrLogos-27 (`--real`, a folder with instances.json in COCO format and images/;
+  never copied into the repository). Dev brands, one multi-class model:
+  full: fedex, google, heineken, starbucks; quick: fedex, starbucks.
+- The brands' clean artwork (`REAL/logos/NAME.png`, dark or coloured on a white page, made
+  transparent with border_matte) is the only input about a brand; colourways original 0.6,
+  white 0.2, black 0.2.
+- Test photos: every photo with a box of a dev brand, plus as many photos with no box of them
+  (first the "none" photos, then other brands' photos; seed 0). Backgrounds: the other photos
+  without the dev brands (a photo used as a background is never a test photo).
+- Composites: the project's own generator, 384x512 (h x w), 1 or 2 logos each, train split only,
+  seed 1. Arms, generated and trained in the same run from the same config except:
+    realism  the generator's defaults (every realism stage as configured by default)
+    naive    every realism stage off: surface, light, camera, occlusion, gate, audit off, hard
+             paste only; the same logos, colourways, size prior and counts
+  and, with --arms, ablations: no_surface, no_light, no_camera, no_blend (hard paste only),
+  no_occlusion, no_gate, old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no prior).
+- Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
+  resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
+  can be downloaded here), trained with tools/model_main_tf2.py.
+  full: 2,000 composites, 1,000 steps per arm; quick: 600 composites, 250 steps per arm.
+- Each arm is exported (tools/export_model.py) and run on the test photos at their own size;
+  scored with pycocotools (synth.realeval): mAP@0.5, mAP@[.5:.95] and AR@100 per brand and
+  their mean over brands. Also in the file: the distribution report of each arm's boxes against
+  the test photos' boxes (synth.distribution) and each arm's composites per second on one core
+  (generation runs with one worker).
+
+Every stage writes its result under --work_dir (default bench/out/transfer-work[-quick]/) and a
+rerun skips the stages already finished, so an interrupted benchmark continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from synth import distribution, realeval  # noqa: E402
+from synth.errors import AnnotationError  # noqa: E402
+
+OUT = os.path.join(ROOT, "bench", "out")
+PY = sys.executable
+
+PROTOCOLS = {
+    "full": {"brands": ("fedex", "google", "heineken", "starbucks"), "composites": 2000, "steps": 1000},
+    "quick": {"brands": ("fedex", "starbucks"), "composites": 600, "steps": 250},
+}
+IMAGE_HW = (384, 512)
+TEMPLATE = "small_cpu"
+RESOLUTION = 256  # the template's fixed_shape_resizer
+BATCH = 2
+COLOURWAYS = (("original", 0.6), ("white", 0.2), ("black", 0.2))
+
+_OFF = {"surface": "surface { enabled: false }", "light": "light { enabled: false }",
+        "camera": "camera { enabled: false }", "occlusion": "occlusion { enabled: false }",
+        "gate": "gate { enabled: false }", "audit": "audit { enabled: false }",
+        "blend": "blend { feather_weight: 0 poisson_weight: 0 laplacian_weight: 0 }"}
+ARMS = {
+    "realism": {"realism": ()},
+    "naive": {"realism": tuple(_OFF)},
+    "no_surface": {"realism": ("surface",)},
+    "no_light": {"realism": ("light",)},
+    "no_camera": {"realism": ("camera",)},
+    "no_blend": {"realism": ("blend",)},
+    "no_occlusion": {"realism": ("occlusion",)},
+    "no_gate": {"realism": ("gate",)},
+    "old_sizes": {"realism": (), "placement": "min_scale: 0.06 max_scale: 0.4"},
+}
+
+
+def arm_config(arm: str, brands, logos_dir: str, backgrounds_dir: str, num_images: int) -> str:
+    """The generation config of one arm (text format)."""
+    if arm not in ARMS:
+        raise AnnotationError(f"arm {arm!r} is not one of {', '.join(ARMS)}")
+    spec = ARMS[arm]
+    lines = []
+    for b in brands:
+        cws = " ".join(f'colourway {{ name: "{n}" weight: {w} }}' for n, w in COLOURWAYS)
+        lines.append(f'logo {{ class_name: "{b}" path: "{os.path.join(logos_dir, b + ".png")}" '
+                     f'border_matte {{ tolerance: 40 }} {cws} }}')
+    lines += [f'background {{ directory: "{backgrounds_dir}" }}',
+              f"image_size {{ height: {IMAGE_HW[0]} width: {IMAGE_HW[1]} }}",
+              f"num_images: {num_images}", "val_fraction: 0.05", "num_train_shards: 4", "num_val_shards: 1",
+              "seed: 1", f"placement {{ min_objects: 1 max_objects: 2 {spec.get('placement', '')} }}"]
+    if spec["realism"]:
+        lines.append("realism { " + " ".join(_OFF[s] for s in spec["realism"]) + " }")
+    return "\n".join(lines) + "\n"
+
+
+class Stages:
+    """Results of finished stages, kept as WORK/stages.json (written atomically)."""
+
+    def __init__(self, work: str, protocol: dict):
+        self.path = os.path.join(work, "stages.json")
+        self.done = {}
+        if os.path.isfile(self.path):
+            with open(self.path) as f:
+                saved = json.load(f)
+            if saved.get("protocol") == protocol:
+                self.done = saved.get("done", {})
+            else:
+                print(f"transfer: {self.path} was written under another protocol: starting again", flush=True)
+        self.protocol = protocol
+
+    def run(self, name: str, fn):
+        if name in self.done:
+            print(f"transfer: {name}: done in an earlier run, skipped", flush=True)
+            return self.done[name]
+        print(f"transfer: {name} ...", flush=True)
+        t = time.time()
+        result = fn()
+        print(f"transfer: {name}: {time.time() - t:.0f} s", flush=True)
+        self.done[name] = result
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"protocol": self.protocol, "done": self.done}, f, indent=1)
+        os.replace(tmp, self.path)
+        return result
+
+
+def _run(cmd: list, log: str) -> None:
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    if r.returncode != 0:
+        with open(log) as f:
+            tail = f.readlines()[-25:]
+        raise SystemExit(f"transfer: {' '.join(cmd[:2])} failed (exit {r.returncode}); last lines of {log}:\n"
+                         + "".join(tail))
+
+
+def _link_backgrounds(real, split, folder: str) -> int:
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)
+    os.makedirs(folder)
+    for i in split.backgrounds:
+        src = real.path(i)
+        os.symlink(os.path.abspath(src), os.path.join(folder, os.path.basename(src)))
+    return len(split.backgrounds)
+
+
+def _generate(arm, cfg_text, work, log) -> dict:
+    d = os.path.join(work, arm)
+    os.makedirs(d, exist_ok=True)
+    cfg = os.path.join(d, "generation.config")
+    with open(cfg, "w") as f:
+        f.write(cfg_text)
+    data = os.path.join(d, "data")
+    t = time.time()
+    _run([PY, "tools/make_tfrecords.py", f"--config={cfg}", f"--output_dir={data}", "--workers=1", "--noprogress",
+          "--preview", "--overwrite"], log)
+    seconds = time.time() - t
+    with open(os.path.join(data, "manifest.json")) as f:
+        manifest = json.load(f)
+    images = sum(s["images"] for s in manifest["splits"].values())
+    return {"data_dir": data, "seconds": round(seconds, 1), "images": images,
+            "composites_per_s_per_core": round(images / seconds, 2)}
+
+
+def _train(arm, work, steps, log) -> dict:
+    d = os.path.join(work, arm)
+    run_dir = os.path.join(d, "run")
+    if os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)  # a half-finished training run starts again
+    _run([PY, "tools/configure_pipeline.py", f"--template={TEMPLATE}", f"--data_dir={os.path.join(d, 'data')}",
+          f"--run_dir={run_dir}", f"--num_steps={steps}", f"--batch_size={BATCH}"], log)
+    t = time.time()
+    _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
+          f"--model_dir={run_dir}", f"--num_train_steps={steps}", f"--checkpoint_every_n={steps}"], log)
+    return {"run_dir": run_dir, "train_minutes": round((time.time() - t) / 60, 1)}
+
+
+def _export(arm, work, log) -> dict:
+    d = os.path.join(work, arm)
+    exports = os.path.join(d, "export")
+    if os.path.isdir(exports):
+        shutil.rmtree(exports)
+    _run([PY, "tools/export_model.py", f"--pipeline_config_path={d}/run/pipeline.config",
+          f"--trained_checkpoint_dir={d}/run", f"--export_dir={exports}", f"--model_name={arm}", "--version=1",
+          "--noverify"], log)
+    return {"saved_model": os.path.join(exports, arm, "1")}
+
+
+def _detect(saved_model: str, real, gt: dict, out_path: str) -> str:
+    from synth import boxes as boxlib
+    from synth.predict import Predictor, read_rgb
+
+    detect = Predictor(saved_model)
+    results = []
+    for im in gt["images"]:
+        rgb = read_rgb(real.path(im["id"]))
+        for det in detect(rgb, min_score=0.0, max_detections=100):
+            x, y, w, h = boxlib.to_coco_xywh(det.box, rgb.shape[0], rgb.shape[1])
+            results.append({"image_id": im["id"], "category_id": det.class_id, "bbox": [x, y, w, h],
+                            "score": det.score})
+    with open(out_path, "w") as f:
+        json.dump(results, f)
+    return out_path
+
+
+def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str) -> dict:
+    name = "quick" if quick else "full"
+    proto = dict(PROTOCOLS[name])
+    protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
+                "steps_per_arm": proto["steps"], "resolution": RESOLUTION, "batch_size": BATCH,
+                "image_hw": list(IMAGE_HW), "template": TEMPLATE, "arms": list(arms),
+                "detector": "OD API Faster R-CNN ResNet-50 from scratch (pipelines/small_cpu.config)"}
+    work = work or os.path.join(OUT, f"transfer-work-{name}")
+    os.makedirs(work, exist_ok=True)
+    log = os.path.join(work, "log.txt")
+    real = realeval.load_real(real_dir)
+    split = realeval.split_for_brands(real, proto["brands"])
+    gt = realeval.ground_truth(real, split)
+    stages = Stages(work, protocol)
+    bg_dir = os.path.join(work, "backgrounds")
+    stages.run("backgrounds", lambda: _link_backgrounds(real, split, bg_dir))
+    gt_path = os.path.join(work, "test_ground_truth.json")
+    with open(gt_path, "w") as f:
+        json.dump(gt, f)
+    real_boxes = distribution.read_coco_boxes(gt_path, image_ids=set(split.positives))
+    results = {}
+    for arm in arms:
+        text = arm_config(arm, proto["brands"], os.path.abspath(os.path.join(real_dir, "logos")), bg_dir,
+                          proto["composites"])
+        gen = stages.run(f"generate:{arm}", lambda: _generate(arm, text, work, log))
+        dist = stages.run(f"distribution:{arm}", lambda: _distribution(gen["data_dir"], real_boxes))
+        train = stages.run(f"train:{arm}", lambda: _train(arm, work, proto["steps"], log))
+        exp = stages.run(f"export:{arm}", lambda: _export(arm, work, log))
+        dets = stages.run(f"detect:{arm}", lambda: _detect(exp["saved_model"], real, gt,
+                                                           os.path.join(work, arm, "detections.json")))
+        with open(dets) as f:
+            scores = realeval.evaluate(gt, json.load(f))
+        results[arm] = {**scores, "generation": gen, "distribution": dist, "train_minutes": train["train_minutes"]}
+    report = {"protocol": protocol, "brands": list(proto["brands"]),
+              "test_photos": {"positives": len(split.positives), "negatives": len(split.negatives),
+                              "boxes": len(gt["annotations"])},
+              "backgrounds": len(split.backgrounds), "arms": results,
+              "per_brand": {arm: r["per_brand"] for arm, r in results.items()}}
+    for arm, r in results.items():
+        for k in ("map50_mean", "map_mean", "ar100_mean"):
+            report[f"{k.replace('_mean', '')}_mean_{arm}"] = r[k]
+        report[f"composites_per_s_per_core_{arm}"] = r["generation"]["composites_per_s_per_core"]
+    protocol["minutes_per_arm"] = {arm: r["train_minutes"] for arm, r in results.items()}
+    os.makedirs(os.path.dirname(out_json), exist_ok=True)
+    with open(out_json, "w") as f:
+        json.dump(report, f, indent=1)
+    print(table(report))
+    print(f"transfer: wrote {out_json}")
+    return report
+
+
+def _distribution(data_dir: str, real_boxes) -> dict:
+    synth = distribution.read_shard_boxes(data_dir, "train")
+    return {"composites": distribution.summary(synth), "real": distribution.summary(real_boxes),
+            "distances": distribution.compare(synth, real_boxes)}
+
+
+def table(report: dict) -> str:
+    lines = [f"real photos: {report['test_photos']['positives']} with the brands "
+             f"({report['test_photos']['boxes']} boxes) + {report['test_photos']['negatives']} without; "
+             f"brands: {', '.join(report['brands'])}",
+             f"{'arm':<14}{'mAP@.5':>8}{'mAP':>8}{'AR@100':>8}{'img/s/core':>12}{'median w':>10}  per brand mAP@.5"]
+    for arm, r in report["arms"].items():
+        pb = " ".join(f"{b} {v['map50']:.3f}" for b, v in r["per_brand"].items())
+        lines.append(f"{arm:<14}{r['map50_mean']:>8.3f}{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
+                     f"{r['generation']['composites_per_s_per_core']:>12.1f}"
+                     f"{r['distribution']['composites']['width_median']:>10.3f}  {pb}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--real", default=os.path.join(ROOT, "..", "shared", "data", "flickrlogos27"),
+                   help="Folder of real labelled photos: instances.json (COCO), images/, logos/NAME.png.")
+    p.add_argument("--quick", action="store_true", help="The quick protocol (2 brands, 600 composites, 250 steps).")
+    p.add_argument("--arms", default="realism,naive", help=f"Comma-separated arms, of: {', '.join(ARMS)}.")
+    p.add_argument("--work_dir", default=None, help="Where stages keep their results (resumable).")
+    p.add_argument("--output", default=None, help="The JSON report (default bench/out/transfer[-quick].json).")
+    a = p.parse_args(argv)
+    arms = [s.strip() for s in a.arms.split(",") if s.strip()]
+    for arm in arms:
+        if arm not in ARMS:
+            p.error(f"--arms: {arm!r} is not one of {', '.join(ARMS)}")
+    out = a.output or os.path.join(OUT, "transfer-quick.json" if a.quick else "transfer.json")
+    try:
+        run(a.real, a.quick, arms, a.work_dir, out)
+    except AnnotationError as e:
+        print(f"transfer: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

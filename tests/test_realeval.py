@@ -1,0 +1,185 @@
+"""Real-photo evaluation (synth.realeval), the distribution report (synth.distribution) and the
+transfer benchmark's resumable stages, on small real-photo folders the tests write themselves."""
+
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from synth import distribution, realeval
+from synth.errors import AnnotationError
+from conftest import ROOT, make_background, run_tool
+
+sys.path.insert(0, ROOT)
+from bench import transfer  # noqa: E402
+
+BRANDS = ("acme", "globex", "initech")
+
+
+def _real_folder(tmp_path, n_per_brand=3, n_none=4):
+    """instances.json + images/: n_per_brand photos of each brand with one box, n_none photos without."""
+    os.makedirs(tmp_path / "images")
+    images, anns = [], []
+    for k in range(n_per_brand * len(BRANDS) + n_none):
+        name = f"p{k:03d}.jpg"
+        cv2.imwrite(str(tmp_path / "images" / name), make_background(60, 80, seed=k))
+        images.append({"id": k + 1, "file_name": name, "width": 80, "height": 60})
+        if k < n_per_brand * len(BRANDS):
+            anns.append({"id": len(anns) + 1, "image_id": k + 1, "category_id": k % len(BRANDS) + 1,
+                         "bbox": [10 + k % 5, 8, 30, 20], "area": 600, "iscrowd": 0})
+    d = {"images": images, "annotations": anns,
+         "categories": [{"id": i + 1, "name": b} for i, b in enumerate(BRANDS)]}
+    with open(tmp_path / "instances.json", "w") as f:
+        json.dump(d, f)
+    return str(tmp_path), d
+
+
+def _gt_as_detections(gt):
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]), "score": 0.9}
+            for a in gt["annotations"]]
+
+
+def test_split_keeps_backgrounds_and_test_photos_apart(tmp_path):
+    folder, _ = _real_folder(tmp_path)
+    real = realeval.load_real(folder)
+    split = realeval.split_for_brands(real, ("acme", "globex"))
+    assert len(split.positives) == 6 and len(split.negatives) == 6
+    assert not set(split.backgrounds) & (set(split.positives) | set(split.negatives))
+    labelled = {a["image_id"]: a["category_id"] for a in real.annotations}
+    for i in split.negatives + split.backgrounds:  # no photo of acme or globex
+        assert labelled.get(i) not in (1, 2)
+    # the photos without any box are used as negatives first
+    assert set(split.negatives) >= {i for i in real.images if i not in labelled}
+    assert realeval.split_for_brands(real, ("acme", "globex")) == split  # deterministic
+
+
+def test_ground_truth_as_detections_scores_one_and_detections_on_negatives_score_zero(tmp_path):
+    folder, _ = _real_folder(tmp_path)
+    real = realeval.load_real(folder)
+    split = realeval.split_for_brands(real, ("acme", "globex"))
+    gt = realeval.ground_truth(real, split)
+    assert [c["name"] for c in gt["categories"]] == ["acme", "globex"]
+    perfect = realeval.evaluate(gt, _gt_as_detections(gt))
+    assert perfect["map50_mean"] == 1.0 and perfect["map_mean"] == 1.0 and perfect["ar100_mean"] == 1.0
+    assert perfect["per_brand"]["acme"]["map50"] == 1.0
+    on_negatives = [{"image_id": i, "category_id": c, "bbox": [10, 8, 30, 20], "score": 0.99}
+                    for i in split.negatives for c in (1, 2)]
+    wrong = realeval.evaluate(gt, on_negatives)
+    assert wrong["map50_mean"] == 0.0 and wrong["ar100_mean"] == 0.0
+    shifted = [dict(d, bbox=[d["bbox"][0] + 25, d["bbox"][1], 30, 20]) for d in _gt_as_detections(gt)]
+    assert realeval.evaluate(gt, shifted)["map50_mean"] == 0.0  # IoU 5/55: a miss
+    assert realeval.evaluate(gt, [])["map50_mean"] == 0.0
+
+
+def test_a_folder_without_the_json_is_refused_naming_it(tmp_path):
+    os.makedirs(tmp_path / "images")
+    with pytest.raises(AnnotationError, match=r"no instances.json"):
+        realeval.load_real(str(tmp_path))
+    with pytest.raises(AnnotationError, match="no such folder"):
+        realeval.load_real(str(tmp_path / "nowhere"))
+
+
+def test_a_json_whose_image_is_missing_is_refused_naming_the_entry(tmp_path):
+    folder, _ = _real_folder(tmp_path)
+    os.remove(os.path.join(folder, "images", "p004.jpg"))
+    with pytest.raises(AnnotationError, match=r"images\[4\] \(id 5\) file 'p004.jpg' is missing"):
+        realeval.load_real(folder)
+
+
+def test_a_box_outside_its_image_is_refused_naming_the_entry(tmp_path):
+    folder, d = _real_folder(tmp_path)
+    d["annotations"][2]["bbox"] = [70, 8, 30, 20]  # x + w = 100 > width 80
+    with open(os.path.join(folder, "instances.json"), "w") as f:
+        json.dump(d, f)
+    with pytest.raises(AnnotationError, match=r"annotations\[2\] \(id 3\) bbox \[70, 8, 30, 20\] is empty or outside"):
+        realeval.load_real(folder)
+    with pytest.raises(AnnotationError, match=r"annotation 2 \(id 3\) box"):
+        distribution.read_coco_boxes(os.path.join(folder, "instances.json"))
+
+
+def test_a_brand_not_in_the_categories_is_refused_naming_the_file(tmp_path):
+    folder, _ = _real_folder(tmp_path)
+    real = realeval.load_real(folder)
+    with pytest.raises(AnnotationError, match=r"instances.json: brand 'umbrella' is not among its categories"):
+        realeval.split_for_brands(real, ("acme", "umbrella"))
+    with pytest.raises(AnnotationError, match=r"categories \['umbrella'\]"):
+        distribution.read_coco_boxes(os.path.join(folder, "instances.json"), ["umbrella"])
+
+
+def test_detections_naming_unknown_images_or_classes_are_refused(tmp_path):
+    folder, _ = _real_folder(tmp_path)
+    real = realeval.load_real(folder)
+    gt = realeval.ground_truth(real, realeval.split_for_brands(real, ("acme",)))
+    with pytest.raises(AnnotationError, match="not a test photo"):
+        realeval.evaluate(gt, [{"image_id": 999, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 1.0}])
+    with pytest.raises(AnnotationError, match="not a brand"):
+        realeval.evaluate(gt, [{"image_id": gt["images"][0]["id"], "category_id": 7, "bbox": [0, 0, 5, 5],
+                                "score": 1.0}])
+
+
+def test_distribution_statistics_and_distances(tmp_path):
+    # two boxes in 100x200 images: one touching the left border, one in the middle; one empty image
+    a = distribution.BoxSample(np.array([[10, 0, 30, 50], [40, 80, 60, 120]], float),
+                               np.array([[100, 200], [100, 200]], float), np.array([1, 1, 0]))
+    st = a.statistics()
+    np.testing.assert_allclose(st["width"], [0.25, 0.2])
+    np.testing.assert_allclose(st["border"], [1, 0])
+    np.testing.assert_allclose(st["empty"], [0, 0, 1])
+    assert distribution.compare(a, a) == {k: 0.0 for k in distribution.STATISTICS}
+    wider = distribution.BoxSample(a.boxes_px * [1, 2, 1, 2], a.image_hw * [1, 2], a.per_image)
+    d = distribution.compare(a, distribution.BoxSample(np.array([[10, 0, 30, 100], [40, 80, 60, 180]], float),
+                                                       a.image_hw, np.array([1, 1])))
+    assert d["width"] == pytest.approx(np.mean([0.25, 0.3]), abs=1e-4)  # 0.25->0.5 and 0.2->0.5
+    assert d["empty"] == pytest.approx(1 / 3, abs=1e-4)
+    assert wider.statistics()["width"].tolist() == pytest.approx([0.25, 0.2])  # shares do not change with scale
+
+
+def test_compare_to_real_reads_shards_and_writes_a_table_plot_and_json(tmp_path, workdir):
+    from conftest import write_config
+    folder, _ = _real_folder(tmp_path / "real")
+    cfg = write_config(workdir, num_images=6)
+    out = str(workdir / "data")
+    assert run_tool("make_tfrecords", f"--config={cfg}", f"--output_dir={out}", "--workers=1").returncode == 0
+    js = str(workdir / "cmp.json")
+    r = run_tool("compare_to_real", f"--data_dir={out}", f"--real={folder}/instances.json", f"--json={js}")
+    assert r.returncode == 0, r.stderr
+    assert "median width share" in r.stdout and "distance to real photos" in r.stdout
+    with open(js) as f:
+        figures = json.load(f)
+    assert figures["real"]["boxes"] == 9 and figures["composites"]["images"] >= 3
+    assert set(figures["distances"]) == set(distribution.STATISTICS)
+    assert os.path.getsize(os.path.join(out, "vs_real.png")) > 1000
+    r = run_tool("compare_to_real", f"--data_dir={out}", f"--real={folder}/missing.json")
+    assert r.returncode == 2 and "missing.json" in r.stderr and "no such file" in r.stderr
+
+
+def test_transfer_stages_resume_and_restart_under_another_protocol(tmp_path):
+    calls = []
+    stages = transfer.Stages(str(tmp_path), {"name": "quick"})
+    assert stages.run("a", lambda: calls.append("a") or 1) == 1
+    again = transfer.Stages(str(tmp_path), {"name": "quick"})  # an interrupted run, started again
+    assert again.run("a", lambda: calls.append("a2") or 2) == 1  # finished: not run again
+    assert again.run("b", lambda: calls.append("b") or 3) == 3
+    assert calls == ["a", "b"]
+    other = transfer.Stages(str(tmp_path), {"name": "full"})
+    assert other.run("a", lambda: calls.append("a3") or 4) == 4
+    assert calls[-1] == "a3"
+
+
+def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
+    from synth import config as configlib
+
+    texts = {arm: transfer.arm_config(arm, ("fedex",), "/logos", "/bg", 10) for arm in transfer.ARMS}
+    for arm, text in texts.items():
+        c = configlib.parse_config_text(text, arm)
+        assert c.logo[0].path == "/logos/fedex.png" and c.placement.max_objects == 2
+    naive = configlib.parse_config_text(texts["naive"], "naive")
+    assert not naive.realism.surface.enabled and not naive.realism.gate.enabled
+    assert not naive.realism.light.enabled and not naive.realism.camera.enabled
+    realism = configlib.parse_config_text(texts["realism"], "realism")
+    assert realism.realism.surface.enabled and realism.realism.gate.enabled
+    with pytest.raises(AnnotationError, match="arm 'bogus'"):
+        transfer.arm_config("bogus", ("fedex",), "/logos", "/bg", 10)
