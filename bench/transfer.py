@@ -9,8 +9,8 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   never copied into the repository). Dev brands, one multi-class model:
   full: fedex, google, heineken, starbucks; quick: fedex, starbucks.
 - The brands' clean artwork (`REAL/logos/NAME.png`, dark or coloured on a white page, made
-  transparent with border_matte) is the only input about a brand; colourways original 0.6,
-  white 0.2, black 0.2.
+  transparent with border_matte) is the only input about a brand; its original colours only (the
+  white and black silhouettes of a filled logo, such as starbucks' disc, are featureless blobs).
 - Test photos: every photo with a box of a dev brand, plus as many photos with no box of them
   (first the "none" photos, then other brands' photos; seed 0). Backgrounds: the other photos
   without the dev brands (a photo used as a background is never a test photo).
@@ -63,7 +63,9 @@ IMAGE_HW = (384, 512)
 TEMPLATE = "small_cpu"
 RESOLUTION = 256  # the template's fixed_shape_resizer
 BATCH = 2
-COLOURWAYS = (("original", 0.6), ("white", 0.2), ("black", 0.2))
+# Original colours only: the white and black silhouettes of artwork that is a filled shape (starbucks'
+# black disc) are featureless blobs, labels no person would accept.
+COLOURWAYS = (("original", 1.0),)
 
 _OFF = {"surface": "surface { enabled: false }", "light": "light { enabled: false }",
         "camera": "camera { enabled: false }", "occlusion": "occlusion { enabled: false }",
@@ -219,6 +221,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str)
     protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
                 "steps_per_arm": proto["steps"], "resolution": RESOLUTION, "batch_size": BATCH,
                 "image_hw": list(IMAGE_HW), "template": TEMPLATE, "arms": list(arms),
+                "colourways": [list(c) for c in COLOURWAYS],
                 "detector": "OD API Faster R-CNN ResNet-50 from scratch (pipelines/small_cpu.config)"}
     work = work or os.path.join(OUT, f"transfer-work-{name}")
     os.makedirs(work, exist_ok=True)

@@ -131,7 +131,7 @@ def read_shard_boxes(data_dir: str, split: str = "train", max_records: int | Non
     boxes, hws, counts = [], [], []
     for path in paths:
         for data in tfrecord_io.read_records(path):
-            ex = tfexample.parse_example(data)
+            ex = tfexample.decode_boxes(data)
             h, w, b = ex["height"], ex["width"], ex["boxes"].astype(np.float64)
             boxes.append(b * [h, w, h, w])
             hws.extend([(h, w)] * len(b))

@@ -95,3 +95,42 @@ def test_reader_names_the_damage(tmp_path):
     p.write_bytes(bytes(data))
     with pytest.raises(tfrecord_io.CorruptRecordError, match="bad data checksum in the record at byte 0"):
         list(tfrecord_io.read_records(str(p)))
+
+
+@pytest.mark.parametrize("boxes,texts,ids,masks", CASES)
+def test_decoding_without_tensorflow_reads_what_tensorflow_wrote(boxes, texts, ids, masks):
+    from synth import tfrecord_keys as K
+    from synth.tfexample import decode_boxes, decode_features
+
+    jpeg = os.urandom(500)
+    ex = _tf_example(jpeg, 480, 640, "train/0.jpg", "train-00000000", boxes, texts, ids, masks)
+    # TensorFlow's own serialisation, and one with the repeated numbers unpacked (proto2 style)
+    for data in (ex.SerializeToString(), _unpacked(ex)):
+        f = decode_features(data)
+        assert f[K.IMAGE_ENCODED] == [jpeg] and f[K.IMAGE_HEIGHT] == [480] and f[K.CLASS_LABEL] == ids
+        assert f[K.CLASS_TEXT] == [t.encode() for t in texts]
+        d = decode_boxes(data)
+        assert (d["height"], d["width"], d["class_ids"]) == (480, 640, ids)
+        np.testing.assert_array_equal(d["boxes"], np.asarray(boxes, np.float32).reshape(-1, 4))
+    big = tf.train.Example(features=tf.train.Features(feature={
+        "v": tf.train.Feature(int64_list=tf.train.Int64List(value=[-1, 2**63 - 1, -(2**63)]))}))
+    assert decode_features(big.SerializeToString())["v"] == [-1, 2**63 - 1, -(2**63)]
+
+
+def _unpacked(ex) -> bytes:
+    """`ex` serialised with every float and int64 written as its own (unpacked) field."""
+    from synth.tfexample import _field, _varint, encode_features
+
+    feats = {}
+    for key, feat in ex.features.feature.items():
+        kind = feat.WhichOneof("kind")
+        if kind == "bytes_list":
+            body = b"".join(_field(1, v) for v in feat.bytes_list.value)
+            feats[key] = _field(1, body)
+        elif kind == "float_list":
+            body = b"".join(_varint(1 << 3 | 5) + np.float32(v).tobytes() for v in feat.float_list.value)
+            feats[key] = _field(2, body)
+        else:
+            body = b"".join(_varint(1 << 3 | 0) + _varint(int(v)) for v in feat.int64_list.value)
+            feats[key] = _field(3, body)
+    return encode_features(feats)
