@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/wheels/*.whl
-export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
+export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
 OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
 nproc; nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader || true

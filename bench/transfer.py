@@ -2,7 +2,7 @@
 
     make bench-transfer                  # the full protocol (about 75 min on 2 CPU cores)
     make bench-transfer QUICK=1          # the quick protocol (about 15-20 min), to steer by
-    .venv/bin/python bench/transfer.py --real=../shared/data/flickrlogos27 --arms=realism,naive,no_occlusion
+    .venv/bin/python bench/transfer.py --real=../shared/data/flickrlogos27 --arms=realism,naive,with_occlusion
 
 Protocol (fixed; the figures in bench/out/transfer.json are only comparable under it):
 - Real photos: FlickrLogos-27 (`--real`, a folder with instances.json in COCO format and images/;
@@ -20,7 +20,8 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
     naive    every realism stage off: surface, light, camera, occlusion, gate, audit off, hard
              paste only; the same logos, colourways, size prior and counts
   and, with --arms, ablations: no_surface, no_light, no_camera, no_blend (hard paste only),
-  no_occlusion, no_gate, old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no prior).
+  no_gate, with_occlusion (the occlusion stage, off by default, switched on), old_sizes (the
+  older min_scale 0.06..max_scale 0.4 sizes, no size prior).
 - Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.
@@ -78,7 +79,7 @@ ARMS = {
     "no_light": {"realism": ("light",)},
     "no_camera": {"realism": ("camera",)},
     "no_blend": {"realism": ("blend",)},
-    "no_occlusion": {"realism": ("occlusion",)},
+    "with_occlusion": {"realism": (), "extra": "occlusion { enabled: true }"},
     "no_gate": {"realism": ("gate",)},
     "old_sizes": {"realism": (), "placement": "min_scale: 0.06 max_scale: 0.4"},
 }
@@ -98,8 +99,8 @@ def arm_config(arm: str, brands, logos_dir: str, backgrounds_dir: str, num_image
               f"image_size {{ height: {IMAGE_HW[0]} width: {IMAGE_HW[1]} }}",
               f"num_images: {num_images}", "val_fraction: 0.05", "num_train_shards: 4", "num_val_shards: 1",
               "seed: 1", f"placement {{ min_objects: 1 max_objects: 2 {spec.get('placement', '')} }}"]
-    if spec["realism"]:
-        lines.append("realism { " + " ".join(_OFF[s] for s in spec["realism"]) + " }")
+    if spec["realism"] or spec.get("extra"):
+        lines.append("realism { " + " ".join([_OFF[s] for s in spec["realism"]] + [spec.get("extra", "")]) + " }")
     return "\n".join(lines) + "\n"
 
 

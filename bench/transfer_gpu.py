@@ -147,7 +147,7 @@ class Arm:
         self.sched.step()
         self.steps += 1
         if self.steps % 50 == 0:
-            self.losses.append(round(float(loss), 4))
+            self.losses.append(round(float(loss.detach()), 4))
 
 
 def detect(model, real, gt, device):

@@ -35,6 +35,7 @@ from synth.errors import ConfigError
 REAL_WIDTH_QUANTILES = (0.03, 0.072, 0.112, 0.148, 0.202, 0.276, 0.38, 0.518, 0.726, 0.915, 1.0)
 MIN_CUT = 0.05  # smallest share of the logo cut off by the border when it is cut
 SIDES = ("left", "right", "top", "bottom")
+MIN_SIDE_MARGIN = 1.6  # a drawn logo's shorter side is at least this times the gate's min_size_px
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,13 @@ def sample_framing(rng: np.random.Generator, cfg: FramingConfig, logo_aspect: fl
                    min_side_px: float = 0.0) -> FramingParams:
     """logo_aspect: the logo's height / width. Four draws in a fixed order: the width share, the
     cut (a uniform against truncation_probability), its side and its fraction. `min_side_px`: the
-    smallest shorter side a logo may have (the gate's min_size_px); smaller draws are raised to it
-    (about 1.2 times it) instead of being drawn only to be rejected."""
+    smallest shorter side a logo may have (the gate's min_size_px); smaller draws are raised to
+    MIN_SIDE_MARGIN times it (perspective, rotation and blur shrink the visible box) instead of
+    being drawn only to be rejected."""
     oh, ow = out_hw
     share = quantile_draw(float(rng.random()), cfg.width_quantiles)
     if min_side_px > 0:
-        share = max(share, min(1.0, 1.2 * min_side_px / min(1.0, logo_aspect) / ow))
+        share = max(share, min(1.0, MIN_SIDE_MARGIN * min_side_px / min(1.0, logo_aspect) / ow))
     cut = float(rng.random()) < cfg.truncation_probability
     side = SIDES[int(rng.integers(len(SIDES)))]
     frac = float(rng.uniform(MIN_CUT, cfg.max_cut_fraction))

@@ -149,6 +149,7 @@ def _coco_eval(gt: dict, detections: list, cat_ids=None):
     with contextlib.redirect_stdout(io.StringIO()):
         g = COCO()
         g.dataset = {k: list(v) for k, v in gt.items()}
+        g.dataset.setdefault("info", {})  # pycocotools >= 2.0.9 copies it into the results
         g.createIndex()
         d = g.loadRes([dict(det) for det in detections])  # loadRes adds keys: work on copies
         e = COCOeval(g, d, "bbox")

@@ -654,7 +654,9 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     negative = s.negative_fraction > 0 and float(rng.random()) < s.negative_fraction
     n = 0 if negative else int(rng.integers(s.min_objects, s.max_objects + 1))
     objects, taken, rejected, dropped, layers = [], [], {}, 0, []
-    for _ in range(n):
+    slot_count, rescue = n, s.framing_cfg is not None
+    while slot_count > 0:
+        slot_count -= 1
         slot = sample_slot(rng, s, inputs)
         for _attempt in range(s.max_attempts):
             o = _sample_object(rng, s, inputs, surf, taken, slot)
@@ -680,10 +682,14 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             canvas = trial
             break
         else:
-            dropped += 1
-            continue
-        if not objects or objects[-1] is not o:
-            dropped += 1  # the placement stage gave up on this slot
+            o = None  # every attempt failed
+        if o is None or not objects or objects[-1] is not o:
+            dropped += 1  # the attempts ran out, or the placement stage gave up on this slot
+        if slot_count == 0 and rescue and not objects:
+            # Every slot failed (the gate refused the logo at its size on this backdrop): one fresh
+            # slot, so that a composite is empty only when drawn as a negative.
+            rescue, slot_count = False, 1
+            rejected["rescue: a fresh slot"] = rejected.get("rescue: a fresh slot", 0) + 1
     params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped, negative)
     boxes, scores, visible = _finish(canvas, layers)
     pasted, hs, occs = [la.pasted for la in layers], [la.H for la in layers], [la.occluder for la in layers]

@@ -50,7 +50,7 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
     """compose keeps an object's gate score from when it was pasted unless a later layer touched what
     the gate reads; re-rendering the record scores every object afresh: both must agree exactly, and
     the visible opacities (computed on each layer's region only) must be the full-canvas products."""
-    eng = _engine(_halves_config(tmp_path, "occlusion { occluder_probability: 0.7 }"))
+    eng = _engine(_halves_config(tmp_path, "occlusion { enabled: true occluder_probability: 0.7 }"))
     rescored = []  # per compose call: (objects, gate.score calls made when finishing the scene)
     score, finish = scene.gate.score, scene._finish
     calls = []
@@ -86,7 +86,7 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
 def test_to_json_is_dataclasses_asdict(tmp_path):
     from dataclasses import asdict
 
-    eng = _engine(_halves_config(tmp_path, "occlusion { occluder_probability: 0.5 }"))
+    eng = _engine(_halves_config(tmp_path, "occlusion { enabled: true occluder_probability: 0.5 }"))
     for seed in range(5):
         params, _ = _compose(eng, seed)
         assert params.to_json() == asdict(params)
@@ -121,7 +121,7 @@ def test_logos_never_cross_the_edge_between_two_flat_regions(tmp_path):
 
 
 def test_boxes_match_an_independent_painter_reference_and_pass_the_gate(tmp_path):
-    eng = _engine(_halves_config(tmp_path, "occlusion { occluder_probability: 1 }"))
+    eng = _engine(_halves_config(tmp_path, "occlusion { enabled: true occluder_probability: 1 }"))
     shrunk = 0
     for seed in range(20):
         params, r = _compose(eng, seed)
@@ -189,7 +189,7 @@ def test_thresholds_that_no_placement_can_meet_are_a_config_error(tmp_path):
     cfg = write_config(tmp_path, extra="realism { gate { min_size_px: 500 } }\n")
     with pytest.raises(ConfigError, match="realism.gate.min_size_px.*no placement can meet it"):
         configlib.load_config(cfg)
-    cfg = write_config(tmp_path, extra="realism { occlusion { min_occluded_fraction: 0.5 max_occluded_fraction: 0.6 } }\n")
+    cfg = write_config(tmp_path, extra="realism { occlusion { enabled: true min_occluded_fraction: 0.5 max_occluded_fraction: 0.6 } }\n")
     with pytest.raises(ConfigError, match="min_occluded_fraction.*min_visible_fraction"):
         configlib.load_config(cfg)
 
