@@ -200,11 +200,12 @@ def synthetic_sample(height: int = 240, width: int = 320) -> np.ndarray:
 
 
 def sample_image(label_map_path: str) -> tuple[np.ndarray, str]:
-    """(RGB image, where it came from): the first val composite beside the label map, else
-    `synthetic_sample()`."""
+    """(RGB image, where it came from): the first val composite beside the label map (the
+    first train composite for a dataset without a val split), else `synthetic_sample()`."""
     from synth import dataset
 
-    shards = dataset.list_shards(os.path.dirname(os.path.abspath(label_map_path)), "val")
+    data_dir = os.path.dirname(os.path.abspath(label_map_path))
+    shards = dataset.list_shards(data_dir, "val") or dataset.list_shards(data_dir, "train")
     if shards:
         import cv2
         import tensorflow as tf

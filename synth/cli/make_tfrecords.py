@@ -47,6 +47,8 @@ def main(argv):
         print(f"resumed: {s.resumed_shards} shard(s) and {s.resumed_chunks} chunk(s) of others were already "
               "complete and kept")
     parts = [f"{split}: {v['images']} images, {v['objects']} objects" for split, v in s.counts.items()]
+    if "val" not in s.counts:
+        parts.append("no val split")
     print(f"wrote {s.output_dir} in {s.seconds:.1f} s ({'; '.join(parts)})")
     if s.skipped:
         print(f"skipped {len(s.skipped)} unusable background(s), listed in manifest.json:")

@@ -68,6 +68,8 @@ def main(argv):
     if s.resumed_shards:
         print(f"resumed: {s.resumed_shards} shard(s) were already complete and kept")
     parts = [f"{split}: {v['images']} images, {v['objects']} objects" for split, v in s.counts.items()]
+    if "val" not in s.counts:
+        parts.append("no val split")
     print(f"wrote {s.output_dir} in {s.seconds:.1f} s ({'; '.join(parts)})")
     print("beam metrics (this run): " + ", ".join(f"{k}={v}" for k, v in s.metrics.items()))
     if s.skipped:
