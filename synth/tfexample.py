@@ -4,7 +4,8 @@ Generation workers only need to *write* records, and importing TensorFlow costs 
 them seconds and about half a gigabyte; so the Example message is encoded here directly
 in protobuf's wire format, with the features in sorted key order (the order of
 TensorFlow's deterministic serialisation, which tests/test_tfrecord_io.py compares
-byte for byte). Reading back (`parse_example`) uses TensorFlow's own parser.
+byte for byte). Reading back: `parse_example` uses TensorFlow's own parser (tools and tests);
+`decode_features` reads the same wire format without TensorFlow (the generator's preview).
 
 Wire format used (https://protobuf.dev/programming-guides/encoding/):
   Example   { Features features = 1; }
@@ -93,6 +94,87 @@ def encode_example(jpeg: bytes, height: int, width: int, filename: str, source_i
             raise ValueError(f"{source_id}: {len(masks_png)} masks for {len(boxes)} boxes")
         feature[K.OBJECT_MASK] = bytes_feature(masks_png)
     return encode_features(feature)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError(f"truncated or overlong varint at byte {pos}")
+        b = buf[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, pos
+
+
+def _fields(buf: bytes):
+    """Yields (field number, wire type, value) of a message: an int for varints, bytes for
+    length-delimited and fixed-size fields."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(buf, pos)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, pos = buf[pos:pos + size], pos + size
+        elif wire == _LEN:
+            size, pos = _read_varint(buf, pos)
+            value, pos = buf[pos:pos + size], pos + size
+        else:
+            raise ValueError(f"wire type {wire} (field {number}) is not used by tf.train.Example")
+        if pos > len(buf):
+            raise ValueError(f"field {number} runs past the end of the message")
+        yield number, wire, value
+
+
+def _int64(n: int) -> int:
+    return n - (1 << 64) if n >= 1 << 63 else n
+
+
+def _feature_values(feature: bytes) -> list:
+    values: list = []
+    for kind, _, body in _fields(feature):  # 1 bytes_list, 2 float_list, 3 int64_list
+        for number, wire, v in _fields(body):
+            if number != 1:
+                continue
+            if kind == 1:
+                values.append(bytes(v))
+            elif kind == 2:
+                values.extend(np.frombuffer(v, "<f4").tolist())  # packed, or one fixed32
+            elif kind == 3 and wire == _LEN:  # packed
+                pos = 0
+                while pos < len(v):
+                    n, pos = _read_varint(v, pos)
+                    values.append(_int64(n))
+            elif kind == 3:
+                values.append(_int64(v))
+    return values
+
+
+def decode_features(serialized: bytes) -> dict[str, list]:
+    """{key: values} of a serialised tf.train.Example, read without TensorFlow: bytes, floats
+    or ints per the feature's kind. Raises ValueError on a malformed message."""
+    out = {}
+    for number, _, features in _fields(serialized):
+        if number != 1:
+            continue
+        for entry_number, _, entry in _fields(features):
+            if entry_number != 1:
+                continue
+            key, value = None, b""
+            for n, _, v in _fields(entry):
+                if n == 1:
+                    key = bytes(v).decode("utf-8")
+                elif n == 2:
+                    value = v
+            if key is None:
+                raise ValueError("a feature map entry has no key")
+            out[key] = _feature_values(value)
+    return out
 
 
 def parse_example(serialized: bytes) -> dict:

@@ -95,3 +95,31 @@ def test_reader_names_the_damage(tmp_path):
     p.write_bytes(bytes(data))
     with pytest.raises(tfrecord_io.CorruptRecordError, match="bad data checksum in the record at byte 0"):
         list(tfrecord_io.read_records(str(p)))
+
+
+@pytest.mark.parametrize("boxes,texts,ids,masks", CASES)
+def test_decode_features_reads_what_tensorflow_reads(boxes, texts, ids, masks):
+    from synth.tfexample import decode_features
+
+    ref = _tf_example(os.urandom(500), 480, 640, "train/0.jpg", "train-00000000", boxes, texts, ids, masks)
+    ex = tf.train.Example.FromString(ref.SerializeToString())
+    want = {k: list(getattr(v, v.WhichOneof("kind")).value) if v.WhichOneof("kind") else []
+            for k, v in ex.features.feature.items()}
+    assert decode_features(ref.SerializeToString()) == want
+
+
+def test_decode_features_reads_unpacked_and_negative_values_and_names_damage():
+    from synth.tfexample import _field, _varint, decode_features, encode_features, int64_feature
+
+    vals = [0, 1, 127, 128, 2**31, 2**63 - 1, -1, -(2**63)]
+    assert decode_features(encode_features({"v": int64_feature(vals)})) == {"v": vals}
+    # Unpacked repeated fields (what an older writer may emit): varints and fixed32 floats one by one.
+    unpacked_ints = _field(3, b"".join(_varint(1 << 3 | 0) + _varint(v) for v in (5, -2)))
+    unpacked_floats = _field(2, b"".join(_varint(1 << 3 | 5) + np.float32(x).tobytes() for x in (0.5, -1.25)))
+    msg = encode_features({"i": unpacked_ints, "f": unpacked_floats})
+    assert decode_features(msg) == {"f": [0.5, -1.25], "i": [5, -2]}
+    assert tf.train.Example.FromString(msg).features.feature["i"].int64_list.value == [5, -2]
+    with pytest.raises(ValueError, match="runs past the end"):
+        decode_features(msg[:-3])
+    with pytest.raises(ValueError, match="wire type 3"):
+        decode_features(_varint(1 << 3 | 3))
