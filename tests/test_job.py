@@ -106,6 +106,11 @@ def test_decode_failures_come_back_with_the_composite_and_in_the_chunk_counts(wo
     counts = writer.write(job.ShardTask("train", 0, 1, 0, 6))
     assert list(counts.failed_backgrounds) == list(met[0])
     assert job.chunk_counts(work, job.ShardTask("train", 0, 1, 0, 6)) == counts
+    # Both runners report it from the Counts: in the manifest, and as Beam's skipped_backgrounds.
+    local = generate.generate(cfg, str(workdir / "local"), show_progress=False, workers=2)
+    beam = beam_pipeline.build_and_run(cfg, str(workdir / "beam"), ["--direct_running_mode=in_memory"])
+    assert [os.path.basename(x["path"]) for x in local.skipped] == ["a_cut.jpg"] and beam.skipped == local.skipped
+    assert beam.metrics["skipped_backgrounds"] == 1
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
