@@ -11,9 +11,9 @@ Templates live in pipelines/; --list shows them.
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("template", None, "Template name in pipelines/ (without .config), or a path.")
 flags.DEFINE_string("data_dir", None, "Dataset written by make_tfrecords.py.")
@@ -27,17 +27,14 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    check_usage(argv)
     quiet_tensorflow()
     from synth import pipeline
 
     if FLAGS.list:
         print("\n".join(pipeline.list_templates()))
         return
-    for name in ("template", "data_dir", "run_dir"):
-        if not getattr(FLAGS, name):
-            raise app.UsageError(f"--{name} is required")
+    check_usage(argv, "template", "data_dir", "run_dir")
     out = pipeline.configure(FLAGS.template, FLAGS.data_dir, FLAGS.run_dir, FLAGS.checkpoint,
                              FLAGS.num_steps, FLAGS.batch_size)
     print(f"wrote {out}")

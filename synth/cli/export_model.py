@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
 from synth import savedmodel
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("pipeline_config_path", None, "The run's pipeline.config.")
 flags.DEFINE_string("trained_checkpoint_dir", None, "Folder with the checkpoint to export (the run's model_dir).")
@@ -39,11 +39,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    for name in ("pipeline_config_path", "trained_checkpoint_dir", "export_dir", "model_name"):
-        if not getattr(FLAGS, name):
-            raise app.UsageError(f"--{name} is required")
+    check_usage(argv, "pipeline_config_path", "trained_checkpoint_dir", "export_dir", "model_name")
     quiet_tensorflow()
     from synth import export, training
 

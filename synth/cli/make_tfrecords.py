@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags
+from absl import flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "Generation config (text-format protobuf, schema in "
@@ -34,8 +34,7 @@ flags.DEFINE_bool("preview", False, "Also write OUTPUT_DIR/preview.jpg, a contac
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    check_usage(argv)
     quiet_tensorflow()
     from synth import config as configlib, generate, job
 

@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("model", None, "EXPORT_DIR/MODEL_NAME[/VERSION].")
 flags.DEFINE_string("output_dir", None,
@@ -40,8 +40,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if not FLAGS.model or not FLAGS.output_dir:
-        raise app.UsageError("--model and --output_dir are required")
+    check_usage(argv, "model", "output_dir", positional=True)
     quiet_tensorflow()
     from synth import predict
 

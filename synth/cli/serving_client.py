@@ -19,7 +19,7 @@ import os
 from absl import app, flags
 
 from synth import savedmodel
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("server", None, "TF Serving's HOST:PORT (REST: --rest_api_port, 8501; gRPC: --port, 8500).")
 flags.DEFINE_string("model", None, "Model name (a name in models.config).")
@@ -39,8 +39,7 @@ flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", l
 flags.DEFINE_bool("progress", False, "Show a progress bar.")
 FLAGS = flags.FLAGS
 def main(argv):
-    if not FLAGS.server or not FLAGS.model:
-        raise app.UsageError("--server and --model are required")
+    check_usage(argv, "server", "model", positional=True)
     quiet_tensorflow()
     from synth import predict, serving
 
