@@ -78,7 +78,7 @@ def measure() -> dict:
     calls = int(os.environ.get("BENCH_EXPORT_CALLS", "10"))
     import cv2
 
-    from synth import export, pipeline, training
+    from synth import export, pipeline, savedmodel, training
 
     training.apply_compat_fixes()
     tmp = tempfile.mkdtemp(prefix="tfod-export-")
@@ -92,7 +92,7 @@ def measure() -> dict:
                                     f"--trained_checkpoint_dir={run}", f"--export_dir={exports}",
                                     "--model_name=bench"])
         version = os.path.join(exports, "bench", "1")
-        with open(os.path.join(version, "assets.extra", export.EXPORT_INFO), encoding="utf-8") as f:
+        with open(os.path.join(version, savedmodel.ASSETS_EXTRA, savedmodel.EXPORT_INFO), encoding="utf-8") as f:
             verification = json.load(f)["verification"]
         sample, source = export.sample_image(os.path.join(data, "label_map.pbtxt"))
         source = _in_dataset(source, data)

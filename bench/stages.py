@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from synth import (audit, blending, camera, composite, config as configlib, engine, gate, generate,  # noqa: E402
+from synth import (audit, blending, camera, composite, config as configlib, engine, gate, job,  # noqa: E402
                    geometry, occlusion, photometric, placement, surface)
 from synth.inputs import load_inputs  # noqa: E402
 
@@ -75,7 +75,7 @@ def measure(n: int | None = None) -> dict:
     n = n or int(os.environ.get("BENCH_STAGES_IMAGES", "300"))
     cfg = configlib.apply_overrides(configlib.load_config(None), num_images=n)
     inputs = load_inputs(cfg)
-    with generate.single_threaded_blas(), timed() as stages:
+    with job.single_threaded_blas(), timed() as stages:
         eng = engine.Engine(inputs, cfg.proto)
         t = time.perf_counter()
         objects = 0

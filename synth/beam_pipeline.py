@@ -1,22 +1,18 @@
-"""The generation job as an Apache Beam pipeline: the same shards, label map, params.jsonl and
-manifest as `synth.generate.generate`, byte for byte, on any Beam runner.
+"""The Beam runner of a generation job (synth.job): the chunks written by an Apache Beam
+pipeline on any Beam runner; the same shards, label map, params.jsonl and manifest as the local
+runner (synth.generate), byte for byte.
 
-The driver does what the local runner does before and after the chunks: it validates the
-inputs, prepares OUTPUT_DIR/.work/ (refusing an unfinished run of a different config), and
-skips the shards and chunks already complete there (resume). The chunks still to do travel
-as plain dicts through
+The driver builds the Job (inputs checked, OUTPUT_DIR/.work/ prepared or resumed, a foreign run
+refused), runs the chunks still to do as
 
-    beam.Create(chunks) | beam.Reshuffle() | beam.ParDo(WriteShardFn(...))
+    beam.Create(chunks) | beam.Reshuffle() | beam.ParDo(WriteShardFn(job.worker_spec()))
 
-`WriteShardFn` carries only strings (the canonical config text, its source and base folder,
-the work folder); its `setup()` re-parses the config, re-resolves the paths and loads the
-inputs once per worker, and each element is one chunk written atomically by
-`generate.write_shard` into the work folder, with its counts as the `.json` beside it. A
-chunk that is already complete there (a retried bundle) is not written again. Because every
-composite's bytes depend only on (config, split, index), which worker writes which chunk does
-not matter. After `wait_until_finish()` the driver concatenates each shard's chunks in order
-(`generate.chunk_finished`) and runs the local runner's finishing step (params.jsonl, label
-map, manifest, preview; then the move into place).
+and then hands each written chunk back to the job, which assembles the shards and finishes. The
+WorkerSpec carries only strings; `WriteShardFn.setup()` opens it once per worker
+(`WorkerSpec.open_worker`: the config parsed, the inputs and the source loaded), and each element
+is one chunk, written atomically into the work folder; a chunk that is already complete there (a
+retried bundle) is not written again. Because every composite's bytes depend only on (config,
+split, index), which worker writes which chunk does not matter.
 
 Beam metrics, namespace "tfod_synth": `images`, `objects` (kept boxes), `rejected_objects`
 (the sum of each chunk's `rejected` dict: placements the realism gate or placement refused) and
@@ -45,16 +41,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import time
 from dataclasses import asdict, dataclass, field
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from synth import config as configlib, engine, generate
+from synth import config as configlib, job as joblib
 from synth.errors import ConfigError, OutputError
-from synth.inputs import load_inputs
 
 log = logging.getLogger(__name__)
 NAMESPACE = "tfod_synth"
@@ -63,8 +57,8 @@ _URL_SCHEMES = ("gs://", "s3://", "hdfs://", "http://", "https://", "az://", "ab
 
 
 @dataclass
-class BeamSummary(generate.Summary):
-    """generate.Summary plus the Beam metrics of this run (name -> count)."""
+class BeamSummary(joblib.Summary):
+    """job.Summary plus the Beam metrics of this run (name -> count)."""
 
     metrics: dict = field(default_factory=dict)
 
@@ -114,30 +108,24 @@ def pipeline_options(pipeline_args: list[str], cores: int | None = None) -> list
 
 class WriteShardFn(beam.DoFn):
     """Writes one chunk of a shard (a ShardTask as a plain dict) into the work folder; yields its
-    counts."""
+    Counts (as the chunk's JSON)."""
 
-    def __init__(self, config_text: str, source: str, base_dir: str, work: str):
+    def __init__(self, spec: joblib.WorkerSpec):
         super().__init__()
-        self.config_text, self.source, self.base_dir, self.work = config_text, source, base_dir, work
-        self._engine = None
+        self.spec = spec
+        self._writer = None
 
     def setup(self):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        generate.single_threaded_blas()
-        c = configlib.parse_config_text(self.config_text, self.source)
-        cfg = configlib.LoadedConfig(c, self.source, self.base_dir)
-        self._engine = engine.Engine(load_inputs(cfg), c, self.work)
+        self._writer = self.spec.open_worker()
         self._counters = {n: Metrics.counter(NAMESPACE, n) for n in ("images", "objects", "rejected_objects")}
 
     def process(self, task: dict):
-        t = generate.ShardTask(**task)
-        stats = generate.shard_done(self.work, t)  # a retried bundle finds its chunk done
-        if stats is None:
-            stats = generate.write_shard(t, self._engine, self.work)
-        self._counters["images"].inc(stats["images"])
-        self._counters["objects"].inc(stats["objects"])
-        self._counters["rejected_objects"].inc(sum(stats.get("rejected", {}).values()))
-        yield stats
+        t = joblib.ShardTask(**task)
+        counts = self._writer.write_missing(t)
+        self._counters["images"].inc(counts.images)
+        self._counters["objects"].inc(counts.objects)
+        self._counters["rejected_objects"].inc(sum(counts.rejected.values()))
+        yield {"name": t.name, "failed_backgrounds": sorted(counts.failed_backgrounds)}
 
 
 class _CountSkipped(beam.DoFn):
@@ -151,10 +139,10 @@ class _CountSkipped(beam.DoFn):
 
 
 def build_pipeline(p: beam.Pipeline, todo: list[dict], fn: WriteShardFn, header_skipped: list[str]):
-    """Adds the generation to `p`; returns the PCollection of per-chunk counts."""
+    """Adds the generation to `p`; returns the PCollection of written chunks ({"name", "failed_backgrounds"})."""
     stats = (p | "Chunks" >> beam.Create(todo) | "Spread" >> beam.Reshuffle()
              | "WriteShard" >> beam.ParDo(fn))
-    failed = stats | "FailedBackgrounds" >> beam.FlatMap(lambda s: sorted(s.get("failed_backgrounds", {})))
+    failed = stats | "FailedBackgrounds" >> beam.FlatMap(lambda s: s["failed_backgrounds"])
     header = p | "HeaderSkipped" >> beam.Create(sorted(header_skipped))
     _ = ((failed, header) | "AllSkipped" >> beam.Flatten() | "Distinct" >> beam.Distinct()
          | "CountSkipped" >> beam.ParDo(_CountSkipped()))
@@ -174,41 +162,28 @@ def query_metrics(result) -> dict:
 # -- the job -------------------------------------------------------------------------------
 
 def build_and_run(cfg: configlib.LoadedConfig, output_dir: str, pipeline_args: list[str],
-                  overwrite: bool = False, write_preview: bool = False) -> BeamSummary:
+                  overwrite: bool = False, write_preview: bool = False,
+                  source: str = joblib.DEFAULT_SOURCE) -> BeamSummary:
     """Generates (or finishes) the dataset of `cfg` in `output_dir` with a Beam pipeline; see the
     module docstring. Gives the same files as generate.generate(cfg, output_dir)."""
-    t0 = time.time()
     if str(output_dir).startswith(_URL_SCHEMES):
         raise OutputError(f"output directory {output_dir!r} is a URL; the Beam runner writes shards "
                           "with local file operations: use a path that the driver and every worker "
                           "mount at the same place (NFS, Filestore, gcsfuse)")
     args = pipeline_options(pipeline_args)
-    c = cfg.proto
-    tasks = generate.plan(c)
-    inputs = load_inputs(cfg)
-    # The local runner's own checks and refusal of a foreign run (private in generate.py).
-    work, _ = generate.prepare_work_dir(output_dir, c, overwrite)
-    done, open_shards, todo = generate.pending(work, tasks, generate.chunk_size(c))
-    resumed = len(done)
+    job = joblib.Job(cfg, output_dir, overwrite, source)
     metrics = dict.fromkeys(METRIC_NAMES, 0)
-    if todo:
-        fn = WriteShardFn(configlib.to_text(c), cfg.source, cfg.base_dir, os.path.abspath(work))
+    if job.todo:
         p = beam.Pipeline(options=PipelineOptions(args))
-        build_pipeline(p, [asdict(t) for t in todo], fn, [s.path for s in inputs.skipped])
+        build_pipeline(p, [asdict(t) for t in job.todo], WriteShardFn(job.worker_spec()),
+                       [s.path for s in job.inputs.skipped])
         result = p.run()
         result.wait_until_finish()
         metrics = query_metrics(result)
         log.info("beam metrics: %s", metrics)
-    generate.chunk_finished(work, open_shards, done)  # shards whose chunks an earlier run wrote
-    for t in todo:  # the driver concatenates each shard's chunks
-        if generate.shard_done(work, t) is None:
-            raise OutputError(f"the pipeline finished but chunk {t.name} is not in {work!r}: the "
-                              "workers must write to a filesystem the driver sees at the same path")
-        generate.chunk_finished(work, open_shards, done, t.name)
-    try:
-        s = generate.finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed=resumed)
-    except OSError as exc:
-        raise OutputError(f"finishing the dataset in {output_dir!r} failed: {exc}") from None
+    for t in list(job.todo):  # the driver assembles each shard from its chunks
+        job.chunk_written(t.name)
+    s = job.finish(write_preview)
     return BeamSummary(**vars(s), metrics=metrics)
 
 

@@ -107,7 +107,11 @@ def validate(c: GenerationConfig, source: str) -> None:
     _check(c.num_images >= 1, source, "num_images", c.num_images, "must be >= 1")
     _check(0.0 <= c.val_fraction < 1.0, source, "val_fraction", c.val_fraction, "must be in [0, 1)")
     _check(c.num_train_shards >= 1, source, "num_train_shards", c.num_train_shards, "must be >= 1")
-    _check(c.num_val_shards >= 1, source, "num_val_shards", c.num_val_shards, "must be >= 1")
+    _check(c.num_val_shards >= 0, source, "num_val_shards", c.num_val_shards,
+           "must be >= 1, or 0 with val_fraction: 0 for no val split")
+    _check(c.num_val_shards >= 1 or c.val_fraction == 0, source, "num_val_shards", c.num_val_shards,
+           f"val_fraction = {c.val_fraction:g} asks for a val split, which needs num_val_shards >= 1; "
+           "set val_fraction: 0 for no val split")
     _check(0 <= c.seed < 2**63, source, "seed", c.seed, "must be in [0, 2^63)")
     _check(1 <= c.jpeg_quality <= 100, source, "jpeg_quality", c.jpeg_quality, "must be in [1, 100]")
     _check(1 <= c.backdrop_reuse <= 1000, source, "backdrop_reuse", c.backdrop_reuse, "must be in [1, 1000]")

@@ -1,5 +1,6 @@
 """One composite, from (config, split, index) to an encoded record: the unit of work that
-every runner (in-process, worker processes, Apache Beam) repeats.
+every runner (in-process, worker processes, Apache Beam) repeats. `Engine` is the job's default
+source (synth.job.DEFAULT_SOURCE), and `Composite` the record every source returns.
 
 The composite's seed derives from (config seed, split, index) alone, so the same config
 gives the same bytes whichever runner or how many workers produced it.
@@ -8,7 +9,7 @@ gives the same bytes whichever runner or how many workers produced it.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
@@ -32,6 +33,9 @@ class Composite:
     dropped_objects: int
     rejected: dict
     masks_png: list | None = None  # one PNG per object when the config asks for masks
+    # Backgrounds whose pixels failed to decode while this composite was made: path -> reason
+    # (the composite used the next decodable one; each process reports a failure once).
+    failed_backgrounds: dict = field(default_factory=dict)
 
 
 class Engine:
@@ -55,6 +59,7 @@ class Engine:
 
     def make(self, split: str, index: int) -> Composite:
         split_id = dataset.SPLIT_IDS[split]
+        known = len(self.inputs.failed)  # Inputs records decode failures as it meets them
         seed = composite.image_seed(self.c.seed, split_id, index)
         # One backdrop for each run of backdrop_reuse consecutive composites (its analysis is cached).
         backdrop_seed = composite.image_seed(self.c.seed, split_id + len(dataset.SPLITS),
@@ -72,8 +77,10 @@ class Engine:
         if self.c.write_masks:
             masks = [cv2.imencode(".png", (v >= boxes_lib.VISIBLE_ALPHA).astype(np.uint8))[1].tobytes()
                      for v in r.visible]
+        failed = {} if len(self.inputs.failed) == known else {
+            self.inputs.background_paths[i]: why for i, why in list(self.inputs.failed.items())[known:]}
         return Composite(f"{split}-{index:08d}", jpeg, r.image, r.boxes, ids, texts, record,
-                         params.dropped_objects, params.rejected, masks)
+                         params.dropped_objects, params.rejected, masks, failed)
 
 
 def serialize(comp: Composite, c) -> bytes:

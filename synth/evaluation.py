@@ -12,23 +12,8 @@ import glob
 import json
 import os
 
+from synth.checkpoints import checkpoint_prefix
 from synth.errors import ConfigError
-
-
-def resolve_checkpoint(checkpoint: str) -> str:
-    """A checkpoint prefix from a folder (its latest checkpoint) or a prefix."""
-    import tensorflow as tf
-
-    if os.path.isdir(checkpoint):
-        latest = tf.train.latest_checkpoint(checkpoint)
-        if latest is None:
-            raise ConfigError(f"checkpoint folder {checkpoint!r} holds no TF2 checkpoint "
-                              "(no 'checkpoint' file naming a ckpt-N)")
-        return latest
-    if not os.path.isfile(checkpoint + ".index"):
-        raise ConfigError(f"checkpoint {checkpoint!r} is neither a folder nor a checkpoint prefix "
-                          f"({checkpoint}.index does not exist)")
-    return checkpoint
 
 
 def evaluate_once(pipeline_config_path: str, checkpoint: str, output_dir: str | None = None,
@@ -38,7 +23,7 @@ def evaluate_once(pipeline_config_path: str, checkpoint: str, output_dir: str | 
 
     if not os.path.isfile(pipeline_config_path):
         raise ConfigError(f"--pipeline_config_path {pipeline_config_path!r} does not exist")
-    ckpt_path = resolve_checkpoint(checkpoint)
+    ckpt_path = checkpoint_prefix(checkpoint, "--checkpoint")
     training.apply_compat_fixes()
     import tensorflow as tf
     from object_detection import inputs, model_lib_v2

@@ -15,15 +15,16 @@ sees a partial export, and a failed export leaves nothing behind (not even an em
 
 Verification (`verify_export`):
 - the `serving_default` signature takes one input, `input_tensor`, with the dtype and shape that
-  exporter_lib_v2 gives each input type (SIGNATURE_INPUTS), and returns at least OUTPUT_KEYS;
+  exporter_lib_v2 gives each input type, and returns at least the detection outputs (the facts
+  are synth.savedmodel's: SIGNATURE_INPUTS, OUTPUT_KEYS);
 - the SavedModel's detections on a sample image equal those of the checkpoint, rebuilt with the
   OD API's model_builder and run eagerly (preprocess, predict, postprocess): the same number of
   detections and classes, and boxes and scores within `atol` (DEFAULT_ATOL = 1e-4; the graph and
   eager runs of the same weights differ by float rounding only, 0 to 6e-8 measured). Detections
   whose scores tie within `atol` may come out of NMS in either order, so each box is compared with
   the closest box of the same class among the other run's detections of (nearly) the same score.
-The sample is the first val composite when the label map's folder holds val shards, else a fixed
-synthetic image (`synthetic_sample`).
+The sample is the first val composite when the label map's folder holds val shards (the first
+train composite when it holds only train shards), else a fixed synthetic image (`synthetic_sample`).
 
 models.config (`write_models_config`) lists every model folder of EXPORT_DIR that holds a version,
 with absolute base paths and model_platform "tensorflow". Extra settings of an existing entry
@@ -39,74 +40,17 @@ import tempfile
 
 import numpy as np
 
+from synth.checkpoints import checkpoint_prefix
 from synth.errors import ConfigError, OutputError, SynthError
+from synth.savedmodel import (ASSETS_EXTRA, EXPORT_INFO, INPUT_NAME, INPUT_TYPES, LABEL_MAP_ASSET, OUTPUT_KEYS,
+                              SIGNATURE_INPUTS, SIGNATURE_NAME, check_input_type, is_version_dir, versions)
 
-INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor")
-SIGNATURE_NAME = "serving_default"
-INPUT_NAME = "input_tensor"
-# The serving signature's input per input type, as exporter_lib_v2 declares it (None: any size).
-SIGNATURE_INPUTS = {
-    "image_tensor": ("uint8", [1, None, None, 3]),
-    "encoded_image_string_tensor": ("string", [None]),
-    "tf_example": ("string", [None]),
-    "float_image_tensor": ("float32", [None, None, None, 3]),
-}
-OUTPUT_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
 DEFAULT_ATOL = 1e-4
 MODELS_CONFIG = "models.config"
-EXPORT_INFO = "export.json"
 
 
 class ExportVerificationError(SynthError):
     """An exported SavedModel does not behave like the checkpoint it was exported from."""
-
-
-def check_input_type(input_type: str) -> str:
-    if input_type not in INPUT_TYPES:
-        raise ConfigError(f"--input_type={input_type!r} is not one of {', '.join(INPUT_TYPES)}")
-    return input_type
-
-
-def versions(model_dir: str) -> list[int]:
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(int(n) for n in os.listdir(model_dir) if n.isdigit())
-
-
-def checkpoint_prefix(path: str, flag: str = "--trained_checkpoint_dir") -> str:
-    """The TF2 object-based checkpoint of an OD API model at `path` (a folder: its latest
-    checkpoint; or a ckpt-N prefix). Raises ConfigError naming `path` (as given to `flag`)
-    for anything else."""
-    import tensorflow as tf
-
-    if os.path.isdir(path):
-        prefix = tf.train.latest_checkpoint(path)
-        if prefix is None:
-            raise ConfigError(f"{flag}={path!r} holds no TF2 checkpoint (no 'checkpoint' "
-                              "file naming a ckpt-N); point it at a training run's model_dir")
-    elif os.path.isfile(path + ".index"):
-        prefix = path
-    else:
-        raise ConfigError(f"{flag}={path!r} is neither a folder nor a checkpoint prefix "
-                          f"({path}.index does not exist)")
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.OpError, ValueError) as exc:
-        raise ConfigError(f"checkpoint {prefix!r} (from {path!r}) cannot be read: "
-                          f"{str(exc).splitlines()[0]}") from None
-    if not reader.has_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"):
-        raise ConfigError(f"checkpoint {prefix!r} (from {path!r}) is a name-based TF1 checkpoint; the OD API's "
-                          "TF2 exporter needs an object-based checkpoint written by tf.train.Checkpoint "
-                          "(model_main_tf2's ckpt-N)")
-    from tensorflow.core.protobuf import trackable_object_graph_pb2
-
-    graph = trackable_object_graph_pb2.TrackableObjectGraph()
-    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
-    top = sorted(child.local_name for child in graph.nodes[0].children)
-    if "model" not in top:
-        raise ConfigError(f"checkpoint {prefix!r} (from {path!r}) holds no 'model' object (it holds: "
-                          f"{', '.join(top) or 'nothing'}); it is not a checkpoint of an OD API detection model")
-    return prefix
 
 
 def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: str,
@@ -158,9 +102,9 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
             raise ConfigError(f"checkpoint {prefix!r} does not fit the model of {pipeline_config_path!r}: "
                               f"{str(exc).splitlines()[0][:300]}") from None
         saved = os.path.join(staging, "saved_model")
-        extra = os.path.join(saved, "assets.extra")
+        extra = os.path.join(saved, ASSETS_EXTRA)
         os.makedirs(extra, exist_ok=True)
-        shutil.copyfile(label_map, os.path.join(extra, "label_map.pbtxt"))
+        shutil.copyfile(label_map, os.path.join(saved, LABEL_MAP_ASSET))
         shutil.copyfile(os.path.join(staging, "pipeline.config"), os.path.join(extra, "pipeline.config"))
         info = {"input_type": input_type, "checkpoint": os.path.abspath(prefix),
                 "pipeline_config": os.path.abspath(pipeline_config_path), "verification": None}
@@ -200,11 +144,12 @@ def synthetic_sample(height: int = 240, width: int = 320) -> np.ndarray:
 
 
 def sample_image(label_map_path: str) -> tuple[np.ndarray, str]:
-    """(RGB image, where it came from): the first val composite beside the label map, else
-    `synthetic_sample()`."""
+    """(RGB image, where it came from): the first val composite beside the label map (the
+    first train composite for a dataset without a val split), else `synthetic_sample()`."""
     from synth import dataset
 
-    shards = dataset.list_shards(os.path.dirname(os.path.abspath(label_map_path)), "val")
+    data_dir = os.path.dirname(os.path.abspath(label_map_path))
+    shards = dataset.list_shards(data_dir, "val") or dataset.list_shards(data_dir, "train")
     if shards:
         import cv2
         import tensorflow as tf
@@ -300,7 +245,7 @@ def verify_export(version_dir: str, pipeline_config_path: str, checkpoint_dir: s
     sample_rgb = np.asarray(sample_rgb)
     if sample_rgb.ndim != 3 or sample_rgb.shape[2] != 3 or sample_rgb.dtype != np.uint8:
         raise ConfigError(f"sample image has shape {sample_rgb.shape} {sample_rgb.dtype}; need RGB uint8 HxWx3")
-    if not os.path.isfile(os.path.join(version_dir, "saved_model.pb")):
+    if not is_version_dir(version_dir):
         raise ConfigError(f"{version_dir!r} is not a SavedModel folder (no saved_model.pb)")
     prefix = checkpoint_prefix(checkpoint_dir)
     training.apply_compat_fixes()
@@ -343,7 +288,7 @@ def checkpoint_detections(pipeline_config_path: str, prefix: str, rgb: np.ndarra
 
 
 def _recorded_input_type(version_dir: str, fn) -> str:
-    path = os.path.join(version_dir, "assets.extra", EXPORT_INFO)
+    path = os.path.join(version_dir, ASSETS_EXTRA, EXPORT_INFO)
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             return check_input_type(json.load(f)["input_type"])
@@ -378,7 +323,7 @@ def model_folders(export_dir: str) -> list[str]:
     if not os.path.isdir(export_dir):
         return []
     return sorted(n for n in os.listdir(export_dir) if not n.startswith(".")
-                  and any(os.path.isfile(os.path.join(export_dir, n, str(v), "saved_model.pb"))
+                  and any(is_version_dir(os.path.join(export_dir, n, str(v)))
                           for v in versions(os.path.join(export_dir, n))))
 
 

@@ -288,7 +288,7 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
     _model_oneof(msg).num_classes = len(ids)
     tc = msg.train_config
     if checkpoint:
-        from synth.export import checkpoint_prefix
+        from synth.checkpoints import checkpoint_prefix
 
         # a TF2 object-based checkpoint holding a `model`, as fine_tune_checkpoint_type "detection" restores
         checkpoint = checkpoint_prefix(checkpoint, "--checkpoint")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synth import boxes as boxlib
+from synth import boxes as boxlib, savedmodel
 from synth.errors import ConfigError, InputImageError, OutputError
 
 
@@ -25,24 +25,26 @@ class Detection:
 
 
 class Predictor:
-    """A SavedModel exported by synth.export (serving_default takes uint8 [1, H, W, 3])."""
+    """A SavedModel exported by synth.export with input type image_tensor (serving_default takes
+    uint8 [1, H, W, 3]): a version folder, or a model folder (its highest version)."""
 
     def __init__(self, saved_model_dir: str):
         import tensorflow as tf
 
         from synth.label_map import read_label_map
 
-        if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
-            raise ConfigError(f"{saved_model_dir!r} is not a SavedModel folder (no saved_model.pb); "
-                              "give EXPORT_DIR/MODEL_NAME/VERSION")
+        saved_model_dir = savedmodel.version_dir(saved_model_dir)
+        if not savedmodel.is_version_dir(saved_model_dir):
+            raise ConfigError(f"{saved_model_dir!r} is not a SavedModel folder (no {savedmodel.SAVED_MODEL_PB}) "
+                              "nor a model folder holding one; give EXPORT_DIR/MODEL_NAME[/VERSION]")
         self._tf = tf
         self.model = tf.saved_model.load(saved_model_dir)
-        self.fn = self.model.signatures["serving_default"]
-        lm = os.path.join(saved_model_dir, "assets.extra", "label_map.pbtxt")
+        self.fn = self.model.signatures[savedmodel.SIGNATURE_NAME]
+        lm = os.path.join(saved_model_dir, savedmodel.LABEL_MAP_ASSET)
         self.names = read_label_map(lm) if os.path.isfile(lm) else {}
 
     def __call__(self, rgb: np.ndarray, min_score: float = 0.0, max_detections: int = 100) -> list[Detection]:
-        out = self.fn(input_tensor=self._tf.constant(rgb[None], self._tf.uint8))
+        out = self.fn(**{savedmodel.INPUT_NAME: self._tf.constant(rgb[None], self._tf.uint8)})
         n = int(out["num_detections"][0])
         result = []
         for box, cls, score in zip(out["detection_boxes"][0][:n].numpy(),
@@ -230,9 +232,11 @@ def write_outputs(output_dir: str, summary: dict, class_names: dict[int, str] | 
 
 def predict_images(saved_model_dir: str, items, output_dir: str, min_score: float = 0.5,
                    progress: bool = True, max_detections: int = 100) -> dict:
-    """Runs the model on each (name, loader) of `items`; writes drawn images, detections.json,
+    """Runs the model (a version folder, or a model folder: its highest version) on each
+    (name, loader) of `items`; writes drawn images, detections.json,
     coco_results.json and coco_images.json into `output_dir`. Unreadable images are listed
     under "errors" in detections.json and skipped, not fatal."""
+    saved_model_dir = savedmodel.version_dir(saved_model_dir)
     model = Predictor(saved_model_dir)
     results, errors = run_detector(model, items, output_dir, min_score, max_detections, progress, "predict")
     summary = {"model": saved_model_dir, "min_score": min_score, "images": results, "errors": errors}

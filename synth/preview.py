@@ -1,14 +1,19 @@
 """Contact sheets: a grid of composites with their boxes and class names drawn, to look at
-a dataset instead of reading its numbers."""
+a dataset instead of reading its numbers. `sheet_from_shards` draws the first records of the
+shards as written (the JPEG a model will see), labelled with the gate's scores from params.jsonl."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
 import numpy as np
 
-from synth import boxes as boxlib
+from synth import boxes as boxlib, tfexample, tfrecord_io
+from synth import tfrecord_keys as K
+
+PREVIEW_IMAGES = 16
 
 COLOURS = [(255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0), (200, 64, 255), (0, 220, 220)]
 
@@ -42,3 +47,42 @@ def contact_sheet(thumbs: list[np.ndarray], cols: int = 4, pad: int = 4) -> np.n
         y, x = pad + r * (th + pad), pad + c * (tw + pad)
         sheet[y:y + t.shape[0], x:x + t.shape[1]] = t
     return sheet
+
+
+def _labels(texts: list[str], record: dict | None) -> list[str]:
+    """Class texts, with the gate's visible fraction and match when params.jsonl has them."""
+    scores = (record or {}).get("scores") or [None] * len(texts)
+    return [t if sc is None else f"{t} v{sc['visible_fraction']:.2f} m{sc['match']:.2f}"
+            for t, sc in zip(texts, scores)]
+
+
+def sheet_from_shards(shards: list[str], params_path: str | None = None,
+                      count: int = PREVIEW_IMAGES) -> np.ndarray:
+    """A contact sheet of the first `count` records of `shards` (in order), read back without
+    TensorFlow; each labelled from its params.jsonl line (matched by split and index) when
+    `params_path` is given."""
+    thumbs, want = [], []
+    for path in shards:
+        for raw in tfrecord_io.read_records(path):
+            f = tfexample.decode_features(raw)
+            want.append(f[K.IMAGE_SOURCE_ID][0].decode())
+            bgr = cv2.imdecode(np.frombuffer(f[K.IMAGE_ENCODED][0], np.uint8), cv2.IMREAD_COLOR)
+            boxes = np.stack([f[K.BBOX_YMIN], f[K.BBOX_XMIN], f[K.BBOX_YMAX], f[K.BBOX_XMAX]], -1).reshape(-1, 4)
+            thumbs.append((cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), boxes,
+                           [t.decode() for t in f[K.CLASS_TEXT]], list(f[K.CLASS_LABEL])))
+            if len(thumbs) == count:
+                break
+        if len(thumbs) == count:
+            break
+    records = {}
+    if params_path is not None:
+        with open(params_path, encoding="utf-8") as pf:
+            for line in pf:
+                r = json.loads(line)
+                sid = f"{r['split']}-{r['index']:08d}"
+                if sid in want:
+                    records[sid] = r
+                if len(records) == len(want):
+                    break
+    return contact_sheet([annotate(rgb, boxes, _labels(texts, records.get(sid)), ids)
+                          for sid, (rgb, boxes, texts, ids) in zip(want, thumbs)])

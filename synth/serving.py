@@ -1,7 +1,7 @@
 """Calling a model exported by synth.export and served by TensorFlow Serving, over REST or gRPC.
 
 Requests carry the serving_default signature's single input, `input_tensor`, in the form each
-export input type (synth.export.INPUT_TYPES) takes:
+export input type (synth.savedmodel.INPUT_TYPES) takes:
 - image_tensor:                uint8 [1, H, W, 3], so one image per request;
 - float_image_tensor:          float32 [N, H, W, 3], pixel values 0..255, images of one size;
 - encoded_image_string_tensor: string [N], here lossless PNG, so the server sees the very pixels
@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 
 from synth.errors import ConfigError, InputImageError, SynthError
-from synth.export import INPUT_NAME, INPUT_TYPES, OUTPUT_KEYS, SIGNATURE_NAME, check_input_type, versions
+from synth.savedmodel import (INPUT_NAME, INPUT_TYPES, LABEL_MAP_ASSET, OUTPUT_KEYS, SIGNATURE_NAME, check_input_type,
+                              version_dir)
 from synth.predict import Detection
 
 _SERVER_RE = re.compile(r"^(?:http://)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})/?$")
@@ -204,10 +205,9 @@ def read_class_names(path: str) -> dict[int, str]:
     highest version's assets.extra/label_map.pbtxt)."""
     from synth.label_map import read_label_map
 
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")) and versions(path):
-        path = os.path.join(path, str(versions(path)[-1]))
+    path = version_dir(path)
     if os.path.isdir(path):
-        path = os.path.join(path, "assets.extra", "label_map.pbtxt")
+        path = os.path.join(path, LABEL_MAP_ASSET)
     return read_label_map(path)
 
 

@@ -4,8 +4,8 @@ Generation workers only need to *write* records, and importing TensorFlow costs 
 them seconds and about half a gigabyte; so the Example message is encoded here directly
 in protobuf's wire format, with the features in sorted key order (the order of
 TensorFlow's deterministic serialisation, which tests/test_tfrecord_io.py compares
-byte for byte). Reading back: `parse_example` uses TensorFlow's own parser; `decode_features`
-reads the same wire format without TensorFlow (for tools and machines that have none).
+byte for byte). Reading back: `parse_example` uses TensorFlow's own parser (tools and tests);
+`decode_features` reads the same wire format without TensorFlow (the generator's preview).
 
 Wire format used (https://protobuf.dev/programming-guides/encoding/):
   Example   { Features features = 1; }
@@ -96,95 +96,93 @@ def encode_example(jpeg: bytes, height: int, width: int, filename: str, source_i
     return encode_features(feature)
 
 
-def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    n = shift = 0
     while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
+        if pos >= len(buf) or shift > 63:
+            raise ValueError(f"truncated or overlong varint at byte {pos}")
         b = buf[pos]
         pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
+        n |= (b & 0x7F) << shift
         shift += 7
+        if not b & 0x80:
+            return n, pos
 
 
-def _fields(buf: memoryview):
-    """(field number, wire type, value) of a message: an int for varints, a memoryview for
-    length-delimited fields, raw bytes for fixed 32/64-bit fields."""
+def _fields(buf: bytes):
+    """Yields (field number, wire type, value) of a message: an int for varints, bytes for
+    length-delimited and fixed-size fields."""
     pos = 0
     while pos < len(buf):
         key, pos = _read_varint(buf, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
             value, pos = _read_varint(buf, pos)
-        elif wire == _LEN:
-            n, pos = _read_varint(buf, pos)
-            if pos + n > len(buf):
-                raise ValueError("truncated length-delimited field")
-            value, pos = buf[pos:pos + n], pos + n
         elif wire in (1, 5):
-            n = 8 if wire == 1 else 4
-            value, pos = bytes(buf[pos:pos + n]), pos + n
+            size = 8 if wire == 1 else 4
+            value, pos = buf[pos:pos + size], pos + size
+        elif wire == _LEN:
+            size, pos = _read_varint(buf, pos)
+            value, pos = buf[pos:pos + size], pos + size
         else:
-            raise ValueError(f"unsupported wire type {wire}")
+            raise ValueError(f"wire type {wire} (field {number}) is not used by tf.train.Example")
+        if pos > len(buf):
+            raise ValueError(f"field {number} runs past the end of the message")
         yield number, wire, value
 
 
-def _signed64(v: int) -> int:
-    return v - (1 << 64) if v >= 1 << 63 else v
+def _int64(n: int) -> int:
+    return n - (1 << 64) if n >= 1 << 63 else n
 
 
-def decode_features(serialized: bytes) -> dict:
-    """{key: list of bytes | float32 array | list of int} of a serialised tf.train.Example, read
-    without TensorFlow (packed and unpacked repeated numbers alike)."""
+def _feature_values(feature: bytes) -> list:
+    values: list = []
+    for kind, _, body in _fields(feature):  # 1 bytes_list, 2 float_list, 3 int64_list
+        for number, wire, v in _fields(body):
+            if number != 1:
+                continue
+            if kind == 1:
+                values.append(bytes(v))
+            elif kind == 2:
+                values.extend(np.frombuffer(v, "<f4").tolist())  # packed, or one fixed32
+            elif kind == 3 and wire == _LEN:  # packed
+                pos = 0
+                while pos < len(v):
+                    n, pos = _read_varint(v, pos)
+                    values.append(_int64(n))
+            elif kind == 3:
+                values.append(_int64(v))
+    return values
+
+
+def decode_features(serialized: bytes) -> dict[str, list]:
+    """{key: values} of a serialised tf.train.Example, read without TensorFlow: bytes, floats
+    or ints per the feature's kind. Raises ValueError on a malformed message."""
     out = {}
-    for number, _, features in _fields(memoryview(serialized)):
+    for number, _, features in _fields(serialized):
         if number != 1:
             continue
-        for n_entry, _, entry in _fields(features):
-            if n_entry != 1:
+        for entry_number, _, entry in _fields(features):
+            if entry_number != 1:
                 continue
-            key, feature = None, memoryview(b"")
-            for n_kv, _, v in _fields(entry):
-                if n_kv == 1:
-                    key = bytes(v).decode()
-                elif n_kv == 2:
-                    feature = v
-            values = []
-            for kind, _, lst in _fields(feature):
-                if kind == 1:
-                    values = [bytes(v) for n, _, v in _fields(lst) if n == 1]
-                elif kind == 2:
-                    floats = []
-                    for n, wire, v in _fields(lst):
-                        if n == 1:
-                            floats.append(np.frombuffer(bytes(v), "<f4") if wire == _LEN else np.frombuffer(v, "<f4"))
-                    values = np.concatenate(floats).astype(np.float32) if floats else np.zeros(0, np.float32)
-                elif kind == 3:
-                    ints = []
-                    for n, wire, v in _fields(lst):
-                        if n != 1:
-                            continue
-                        if wire == _LEN:
-                            pos, mv = 0, v
-                            while pos < len(mv):
-                                x, pos = _read_varint(mv, pos)
-                                ints.append(_signed64(x))
-                        else:
-                            ints.append(_signed64(v))
-                    values = ints
-            out[key] = values
+            key, value = None, b""
+            for n, _, v in _fields(entry):
+                if n == 1:
+                    key = bytes(v).decode("utf-8")
+                elif n == 2:
+                    value = v
+            if key is None:
+                raise ValueError("a feature map entry has no key")
+            out[key] = _feature_values(value)
     return out
 
 
 def decode_boxes(serialized: bytes) -> dict:
     """The fields a detector trains on, without TensorFlow: height, width, encoded image,
-    boxes ([N, 4] normalised ymin, xmin, ymax, xmax) and class ids."""
+    boxes ([N, 4] normalised ymin, xmin, ymax, xmax, float32) and class ids."""
     f = decode_features(serialized)
-    z = np.zeros(0, np.float32)
-    boxes = np.stack([np.asarray(f.get(k, z), np.float32) for k in (K.BBOX_YMIN, K.BBOX_XMIN, K.BBOX_YMAX,
-                                                                     K.BBOX_XMAX)], -1).reshape(-1, 4)
+    boxes = np.stack([np.asarray(f.get(k, []), np.float32) for k in (K.BBOX_YMIN, K.BBOX_XMIN, K.BBOX_YMAX,
+                                                                    K.BBOX_XMAX)], -1).reshape(-1, 4)
     return {"height": int(f[K.IMAGE_HEIGHT][0]), "width": int(f[K.IMAGE_WIDTH][0]), "encoded": f[K.IMAGE_ENCODED][0],
             "boxes": boxes, "class_ids": list(f.get(K.CLASS_LABEL, []))}
 

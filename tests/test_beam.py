@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from synth import beam_pipeline, config as configlib, engine, generate
+from synth import beam_pipeline, config as configlib, engine, generate, job
 from synth.errors import ConfigError, OutputError
 from synth.inputs import load_inputs
 from conftest import run_tool, write_config
@@ -70,9 +70,9 @@ def test_resume_writes_only_the_missing_shards(workdir):
     cfg = configlib.load_config(cfg_path)
     out = workdir / "resumed"
     # A run that finished its first shard and then died.
-    work, _ = generate.prepare_work_dir(str(out), cfg.proto, False)
-    first = generate.plan(cfg.proto)[0]
-    generate.write_shard(first, engine.Engine(load_inputs(cfg), cfg.proto), work)
+    work, _ = job.prepare_work_dir(str(out), cfg.proto, False)
+    first = job.plan(cfg.proto)[0]
+    job.ChunkWriter(engine.Engine(load_inputs(cfg), cfg.proto), cfg.proto, work).write(first)
     s = beam_pipeline.build_and_run(cfg, str(out), IN_MEMORY)
     assert s.resumed_shards == 1
     assert s.metrics["images"] == 8 - (first.stop - first.start)

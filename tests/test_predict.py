@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_tool
 from synth import predict
-from synth.errors import InputImageError, OutputError
+from synth.errors import ConfigError, InputImageError, OutputError
 from synth.predict import Detection
 
 H, W = 100, 200
@@ -255,3 +255,17 @@ def test_predict_cli_warns_per_file_and_fails_only_when_nothing_was_read(inputs,
     assert "predict: error: none of the 4 input images could be read" in r.stderr
     assert r.stderr.count("predict: warning: skipped: ") == 4
     assert json.loads((out / "coco_results.json").read_text()) == []
+
+
+def test_predictor_takes_a_model_folder_and_uses_its_highest_version(tmp_path):
+    import shutil
+
+    model = _tiny_export(tmp_path / "exports")
+    shutil.copytree(os.path.join(model, "1"), os.path.join(model, "2"))
+    with open(os.path.join(model, "2", "assets.extra", "label_map.pbtxt"), "w") as f:
+        f.write('item { id: 1 name: "newer" }\nitem { id: 2 name: "scene" }\n')
+    p = predict.Predictor(model)
+    assert p.names == {1: "newer", 2: "scene"}
+    assert [d.class_name for d in p(photo())] == ["newer", "scene"]
+    with pytest.raises(ConfigError, match="not a SavedModel folder .* nor a model folder"):
+        predict.Predictor(str(tmp_path))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from synth import config as configlib, generate
+from synth import config as configlib, generate, job
 from synth.errors import OutputError
 from conftest import ROOT, write_config
 
@@ -60,22 +60,22 @@ def test_kill_9_then_rerun_finishes_without_redoing_shards_and_matches(workdir):
 
 
 def test_chunks_are_cut_at_multiples_of_the_chunk_size_and_cover_the_shard():
-    t = generate.ShardTask("train", 1, 3, 37, 90)
-    parts = generate.chunks(t, 16)
+    t = job.ShardTask("train", 1, 3, 37, 90)
+    parts = job.chunks(t, 16)
     assert [(p.start, p.stop, p.part) for p in parts] == [(37, 48, 0), (48, 64, 1), (64, 80, 2), (80, 90, 3)]
     assert parts[2].name == "train-00001-of-00003.tfrecord.part-00002"
     assert parts[2].shard_name == t.name
-    whole = generate.ShardTask("val", 0, 1, 0, 5)
-    assert generate.chunks(whole, 16) == [generate.ShardTask("val", 0, 1, 0, 5, 0)]
+    whole = job.ShardTask("val", 0, 1, 0, 5)
+    assert job.chunks(whole, 16) == [job.ShardTask("val", 0, 1, 0, 5, 0)]
 
 
 def test_chunk_size_keeps_backdrop_runs_together():
     class C:
         backdrop_reuse = 3
 
-    assert generate.chunk_size(C) % 3 == 0 and generate.chunk_size(C) == 15
+    assert job.chunk_size(C) % 3 == 0 and job.chunk_size(C) == 15
     C.backdrop_reuse = 40
-    assert generate.chunk_size(C) == 40
+    assert job.chunk_size(C) == 40
 
 
 def test_an_unfinished_run_of_another_config_is_refused(workdir):

@@ -29,7 +29,8 @@ from conftest import ROOT
 
 tf = pytest.importorskip("tensorflow")
 
-from synth import export, serving  # noqa: E402
+from synth import export, savedmodel, serving  # noqa: E402
+from synth.checkpoints import checkpoint_prefix  # noqa: E402
 from synth.errors import ConfigError, InputImageError, OutputError  # noqa: E402
 from synth.label_map import label_map_text  # noqa: E402
 
@@ -412,7 +413,7 @@ def test_check_signature_per_input_type(exports):
     fn = tf.saved_model.load(str(exports / "tiny" / "1")).signatures["serving_default"]
     info = export.check_signature(fn, "image_tensor")
     assert info["input"] == {"name": "input_tensor", "dtype": "uint8", "shape": [1, None, None, 3]}
-    assert set(export.OUTPUT_KEYS) <= set(info["outputs"])
+    assert set(savedmodel.OUTPUT_KEYS) <= set(info["outputs"])
     with pytest.raises(export.ExportVerificationError, match=r"uint8 \[1, None, None, 3\]; input type "
                        r"'encoded_image_string_tensor' needs string \[None\]"):
         export.check_signature(fn, "encoded_image_string_tensor")
@@ -572,7 +573,7 @@ def test_export_refuses_checkpoints_that_are_not_tf2_detection_models(pipeline_c
     module = tf.Module()
     module.w = tf.Variable(1.0)
     run = _tf2_checkpoint(tmp_path / "run", model=module)
-    assert export.checkpoint_prefix(run + "/ckpt-1") == run + "/ckpt-1" == export.checkpoint_prefix(run)
+    assert checkpoint_prefix(run + "/ckpt-1") == run + "/ckpt-1" == checkpoint_prefix(run)
 
 
 def test_failed_export_leaves_nothing_behind(pipeline_config, tmp_path, monkeypatch):

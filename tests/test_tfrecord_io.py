@@ -98,39 +98,39 @@ def test_reader_names_the_damage(tmp_path):
 
 
 @pytest.mark.parametrize("boxes,texts,ids,masks", CASES)
-def test_decoding_without_tensorflow_reads_what_tensorflow_wrote(boxes, texts, ids, masks):
-    from synth import tfrecord_keys as K
-    from synth.tfexample import decode_boxes, decode_features
+def test_decode_boxes_reads_what_tensorflow_wrote(boxes, texts, ids, masks):
+    from synth.tfexample import decode_boxes
 
     jpeg = os.urandom(500)
     ex = _tf_example(jpeg, 480, 640, "train/0.jpg", "train-00000000", boxes, texts, ids, masks)
-    # TensorFlow's own serialisation, and one with the repeated numbers unpacked (proto2 style)
-    for data in (ex.SerializeToString(), _unpacked(ex)):
-        f = decode_features(data)
-        assert f[K.IMAGE_ENCODED] == [jpeg] and f[K.IMAGE_HEIGHT] == [480] and f[K.CLASS_LABEL] == ids
-        assert f[K.CLASS_TEXT] == [t.encode() for t in texts]
-        d = decode_boxes(data)
-        assert (d["height"], d["width"], d["class_ids"]) == (480, 640, ids)
-        np.testing.assert_array_equal(d["boxes"], np.asarray(boxes, np.float32).reshape(-1, 4))
-    big = tf.train.Example(features=tf.train.Features(feature={
-        "v": tf.train.Feature(int64_list=tf.train.Int64List(value=[-1, 2**63 - 1, -(2**63)]))}))
-    assert decode_features(big.SerializeToString())["v"] == [-1, 2**63 - 1, -(2**63)]
+    d = decode_boxes(ex.SerializeToString())
+    assert (d["height"], d["width"], d["class_ids"], d["encoded"]) == (480, 640, ids, jpeg)
+    np.testing.assert_array_equal(d["boxes"], np.asarray(boxes, np.float32).reshape(-1, 4))
 
 
-def _unpacked(ex) -> bytes:
-    """`ex` serialised with every float and int64 written as its own (unpacked) field."""
-    from synth.tfexample import _field, _varint, encode_features
+@pytest.mark.parametrize("boxes,texts,ids,masks", CASES)
+def test_decode_features_reads_what_tensorflow_reads(boxes, texts, ids, masks):
+    from synth.tfexample import decode_features
 
-    feats = {}
-    for key, feat in ex.features.feature.items():
-        kind = feat.WhichOneof("kind")
-        if kind == "bytes_list":
-            body = b"".join(_field(1, v) for v in feat.bytes_list.value)
-            feats[key] = _field(1, body)
-        elif kind == "float_list":
-            body = b"".join(_varint(1 << 3 | 5) + np.float32(v).tobytes() for v in feat.float_list.value)
-            feats[key] = _field(2, body)
-        else:
-            body = b"".join(_varint(1 << 3 | 0) + _varint(int(v)) for v in feat.int64_list.value)
-            feats[key] = _field(3, body)
-    return encode_features(feats)
+    ref = _tf_example(os.urandom(500), 480, 640, "train/0.jpg", "train-00000000", boxes, texts, ids, masks)
+    ex = tf.train.Example.FromString(ref.SerializeToString())
+    want = {k: list(getattr(v, v.WhichOneof("kind")).value) if v.WhichOneof("kind") else []
+            for k, v in ex.features.feature.items()}
+    assert decode_features(ref.SerializeToString()) == want
+
+
+def test_decode_features_reads_unpacked_and_negative_values_and_names_damage():
+    from synth.tfexample import _field, _varint, decode_features, encode_features, int64_feature
+
+    vals = [0, 1, 127, 128, 2**31, 2**63 - 1, -1, -(2**63)]
+    assert decode_features(encode_features({"v": int64_feature(vals)})) == {"v": vals}
+    # Unpacked repeated fields (what an older writer may emit): varints and fixed32 floats one by one.
+    unpacked_ints = _field(3, b"".join(_varint(1 << 3 | 0) + _varint(v) for v in (5, -2)))
+    unpacked_floats = _field(2, b"".join(_varint(1 << 3 | 5) + np.float32(x).tobytes() for x in (0.5, -1.25)))
+    msg = encode_features({"i": unpacked_ints, "f": unpacked_floats})
+    assert decode_features(msg) == {"f": [0.5, -1.25], "i": [5, -2]}
+    assert tf.train.Example.FromString(msg).features.feature["i"].int64_list.value == [5, -2]
+    with pytest.raises(ValueError, match="runs past the end"):
+        decode_features(msg[:-3])
+    with pytest.raises(ValueError, match="wire type 3"):
+        decode_features(_varint(1 << 3 | 3))

@@ -36,6 +36,18 @@ def run_app(main, tool: str, module_name: str) -> None:
     app.run(main_wrapper(main, tool))
 
 
+def check_usage(argv, *required: str, positional: bool = False) -> None:
+    """Raises absl's UsageError for positional arguments (unless `positional`) and for the
+    `required` flags (names without --) left unset, naming them all."""
+    from absl import app, flags
+
+    if len(argv) > 1 and not positional:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    missing = [f"--{name}" for name in required if not flags.FLAGS[name].value]
+    if missing:
+        raise app.UsageError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+
+
 def quiet_tensorflow(keep_info: bool = False) -> None:
     """Hides TensorFlow's C++ start-up chatter (set before TensorFlow is imported) and,
     unless `keep_info` or --verbosity was given, the OD API's INFO and WARNING logging."""

@@ -11,9 +11,9 @@ Templates live in pipelines/; --list shows them.
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("template", None, "Template name in pipelines/ (without .config), or a path.")
 flags.DEFINE_string("data_dir", None, "Dataset written by make_tfrecords.py.")
@@ -27,22 +27,35 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    check_usage(argv)
     quiet_tensorflow()
     from synth import pipeline
 
     if FLAGS.list:
         print("\n".join(pipeline.list_templates()))
         return
-    for name in ("template", "data_dir", "run_dir"):
-        if not getattr(FLAGS, name):
-            raise app.UsageError(f"--{name} is required")
+    check_usage(argv, "template", "data_dir", "run_dir")
     out = pipeline.configure(FLAGS.template, FLAGS.data_dir, FLAGS.run_dir, FLAGS.checkpoint,
                              FLAGS.num_steps, FLAGS.batch_size)
     print(f"wrote {out}")
+    print(eval_note(pipeline.read_pipeline(out), FLAGS.data_dir))
     if not FLAGS.checkpoint:
         print("note: no --checkpoint, so the model trains from scratch")
+
+
+def eval_note(msg, data_dir: str) -> str:
+    """What the written pipeline evaluates on, said plainly; a dataset without a val split is
+    evaluated on its train shards, and the note says what that means."""
+    from synth import dataset
+
+    paths = [p for er in msg.eval_input_reader for p in er.tf_record_input_reader.input_path]
+    line = f"eval reads: {', '.join(paths)} ({msg.eval_config.num_examples} examples)"
+    if dataset.list_shards(data_dir, "val"):
+        return line
+    return (line + f"\nnote: {data_dir} has no val split (val_fraction: 0), so evaluation reads the train "
+            "shards: its metrics measure the fit to the training data, not generalisation. Evaluate on "
+            "held-out labelled shards with tools/evaluate.py --input_pattern=..., or generate with "
+            "val_fraction > 0")
 
 
 def run():

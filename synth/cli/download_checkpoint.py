@@ -22,7 +22,7 @@ import sys
 
 from absl import app, flags
 
-from synth.cli import run_app
+from synth.cli import check_usage, run_app
 
 flags.DEFINE_string("model", None, "Zoo model name, or a pipeline template name (see --list).")
 flags.DEFINE_string("dest", None, "Folder the checkpoint is unpacked into, e.g. workspace/pretrained.")
@@ -36,8 +36,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    check_usage(argv)
     from synth import download
 
     if FLAGS.list:
@@ -45,8 +44,7 @@ def main(argv):
             pinned = download.ZOO[name].sha256 or "sha256 not pinned"
             print(f"{alias:45s} {name}  ({pinned})")
         return
-    if not FLAGS.dest:
-        raise app.UsageError("--dest is required")
+    check_usage(argv, "dest")
     if not FLAGS.model and not FLAGS.url:
         raise app.UsageError("give --model (see --list) or --url")
     prefix = download.fetch_checkpoint(FLAGS.model, FLAGS.dest, url=FLAGS.url, sha256=FLAGS.sha256,

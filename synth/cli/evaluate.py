@@ -12,9 +12,9 @@ folder/eval_once).
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("pipeline_config_path", None, "The run's pipeline.config.")
 flags.DEFINE_string("checkpoint", None, "A run folder (its latest checkpoint) or a checkpoint prefix.")
@@ -25,10 +25,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.pipeline_config_path or not FLAGS.checkpoint:
-        raise app.UsageError("--pipeline_config_path and --checkpoint are required")
+    check_usage(argv, "pipeline_config_path", "checkpoint")
     quiet_tensorflow()
     from synth import evaluation
 

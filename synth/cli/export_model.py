@@ -20,19 +20,18 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth import savedmodel
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("pipeline_config_path", None, "The run's pipeline.config.")
 flags.DEFINE_string("trained_checkpoint_dir", None, "Folder with the checkpoint to export (the run's model_dir).")
 flags.DEFINE_string("export_dir", None, "TF Serving base folder; the model goes to EXPORT_DIR/MODEL_NAME/VERSION.")
 flags.DEFINE_string("model_name", None, "Model name (TF Serving's --model_name).")
 flags.DEFINE_integer("version", None, "Version number (default: the next free one).")
-flags.DEFINE_enum("input_type", "image_tensor",
-                  ["image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor"],
-                  "Input of the serving signature: uint8 [1,H,W,3]; string [N] of JPEG/PNG bytes; string [N] "
-                  "of serialized tf.Examples; float32 [N,H,W,3].")
+flags.DEFINE_enum("input_type", "image_tensor", list(savedmodel.INPUT_TYPES),
+                  "Input of the serving signature: " + savedmodel.describe_input_types() + ".")
 flags.DEFINE_bool("verify", True, "Check the export against the checkpoint before publishing it.")
 flags.DEFINE_float("atol", 1e-4, "Largest allowed difference of boxes and scores between SavedModel and checkpoint.",
                    lower_bound=0.0)
@@ -40,18 +39,14 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    for name in ("pipeline_config_path", "trained_checkpoint_dir", "export_dir", "model_name"):
-        if not getattr(FLAGS, name):
-            raise app.UsageError(f"--{name} is required")
+    check_usage(argv, "pipeline_config_path", "trained_checkpoint_dir", "export_dir", "model_name")
     quiet_tensorflow()
     from synth import export, training
 
     training.apply_compat_fixes()
     out = export.export(FLAGS.pipeline_config_path, FLAGS.trained_checkpoint_dir, FLAGS.export_dir,
                         FLAGS.model_name, FLAGS.version, FLAGS.input_type, FLAGS.verify, FLAGS.atol)
-    with open(os.path.join(out, "assets.extra", export.EXPORT_INFO), encoding="utf-8") as f:
+    with open(os.path.join(out, savedmodel.ASSETS_EXTRA, savedmodel.EXPORT_INFO), encoding="utf-8") as f:
         info = json.load(f)
     print(f"exported {os.path.abspath(out)} (input type {FLAGS.input_type}, checkpoint {info['checkpoint']})")
     v = info["verification"]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags
+from absl import flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "Generation config (text-format protobuf, schema in "
@@ -34,24 +34,15 @@ flags.DEFINE_bool("preview", False, "Also write OUTPUT_DIR/preview.jpg, a contac
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    check_usage(argv)
     quiet_tensorflow()
-    from synth import config as configlib, generate
+    from synth import config as configlib, generate, job
 
     cfg = configlib.apply_overrides(configlib.load_config(FLAGS.config), FLAGS.num_images, FLAGS.seed)
     s = generate.generate(cfg, FLAGS.output_dir, overwrite=FLAGS.overwrite,
                           show_progress=FLAGS.progress, write_preview=FLAGS.preview,
                           workers=FLAGS.workers or os.cpu_count() or 1)
-    if s.resumed_shards or s.resumed_chunks:
-        print(f"resumed: {s.resumed_shards} shard(s) and {s.resumed_chunks} chunk(s) of others were already "
-              "complete and kept")
-    parts = [f"{split}: {v['images']} images, {v['objects']} objects" for split, v in s.counts.items()]
-    print(f"wrote {s.output_dir} in {s.seconds:.1f} s ({'; '.join(parts)})")
-    if s.skipped:
-        print(f"skipped {len(s.skipped)} unusable background(s), listed in manifest.json:")
-        for sk in s.skipped[:10]:
-            print(f"  {sk['reason']}")
+    print("\n".join(job.format_summary(s)))
 
 
 def run():

@@ -60,20 +60,13 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv):
     quiet_tensorflow()
-    from synth import beam_pipeline, config as configlib
+    from synth import beam_pipeline, config as configlib, job
 
     cfg = configlib.apply_overrides(configlib.load_config(FLAGS.config), FLAGS.num_images, FLAGS.seed)
     s = beam_pipeline.build_and_run(cfg, FLAGS.output_dir, argv[1:], overwrite=FLAGS.overwrite,
                                     write_preview=FLAGS.preview)
-    if s.resumed_shards:
-        print(f"resumed: {s.resumed_shards} shard(s) were already complete and kept")
-    parts = [f"{split}: {v['images']} images, {v['objects']} objects" for split, v in s.counts.items()]
-    print(f"wrote {s.output_dir} in {s.seconds:.1f} s ({'; '.join(parts)})")
+    print("\n".join(job.format_summary(s)))
     print("beam metrics (this run): " + ", ".join(f"{k}={v}" for k, v in s.metrics.items()))
-    if s.skipped:
-        print(f"skipped {len(s.skipped)} unusable background(s), listed in manifest.json:")
-        for sk in s.skipped[:10]:
-            print(f"  {sk['reason']}")
 
 
 def run():

@@ -14,9 +14,9 @@ that TF 2.15 needs, and short runs stop at --num_train_steps.
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("pipeline_config_path", None, "Path to pipeline config file.")
 flags.DEFINE_integer("num_train_steps", None, "Number of train steps (default: the config's num_steps).")
@@ -46,13 +46,10 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    check_usage(argv, "model_dir", "pipeline_config_path")
     quiet_tensorflow(keep_info=True)
     from synth import training
 
-    if not FLAGS.model_dir or not FLAGS.pipeline_config_path:
-        raise app.UsageError("--model_dir and --pipeline_config_path are required")
     if FLAGS.checkpoint_dir:
         training.evaluate_continuously(
             FLAGS.pipeline_config_path, FLAGS.model_dir, FLAGS.checkpoint_dir,

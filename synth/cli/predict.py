@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("model", None, "EXPORT_DIR/MODEL_NAME[/VERSION].")
 flags.DEFINE_string("output_dir", None,
@@ -40,20 +40,16 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if not FLAGS.model or not FLAGS.output_dir:
-        raise app.UsageError("--model and --output_dir are required")
+    check_usage(argv, "model", "output_dir", positional=True)
     quiet_tensorflow()
-    from synth import export, predict
+    from synth import predict
 
-    model = FLAGS.model
-    if not os.path.isfile(os.path.join(model, "saved_model.pb")) and export.versions(model):
-        model = os.path.join(model, str(export.versions(model)[-1]))
     items = predict.images_from_files(predict.expand_image_args(argv[1:]))
     if FLAGS.tfrecord:
         items += predict.images_from_tfrecords(FLAGS.tfrecord, FLAGS.max_images)
     if not items:
         raise app.UsageError("give image files, folders or globs, or --tfrecord")
-    s = predict.predict_images(model, items, FLAGS.output_dir, FLAGS.min_score, FLAGS.progress,
+    s = predict.predict_images(FLAGS.model, items, FLAGS.output_dir, FLAGS.min_score, FLAGS.progress,
                                FLAGS.max_detections)
     for e in s["errors"]:
         print(f"predict: warning: skipped: {e['error']}", file=sys.stderr)  # each names its input

@@ -18,15 +18,15 @@ import os
 
 from absl import app, flags
 
-from synth.cli import quiet_tensorflow, run_app
+from synth import savedmodel
+from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("server", None, "TF Serving's HOST:PORT (REST: --rest_api_port, 8501; gRPC: --port, 8500).")
 flags.DEFINE_string("model", None, "Model name (a name in models.config).")
 flags.DEFINE_integer("version", None, "Model version (default: the latest the server has loaded).", lower_bound=1)
 flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "REST (JSON over HTTP) or gRPC.")
-flags.DEFINE_enum("input_type", "image_tensor",
-                  ["image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor"],
-                  "The input type the model was exported with.")
+flags.DEFINE_enum("input_type", "image_tensor", list(savedmodel.INPUT_TYPES),
+                  "The input type the model was exported with (" + savedmodel.describe_input_types() + ").")
 flags.DEFINE_string("label_map", None, "label_map.pbtxt, or EXPORT_DIR/MODEL[/VERSION], for class names.")
 flags.DEFINE_string("output_dir", None, "Write drawn images and detections.json here (default: print).")
 flags.DEFINE_float("min_score", 0.5, "Only detections scoring at least this are kept.", lower_bound=0.0,
@@ -39,8 +39,7 @@ flags.DEFINE_integer("max_images", 8, "With --tfrecord: how many composites.", l
 flags.DEFINE_bool("progress", False, "Show a progress bar.")
 FLAGS = flags.FLAGS
 def main(argv):
-    if not FLAGS.server or not FLAGS.model:
-        raise app.UsageError("--server and --model are required")
+    check_usage(argv, "server", "model", positional=True)
     quiet_tensorflow()
     from synth import predict, serving
 

@@ -1,0 +1,42 @@
+"""The generator's preview: drawn from the shards as written (read without TensorFlow), labelled
+from params.jsonl."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from synth import config as configlib, dataset, generate, preview
+from synth.composite import encode_jpeg
+from synth.tfexample import parse_example
+from conftest import write_config
+
+
+def test_preview_is_the_first_train_records_with_their_gate_scores(workdir):
+    out = workdir / "data"
+    generate.generate(configlib.load_config(write_config(workdir, num_images=24)), str(out), show_progress=False,
+                      write_preview=True)
+    train = dataset.list_shards(str(out), "train")
+    lines = [json.loads(x) for x in open(out / dataset.PARAMS)]
+    # The reference: records parsed by TensorFlow, labelled from params.jsonl by hand.
+    thumbs = []
+    for raw in list(tf.data.TFRecordDataset(train).take(preview.PREVIEW_IMAGES)):
+        ex = parse_example(raw.numpy())
+        line = next(x for x in lines if f"{x['split']}-{x['index']:08d}" == ex["source_id"])
+        labels = [f"{t} v{s['visible_fraction']:.2f} m{s['match']:.2f}" for t, s in zip(ex["class_texts"],
+                                                                                       line["scores"])]
+        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(ex["encoded"], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        thumbs.append(preview.annotate(rgb, ex["boxes"], labels, ex["class_ids"]))
+    assert len(thumbs) == 16 and [lines[i]["split"] for i in range(16)] == ["train"] * 16
+    sheet = preview.sheet_from_shards(train, str(out / dataset.PARAMS))
+    np.testing.assert_array_equal(sheet, preview.contact_sheet(thumbs))
+    assert (out / dataset.PREVIEW).read_bytes() == encode_jpeg(sheet, 90)
+
+
+def test_labels_without_scores_are_the_class_texts_and_no_record_is_refused():
+    assert preview._labels(["a", "b"], None) == ["a", "b"]
+    assert preview._labels(["a"], {"scores": [{"visible_fraction": 0.5, "match": 0.25}]}) == ["a v0.50 m0.25"]
+    with pytest.raises(ValueError, match="at least one thumbnail"):
+        preview.sheet_from_shards([], None)
