@@ -83,8 +83,9 @@ def compare(synthetic: BoxSample, real: BoxSample) -> dict:
 
 
 def read_coco_boxes(path: str, category_names=None, image_ids=None) -> BoxSample:
-    """Boxes of a COCO JSON file ([x, y, w, h] pixels); only the named categories when given,
-    only the given image ids when given (every image in the file otherwise, boxless ones too)."""
+    """Boxes of a COCO JSON file ([x, y, w, h] pixels); only the named categories when given (and
+    then only the photos showing one of them, unless image_ids are given), only the given image ids
+    when given (every image in the file otherwise, boxless ones too)."""
     try:
         with open(path) as f:
             d = json.load(f)
@@ -101,6 +102,8 @@ def read_coco_boxes(path: str, category_names=None, image_ids=None) -> BoxSample
         if unknown:
             raise AnnotationError(f"real-photo annotations {path!r}: categories {unknown} are not among its "
                              f"{len(names)} categories ({', '.join(sorted(names.values()))})")
+    if image_ids is None and category_names is not None:
+        image_ids = {a.get("image_id") for a in d["annotations"] if names.get(a.get("category_id")) in category_names}
     images = {im["id"]: im for im in d["images"] if image_ids is None or im["id"] in image_ids}
     counts = {i: 0 for i in images}
     boxes, hws = [], []

@@ -86,3 +86,46 @@ def sheet_from_shards(shards: list[str], params_path: str | None = None,
                     break
     return contact_sheet([annotate(rgb, boxes, _labels(texts, records.get(sid)), ids)
                           for sid, (rgb, boxes, texts, ids) in zip(want, thumbs)])
+
+
+def sheet_from_coco(coco_path: str, images_dir: str, category_names=None, count: int = PREVIEW_IMAGES,
+                    seed: int = 0) -> np.ndarray:
+    """A contact sheet of `count` real labelled photos (COCO JSON, images in `images_dir`) that
+    show one of `category_names` (all categories when None), drawn at random with `seed`, their
+    boxes drawn: what the composites beside them should look like."""
+    with open(coco_path, encoding="utf-8") as f:
+        d = json.load(f)
+    names = {c["id"]: c["name"] for c in d["categories"]}
+    by_image: dict = {}
+    for a in d["annotations"]:
+        if category_names is None or names.get(a["category_id"]) in category_names:
+            by_image.setdefault(a["image_id"], []).append(a)
+    images = {im["id"]: im for im in d["images"]}
+    ids = sorted(by_image)
+    if not ids:
+        raise ValueError(f"{coco_path}: no photo shows {sorted(category_names or [])}")
+    pick = np.random.default_rng(seed).choice(len(ids), min(count, len(ids)), replace=False)
+    thumbs = []
+    for k in sorted(pick.tolist()):
+        im = images[ids[k]]
+        bgr = cv2.imread(f"{images_dir}/{im['file_name']}", cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"{coco_path}: image {im['file_name']!r} cannot be read from {images_dir}")
+        h, w = bgr.shape[:2]
+        anns = by_image[ids[k]]
+        boxes = np.array([boxlib.from_pixels(a["bbox"][1], a["bbox"][0], a["bbox"][1] + a["bbox"][3],
+                                             a["bbox"][0] + a["bbox"][2], h, w) for a in anns], np.float32)
+        thumbs.append(annotate(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), boxes, [names[a["category_id"]] for a in anns],
+                               [a["category_id"] for a in anns]))
+    return contact_sheet(thumbs)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, titles=("composites", "real photos")) -> np.ndarray:
+    """Two sheets next to each other, each under its title."""
+    h = max(left.shape[0], right.shape[0]) + 28
+    out = np.full((h, left.shape[1] + right.shape[1] + 12, 3), 24, np.uint8)
+    out[28:28 + left.shape[0], :left.shape[1]] = left
+    out[28:28 + right.shape[0], left.shape[1] + 12:] = right
+    for x, title in ((6, titles[0]), (left.shape[1] + 18, titles[1])):
+        cv2.putText(out, title, (x, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (235, 235, 235), 1, cv2.LINE_AA)
+    return out

@@ -152,6 +152,8 @@ def test_compare_to_real_reads_shards_and_writes_a_table_plot_and_json(tmp_path,
     assert figures["real"]["boxes"] == 9 and figures["composites"]["images"] >= 3
     assert set(figures["distances"]) == set(distribution.STATISTICS)
     assert os.path.getsize(os.path.join(out, "vs_real.png")) > 1000
+    sheet = cv2.imread(os.path.join(out, "vs_real_sheet.jpg"))
+    assert sheet is not None and sheet.shape[1] > 2 * 320  # composites and real photos side by side
     r = run_tool("compare_to_real", f"--data_dir={out}", f"--real={folder}/missing.json")
     assert r.returncode == 2 and "missing.json" in r.stderr and "no such file" in r.stderr
 

@@ -177,12 +177,21 @@ def test_a_cluttered_background_is_counted_not_looped_on(tmp_path):
     write_rgba(str(tmp_path / "logo.png"), make_logo(64))
     cfg = write_config(tmp_path, body='logo { class_name: "a" path: "logo.png" }\nbackground { directory: "bg" }\n'
                        'image_size { height: 240 width: 320 }\nnum_images: 4\nval_fraction: 0\n'
-                       'num_train_shards: 1\n')
+                       'num_train_shards: 1\nplacement { min_scale: 0.1 max_scale: 0.3 }\n')
     s = generate.generate(configlib.load_config(cfg), str(tmp_path / "out"), show_progress=False)
     assert s.counts["train"]["images"] == 4 and s.counts["train"]["objects"] == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["splits"]["train"]["rejected"]["placement: no region fits"] >= 4
     assert manifest["splits"]["train"]["images_without_objects"] == 4
+    # With the size prior (no min_scale/max_scale), a logo no region holds becomes a close-up instead.
+    with open(cfg) as f:
+        text = f.read().replace("placement { min_scale: 0.1 max_scale: 0.3 }", "")
+    with open(cfg, "w") as f:
+        f.write(text)
+    s = generate.generate(configlib.load_config(cfg), str(tmp_path / "out2"), show_progress=False)
+    assert s.counts["train"]["images"] == 4 and s.counts["train"]["objects"] >= 4
+    records = [json.loads(line) for line in (tmp_path / "out2" / "params.jsonl").read_text().splitlines()]
+    assert {o["mode"] for r in records for o in r["params"]["objects"]} == {"closeup"}
 
 
 def test_thresholds_that_no_placement_can_meet_are_a_config_error(tmp_path):

@@ -9,13 +9,15 @@ Prints, for the composites and the real photos side by side: the median and deci
 width as a share of the image width, the share wider than half the image, touching the border,
 and images without a box; then one distance per statistic (box width, height, aspect, centre x
 and y, border contact, empty images, boxes per image: synth.distribution). Writes a PNG of the
-histograms (--plot) and, with --json, the figures as JSON.
+histograms (--plot), a contact sheet of composites beside real photos of the brand (--sheet:
+would a person take them for photos of the logo?) and, with --json, the figures as JSON.
 Exit status: 0, or 2 on bad input.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 from absl import app, flags
 
@@ -29,6 +31,9 @@ flags.DEFINE_list("categories", None, "Only these categories of --real (default:
 flags.DEFINE_integer("max_records", None, "Read at most this many records.", lower_bound=1)
 flags.DEFINE_string("plot", None, "Where the histogram PNG goes (default DATA_DIR/vs_real.png; '' for none).")
 flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
+flags.DEFINE_string("sheet", None, "Also write a contact sheet: 16 composites (boxes drawn) beside 16 real photos "
+                    "of --categories (default DATA_DIR/vs_real_sheet.jpg; '' for none).")
+flags.DEFINE_string("real_images", None, "Folder of the real photos (default: images/ beside --real).")
 flags.mark_flag_as_required("real")
 
 
@@ -51,11 +56,27 @@ def main(argv):
         plot = f"{FLAGS.data_dir.rstrip('/')}/vs_real.png" if FLAGS.plot is None else FLAGS.plot
         if plot:
             print(f"wrote {distribution.plot(synth, real, plot)}")
+        sheet = f"{FLAGS.data_dir.rstrip('/')}/vs_real_sheet.jpg" if FLAGS.sheet is None else FLAGS.sheet
+        if sheet:
+            print(f"wrote {_sheet(sheet)}")
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:
             json.dump(out, f, indent=1)
         print(f"wrote {FLAGS.json}")
     return 0
+
+
+def _sheet(path: str) -> str:
+    import cv2
+
+    from synth import dataset, preview
+
+    images = FLAGS.real_images or os.path.join(os.path.dirname(os.path.abspath(FLAGS.real)), "images")
+    left = preview.sheet_from_shards(dataset.list_shards(FLAGS.data_dir, FLAGS.split))
+    right = preview.sheet_from_coco(FLAGS.real, images, FLAGS.categories)
+    cv2.imwrite(path, cv2.cvtColor(preview.side_by_side(left, right), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 88])
+    return path
 
 
 def run():
