@@ -76,6 +76,14 @@ class Engine:
                          params.dropped_objects, params.rejected, masks)
 
 
+    def serialize(self, comp: Composite) -> bytes:
+        return serialize(comp, self.c)
+
+    def failed_inputs(self) -> dict:
+        """{background path: reason} of the backgrounds that failed to decode so far."""
+        return {self.inputs.background_paths[i]: r for i, r in self.inputs.failed.items()}
+
+
 def serialize(comp: Composite, c) -> bytes:
     """The OD API tf.train.Example of a composite, serialised (without TensorFlow)."""
     return tfexample.encode_example(comp.jpeg, c.image_size.height, c.image_size.width,

@@ -118,8 +118,9 @@ def fingerprint(c) -> str:
 # -- one shard -----------------------------------------------------------------------------
 
 def write_shard(task: ShardTask, eng: engine.Engine, work: str, progress=None) -> dict:
-    """Writes one complete shard, or chunk of one, into `work`, atomically; returns its counts."""
-    inputs, c = eng.inputs, eng.c
+    """Writes one complete shard, or chunk of one, into `work`, atomically; returns its counts.
+    `eng` makes the records: `make(split, index)` -> engine.Composite, `serialize(composite)`
+    -> bytes, `failed_inputs()` -> {input: reason} (engine.Engine, or synth.html's HeaderEngine)."""
     final = os.path.join(work, task.name)
     tmp = final + ".tmp"
     stats = {"name": task.name, "split": task.split, "images": 0, "objects": 0,
@@ -127,7 +128,7 @@ def write_shard(task: ShardTask, eng: engine.Engine, work: str, progress=None) -
     with tfrecord_io.RecordWriter(tmp) as writer, open(final + ".params.tmp", "w", encoding="utf-8") as pf:
         for index in range(task.start, task.stop):
             comp = eng.make(task.split, index)
-            writer.write(engine.serialize(comp, c))
+            writer.write(eng.serialize(comp))
             pf.write(json.dumps({**comp.params, "shard": task.shard_name}) + "\n")
             stats["images"] += 1
             stats["objects"] += len(comp.class_ids)
@@ -137,7 +138,7 @@ def write_shard(task: ShardTask, eng: engine.Engine, work: str, progress=None) -
                 stats["rejected"][k] = stats["rejected"].get(k, 0) + v
             if progress is not None:
                 progress(1)
-    stats["failed_backgrounds"] = {inputs.background_paths[i]: r for i, r in inputs.failed.items()}
+    stats["failed_backgrounds"] = eng.failed_inputs()
     os.replace(final + ".params.tmp", final + ".params.jsonl")
     os.replace(tmp, final)
     with open(final + ".json.tmp", "w", encoding="utf-8") as f:
