@@ -240,7 +240,6 @@ class Renderer:
         css = themes.theme_css(theme)
         if page.mode == "print":
             css += "\n@page { margin: 0 !important; }"
-            pg.emulate_media(media="print")
         prep = pg.evaluate(f"async (a) => {{ const r = ({themes.PREPARE_JS})(a); await document.fonts.ready; "
                            "return r; }",
                            {"selector": labels_lib.SELECTOR, "css": css, "numbered": theme.numbered,
@@ -253,7 +252,8 @@ class Renderer:
         info = {k: prep[k] for k in ("height", "width", "headers", "numbered", "header_as_paragraph",
                                      "paragraph_as_header")}
         info["blocked_requests"] = len(blocked)
-        if page.mode == "print":
+        if page.mode == "print":  # measured above on screen: emulated print media has no pages to measure
+            pg.emulate_media(media="print")
             return self._print(pg, path, page, scheme, info)
         y = int(round(page.scroll * max(0, prep["height"] - page.height)))
         info["scroll_y"] = pg.evaluate("(y) => { window.scrollTo(0, y); return window.scrollY; }", y)

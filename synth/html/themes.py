@@ -124,7 +124,8 @@ def theme_css(t: ThemeParams) -> str:
         f"html, body {{ background: {t.background}{imp}; color: {t.text_colour}{imp}; }}",
         f"body {{ font-family: '{t.body_font}', sans-serif{imp}; font-size: {t.base_px}px{imp}; "
         f"line-height: {t.line_height}{imp}; margin: {t.margin_px}px{imp}; max-width: none{imp}; "
-        f"column-count: {t.columns}{imp}; column-gap: {max(16, t.margin_px)}px{imp}; }}",
+        + (f"column-count: {t.columns}{imp}; column-gap: {max(16, t.margin_px)}px{imp}; " if t.columns > 1 else "")
+        + "}",
         f"p, li, td, th, dd, dt, blockquote {{ font-size: {t.base_px}px{imp}; line-height: {t.line_height}{imp}; }}",
         f"pre, code {{ white-space: pre-wrap{imp}; overflow-wrap: anywhere{imp}; }}",
         "img, table, pre { max-width: 100% !important; }",
