@@ -37,7 +37,8 @@ if have_chromium; then
   step "chromium: found ($(for n in $CHROMIUM_NAMES; do command -v "$n" 2>/dev/null && break; done))"
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   mkdir -p "$VENV"
-  if ! apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  policy=$(apt-cache policy chromium 2>/dev/null || true)  # not piped into grep -q: pipefail and SIGPIPE
+  if ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
     run "updating apt's package lists (no candidate for chromium yet)" apt-get update
   fi
   # The themes of synth/html use the DejaVu and Liberation fonts.
