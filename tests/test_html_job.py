@@ -202,3 +202,18 @@ def test_embedded_default_builds_offline_html_from_installed_packages(tmp_path):
     paths = sources.build_package_docs(str(tmp_path / "b"))
     assert [os.path.basename(p) for p in paths] == names
     assert sources.package_docs() == docs  # deterministic
+
+
+def test_a_page_that_never_loads_is_skipped_and_the_run_goes_on(tmp_path):
+    site = tmp_path / "hang"
+    site.mkdir()
+    (site / "a.html").write_text(PAGES["a.html"])
+    (site / "hang.html").write_text("<html><body><h1>Never</h1><script>while (true) {}</script></body></html>")
+    body = BASE.format(site=site, n=6).replace("page_timeout_s: 10", "page_timeout_s: 1.5") + "javascript: true\n"
+    s = run(write_cfg(tmp_path, body), tmp_path / "out")
+    assert sum(v["images"] for v in s.counts.values()) == 6
+    listed = {os.path.basename(x["path"]): x["reason"] for x in s.skipped}
+    assert "did not finish loading within 1.5 s" in listed["hang.html"]
+    params = [json.loads(line) for line in open(tmp_path / "out" / dataset.PARAMS)]
+    assert {os.path.basename(p["page"]) for p in params} == {"a.html"}
+    assert any(p["page_drawn"] and p["page_drawn"].endswith("hang.html") for p in params)
