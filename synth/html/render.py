@@ -15,8 +15,9 @@ add the theme (themes.PREPARE_JS), and then either
 
 Anything that goes wrong with one page (load timeout, a crash of its renderer, a network
 request, a page over the size limit) raises PageSkipped with the reason; the run goes on. A
-browser that does not answer within twice the page timeout is killed (its processes, found
-as children of this one) and started again for the next page. A browser that cannot be found
+browser that does not answer within twice the page timeout is killed (its main process, found
+at launch among this process's children, and everything under it) and started again for the
+next page. A browser that cannot be found
 or started raises BrowserError, which stops the run with the command that fixes it.
 """
 
@@ -75,6 +76,21 @@ def find_browser(executable: str = "") -> str:
     raise BrowserError(f"no Chromium found on PATH (looked for {', '.join(BROWSER_NAMES)}); " + INSTALL_HINT)
 
 
+def _browser_pids(main_only: bool = False) -> list[int]:
+    """Chromium processes under this process (main_only: browser processes, not their
+    renderers, GPU or zygote helpers, which carry --type=)."""
+    import psutil
+
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in p.name().lower() and not (main_only and "--type=" in " ".join(p.cmdline())):
+                out.append(p.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
 _PW: list = []  # this process's Playwright driver, shared by its Renderers (one may run per process)
 
 
@@ -122,6 +138,7 @@ class Renderer:
         self.timeout_s, self.javascript = float(timeout_s), bool(javascript)
         self.skip_network, self.max_page_height = bool(skip_network), int(max_page_height)
         self._browser = None
+        self._browser_pid = None  # the browser's main process, found at launch (for the watchdog)
         self.restarts = 0
 
     # -- browser lifecycle ------------------------------------------------------------------
@@ -132,9 +149,11 @@ class Renderer:
         self._shutdown()
         from playwright.sync_api import Error as PwError
 
+        before = set(_browser_pids())
         try:
             self._browser = _playwright().chromium.launch(executable_path=self.executable, args=LAUNCH_ARGS,
                                                           timeout=max(30.0, self.timeout_s) * 1000)
+            self._browser_pid = next((pid for pid in _browser_pids(main_only=True) if pid not in before), None)
         except PwError as exc:
             self._shutdown()
             raise BrowserError(f"Chromium {self.executable!r} could not be started: "
@@ -150,13 +169,19 @@ class Renderer:
         self._browser = None
 
     def _kill_browser(self):
-        """Kills this process's browser processes (children named like Chromium)."""
+        """Kills this renderer's browser: its main process and every process under it."""
         import psutil
 
-        for p in psutil.Process().children(recursive=True):
+        if self._browser_pid is None:
+            return
+        try:
+            main = psutil.Process(self._browser_pid)
+            procs = main.children(recursive=True) + [main]
+        except psutil.Error:
+            return
+        for p in procs:
             try:
-                if "chrom" in p.name().lower():
-                    p.kill()
+                p.kill()
             except psutil.Error:
                 pass
 
@@ -198,8 +223,10 @@ class Renderer:
                 raise PageSkipped(path, f"the browser did not answer within {2 * self.timeout_s:g} s and was "
                                         "restarted") from None
             msg = str(exc).splitlines()[0]
-            if "Timeout" in msg:
+            if "Timeout" in msg and "goto" in msg:
                 msg = f"did not finish loading within {self.timeout_s:g} s ({msg})"
+            elif "Timeout" in msg:
+                msg = f"timed out after {self.timeout_s:g} s while being rendered ({msg})"
             elif "crash" in msg.lower() or "closed" in msg.lower():
                 msg = f"the renderer crashed or closed the page ({msg})"
             raise PageSkipped(path, msg) from None
