@@ -298,12 +298,22 @@ def _run_tasks(todo, inputs, cfg, work, workers, bar, on_done):
             for t in todo:
                 on_done(write_shard(t, eng, work, bar.update if bar else None))
         return
+    run_pool(todo, workers, _worker_init, lambda counter: (inputs, configlib.to_text(c), cfg.source, work, counter),
+             _worker_run, bar, on_done)
+
+
+def run_pool(todo, workers: int, initializer, initargs, worker_run, bar, on_done) -> None:
+    """Runs worker_run(task) for every task in `todo` in min(workers, len(todo)) spawned
+    processes set up by initializer(*initargs(counter)), where `counter` is a shared integer
+    the workers add their finished images to (it drives `bar`); calls on_done(result) as each
+    task finishes and re-raises a worker's exception. The workers exit normally at the end,
+    so their multiprocessing.util.Finalize hooks run (synth.html closes its browsers there)."""
     ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
     seen = 0
-    with ctx.Pool(min(workers, len(todo)), initializer=_worker_init,
-                  initargs=(inputs, configlib.to_text(c), cfg.source, work, counter)) as pool:
-        results = pool.imap_unordered(_worker_run, todo, chunksize=1)
+    pool = ctx.Pool(min(workers, len(todo)), initializer=initializer, initargs=initargs(counter))
+    try:
+        results = pool.imap_unordered(worker_run, todo, chunksize=1)
         remaining = len(todo)
         while remaining:
             try:
@@ -316,6 +326,10 @@ def _run_tasks(todo, inputs, cfg, work, workers, bar, on_done):
             if stats is not None:
                 remaining -= 1
                 on_done(stats)
+        pool.close()
+        pool.join()
+    finally:
+        pool.terminate()
 
 
 def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = False,
@@ -353,10 +367,9 @@ def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = Fal
     return s
 
 
-def finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed) -> Summary:
-    """Merges the finished shards' records, writes label map, manifest and preview, and moves
-    everything into `output_dir` (any runner calls this once every shard is done)."""
-    c = cfg.proto
+def collect_splits(work: str, tasks: list[ShardTask], done: dict) -> tuple[dict, dict]:
+    """Writes `work`/params.jsonl from the finished shards' params, in shard order; returns
+    (counts per split with its shards, {failed input: reason})."""
     splits: dict = {}
     failed: dict = {}
     with open(os.path.join(work, dataset.PARAMS + ".tmp"), "w", encoding="utf-8") as out:
@@ -373,6 +386,26 @@ def finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resume
                 agg["rejected"][k] = agg["rejected"].get(k, 0) + v
             agg["shards"].append({"name": t.name, "images": s["images"]})
     os.replace(os.path.join(work, dataset.PARAMS + ".tmp"), os.path.join(work, dataset.PARAMS))
+    return splits, failed
+
+
+def publish(work: str, output_dir: str, tasks: list[ShardTask], write_preview: bool) -> None:
+    """Replaces an old dataset in `output_dir` with the complete one in `work`, then removes `work`."""
+    for old in dataset.existing_outputs(output_dir):
+        os.remove(old)
+    final_names = [t.name for t in tasks] + [dataset.PARAMS, dataset.LABEL_MAP, dataset.MANIFEST]
+    if write_preview:
+        final_names.append(dataset.PREVIEW)
+    for name in final_names:
+        os.replace(os.path.join(work, name), os.path.join(output_dir, name))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resumed) -> Summary:
+    """Merges the finished shards' records, writes label map, manifest and preview, and moves
+    everything into `output_dir` (any runner calls this once every shard is done)."""
+    c = cfg.proto
+    splits, failed = collect_splits(work, tasks, done)
     with open(os.path.join(work, dataset.LABEL_MAP), "w", encoding="utf-8") as f:
         f.write(label_map_text(inputs.class_names))
     if write_preview:
@@ -408,19 +441,11 @@ def finish(cfg, inputs, tasks, done, work, output_dir, write_preview, t0, resume
     }
     with open(os.path.join(work, dataset.MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
-    # Everything is complete: replace an old dataset, move the new one into place.
-    for old in dataset.existing_outputs(output_dir):
-        os.remove(old)
-    final_names = [t.name for t in tasks] + [dataset.PARAMS, dataset.LABEL_MAP, dataset.MANIFEST]
-    if write_preview:
-        final_names.append(dataset.PREVIEW)
-    for name in final_names:
-        os.replace(os.path.join(work, name), os.path.join(output_dir, name))
-    shutil.rmtree(work, ignore_errors=True)
+    publish(work, output_dir, tasks, write_preview)  # everything is complete: move it into place
     counts = {s: {k: v for k, v in a.items() if k != "shards"} for s, a in splits.items()}
     return Summary(output_dir, counts, manifest["seconds"], skipped, resumed)
 
 
-__all__ = ["generate", "plan", "chunks", "chunk_size", "pending", "chunk_finished", "assemble_shard", "fingerprint",
+__all__ = ["generate", "plan", "collect_splits", "publish", "run_pool", "chunks", "chunk_size", "pending", "chunk_finished", "assemble_shard", "fingerprint",
            "split_counts", "write_shard", "shard_done", "prepare_work_dir", "finish", "ShardTask", "Summary",
            "SynthError"]

@@ -217,3 +217,21 @@ def test_a_page_that_never_loads_is_skipped_and_the_run_goes_on(tmp_path):
     params = [json.loads(line) for line in open(tmp_path / "out" / dataset.PARAMS)]
     assert {os.path.basename(p["page"]) for p in params} == {"a.html"}
     assert any(p["page_drawn"] and p["page_drawn"].endswith("hang.html") for p in params)
+
+
+def test_cli_help_progress_and_errors(tmp_path):
+    from conftest import run_tool
+
+    r = run_tool("make_header_tfrecords", "--help")
+    assert "--output_dir" in r.stdout and "--workers" in r.stdout and "protos/header_config.proto" in r.stdout
+    site = make_site(tmp_path)
+    bad = write_cfg(tmp_path, BASE.format(site=site, n=4) + 'browser_executable: "/nonexistent/chromium"\n', "bad.config")
+    r = run_tool("make_header_tfrecords", f"--config={bad}", f"--output_dir={tmp_path / 'nb'}")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "apt-get install -y chromium" in r.stderr and not (tmp_path / "nb").exists()
+    out = tmp_path / "out"
+    r = run_tool("make_header_tfrecords", f"--config={write_cfg(tmp_path, BASE.format(site=site, n=4))}",
+                 f"--output_dir={out}", "--num_images=3", "--seed=2", "--workers=1")
+    assert r.returncode == 0, r.stderr
+    assert "train: 2 images" in r.stdout and "pages:" in r.stderr  # the progress bar
+    assert json.loads((out / dataset.MANIFEST).read_text())["seed"] == 2

@@ -11,9 +11,7 @@ pages. The embedded default's HTML is built once, by this process, into OUTPUT_D
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
-import shutil
 import time
 
 from synth import dataset, generate, preview
@@ -62,29 +60,8 @@ def _run(todo, pages, cfg, work, workers, bar, on_done):
         finally:
             eng.close()
         return
-    ctx = mp.get_context("spawn")
-    counter = ctx.Value("q", 0)
-    seen = 0
-    pool = ctx.Pool(min(workers, len(todo)), initializer=_worker_init,
-                    initargs=(pages, hconfig.to_text(c), cfg.source, work, counter))
-    try:
-        results = pool.imap_unordered(_worker_run, todo, chunksize=1)
-        remaining = len(todo)
-        while remaining:
-            try:
-                stats = results.next(timeout=0.2)  # re-raises a worker's exception here
-            except mp.TimeoutError:
-                stats = None
-            if bar is not None and counter.value != seen:
-                bar.update(counter.value - seen)
-                seen = counter.value
-            if stats is not None:
-                remaining -= 1
-                on_done(stats)
-        pool.close()  # workers exit normally: their browsers are closed by the finalizer
-        pool.join()
-    finally:
-        pool.terminate()
+    generate.run_pool(todo, workers, _worker_init,
+                      lambda counter: (pages, hconfig.to_text(c), cfg.source, work, counter), _worker_run, bar, on_done)
 
 
 def generate_headers(cfg, output_dir: str, overwrite: bool = False, show_progress: bool = True,
@@ -147,22 +124,7 @@ def _preview(pages, c) -> bytes:
 def _finish(cfg, pages, skipped, tasks, done, work, output_dir, write_preview, t0, resumed) -> generate.Summary:
     c = cfg.proto
     names = SCHEME_CLASSES[c.classes]
-    splits: dict = {}
-    failed: dict = {}
-    with open(os.path.join(work, dataset.PARAMS + ".tmp"), "w", encoding="utf-8") as out:
-        for t in tasks:
-            with open(os.path.join(work, t.name + ".params.jsonl"), encoding="utf-8") as f:
-                shutil.copyfileobj(f, out)
-            s = done[t.name]
-            failed.update(s.get("failed_backgrounds", {}))
-            agg = splits.setdefault(t.split, {"images": 0, "objects": 0, "dropped_objects": 0,
-                                              "images_without_objects": 0, "rejected": {}, "shards": []})
-            for k in ("images", "objects", "dropped_objects", "images_without_objects"):
-                agg[k] += s[k]
-            for k, v in s.get("rejected", {}).items():
-                agg["rejected"][k] = agg["rejected"].get(k, 0) + v
-            agg["shards"].append({"name": t.name, "images": s["images"]})
-    os.replace(os.path.join(work, dataset.PARAMS + ".tmp"), os.path.join(work, dataset.PARAMS))
+    splits, failed = generate.collect_splits(work, tasks, done)
     with open(os.path.join(work, dataset.LABEL_MAP), "w", encoding="utf-8") as f:
         f.write(label_map_text(names))
     if write_preview:
@@ -189,14 +151,7 @@ def _finish(cfg, pages, skipped, tasks, done, work, output_dir, write_preview, t
     }
     with open(os.path.join(work, dataset.MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
-    for old in dataset.existing_outputs(output_dir):
-        os.remove(old)
-    final_names = [t.name for t in tasks] + [dataset.PARAMS, dataset.LABEL_MAP, dataset.MANIFEST]
-    if write_preview:
-        final_names.append(dataset.PREVIEW)
-    for name in final_names:
-        os.replace(os.path.join(work, name), os.path.join(output_dir, name))
-    shutil.rmtree(work, ignore_errors=True)
+    generate.publish(work, output_dir, tasks, write_preview)
     counts = {s: {k: v for k, v in a.items() if k != "shards"} for s, a in splits.items()}
     return generate.Summary(output_dir, counts, manifest["seconds"], skipped, resumed)
 
