@@ -139,6 +139,10 @@ def test_scroll_moves_boxes_and_clips_to_the_viewport(renderer, tmp_path):
     kept = {h.text: h.box for h in down.headers if h.dropped is None}
     assert sorted(kept) == ["HEAD 9"]
     assert 99 <= kept["HEAD 9"][1] <= 103 and 119 <= kept["HEAD 9"][3] <= 124  # 2800 - 2700 = 100 in the viewport
+    ys, xs = np.nonzero(down.image.min(axis=2) < 128)  # the screenshot is of the scrolled viewport
+    x0, y0, x1, y1 = kept["HEAD 9"]
+    assert ys.min() >= y0 - 1 and ys.max() <= y1 + 1 and xs.min() >= x0 - 1 and xs.max() <= x1 + 1
+    assert ys.max() - ys.min() >= 0.5 * (y1 - y0)
 
 
 def test_class_schemes(renderer, tmp_path):
@@ -314,3 +318,28 @@ def test_a_crashed_renderer_skips_its_page_and_the_browser_goes_on(tmp_path):
         killer.join()
         assert e.value.page_level and r.restarts == 0
         assert [h.text for h in r.render(after, screen(), NO_THEME, hpb.HEADER).headers] == ["Fine"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_under_drawn_themes_every_box_holds_its_headers_ink(renderer, tmp_path, seed):
+    """Drawn themes and modes (screen and print) on a page with every heading level: each kept
+    box contains ink that differs from the page's background (its text was drawn there)."""
+    body = "".join(f"<h{k}>Heading level {k}</h{k}><p>{'Body text for the section. ' * 12}</p>" for k in range(1, 7))
+    path = write(tmp_path, "levels.html", f"<!doctype html><body>{body * 2}</body>")
+    cfg = hpb.HeaderConfig()
+    cfg.theme.probability = 1.0
+    cfg.print.probability = 0.5
+    rng = np.random.default_rng(seed)
+    page = themes.sample_page(rng, cfg.screen, cfg.print)
+    theme = themes.sample_theme(rng, cfg.theme)
+    out = renderer.render(path, page, theme, hpb.PER_LEVEL)
+    kept = [h for h in out.headers if h.box is not None]
+    assert kept, (page, out.info)
+    img = out.image.astype(int)
+    bg = np.median(img.reshape(-1, 3), axis=0)
+    for h in kept:
+        x0, y0, x1, y1 = (int(round(v)) for v in h.box)
+        crop = img[y0:y1, x0:x1]
+        ink = np.abs(crop - bg).max(axis=2) > 60
+        assert ink.mean() > 0.03, (h.text, h.box, page.mode)
+        assert ink[:, : max(1, (x1 - x0) // 8)].any() and ink[:, -max(1, (x1 - x0) // 8):].any(), (h.text, h.box)

@@ -12,6 +12,11 @@ else, null when the points lie outside the viewport, where elementFromPoint cann
 each line is clipped to the visible area and kept when at least half of its height shows; the
 header's box is the union of its kept lines. A header without a kept line is dropped with its
 reason: hidden, zero-size, covered or off-page.
+
+Limits: an overlay with `pointer-events: none` is invisible to elementFromPoint, so text under
+it counts as uncovered; text painted by ::before/::after is not in the DOM and not in the box
+(the themes number headings with real text for that reason); a header clipped by an
+overflow:hidden ancestor is caught only where the clipped part's points hit something else.
 """
 
 from __future__ import annotations
