@@ -75,7 +75,6 @@ class Engine:
         return Composite(f"{split}-{index:08d}", jpeg, r.image, r.boxes, ids, texts, record,
                          params.dropped_objects, params.rejected, masks)
 
-
     def serialize(self, comp: Composite) -> bytes:
         return serialize(comp, self.c)
 
