@@ -343,3 +343,20 @@ def test_under_drawn_themes_every_box_holds_its_headers_ink(renderer, tmp_path, 
         ink = np.abs(crop - bg).max(axis=2) > 60
         assert ink.mean() > 0.03, (h.text, h.box, page.mode)
         assert ink[:, : max(1, (x1 - x0) // 8)].any() and ink[:, -max(1, (x1 - x0) // 8):].any(), (h.text, h.box)
+
+
+def test_two_column_printed_page_matches_its_measured_layout(renderer, tmp_path):
+    """A two-column theme on a printed page: the printed PDF's text layer agrees with every
+    header box (render raises otherwise), and headers are found in both columns."""
+    body = "".join(f"<h2>Section {k}</h2><p>{'Words in the body of this section. ' * 15}</p>" for k in range(12))
+    path = write(tmp_path, "cols.html", f"<!doctype html><body><h1>Columns</h1>{body}</body>")
+    cfg = hpb.HeaderConfig()
+    cfg.theme.probability = 1.0
+    cfg.theme.two_column_probability = 1.0
+    theme = themes.sample_theme(np.random.default_rng(1), cfg.theme)
+    page = themes.PageParams("print", *themes.PAPER["A4"], 0.0, "A4")
+    out = renderer.render(path, page, theme, hpb.HEADER)
+    boxes = [h.box for h in out.headers if h.box is not None]
+    assert theme.columns == 2 and out.info["width"] <= page.width
+    assert any(b[2] <= page.width / 2 for b in boxes) and any(b[0] >= page.width / 2 for b in boxes)
+    assert all(b[3] <= page.height for b in boxes)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 
@@ -264,9 +265,7 @@ class Renderer:
             more = f" and {len(blocked) - 1} more" if len(blocked) > 1 else ""
             raise PageSkipped(path, f"requests the network or files outside its folder ({blocked[0]}{more}); "
                                     "such requests are blocked")
-        css = themes.theme_css(theme)
-        if page.mode == "print":
-            css += "\n@page { margin: 0 !important; }"
+        css = "\n".join(filter(None, (themes.theme_css(theme), themes.print_css(theme, page))))
         prep = pg.evaluate(f"async (a) => {{ const r = ({themes.PREPARE_JS})(a); await document.fonts.ready; "
                            "return r; }",
                            {"selector": labels_lib.SELECTOR, "css": css, "numbered": theme.numbered,
@@ -280,6 +279,9 @@ class Renderer:
                                      "paragraph_as_header")}
         info["blocked_requests"] = len(blocked)
         if page.mode == "print":  # measured above on screen: emulated print media has no pages to measure
+            if prep["width"] > page.width + 1:
+                raise PageSkipped(path, f"is {prep['width']} px wide on {page.width} px paper: printing would shrink "
+                                        "it", page_level=False, kind="wider than the paper")
             pg.emulate_media(media="print")
             return self._print(pg, path, page, scheme, info)
         y = int(round(page.scroll * max(0, prep["height"] - page.height)))
@@ -311,7 +313,10 @@ class Renderer:
 
 
 def _squash(text: str) -> str:
-    return "".join(text.split()).casefold().replace("\u00ad", "").replace("\ufb01", "fi").replace("\ufb02", "fl")
+    """Letters and digits only, case-folded: what a PDF's text layer and the DOM agree on
+    (spaces, emoji, soft hyphens and ligature forms are not reliably extracted)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in text if ch.isalnum())
 
 
 def _check_printed_text(path: str, headers: list, pdf_page) -> None:

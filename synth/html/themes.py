@@ -114,6 +114,29 @@ def sample_theme(rng: np.random.Generator, cfg) -> ThemeParams:
     return ThemeParams(True, **params)
 
 
+# Added on printed pages, themed or not: Chromium shrinks a page wider than the paper to fit
+# it when printing, which the layout measured before printing does not show; long lines wrap
+# instead. On a two-column page the body is one page tall, its columns fill in turn and what
+# does not fit is clipped, as on the first printed page (measured unpaginated, a multicol body
+# would balance its columns over the whole document).
+PRINT_CSS = ("@page { margin: 0 !important; }\n"
+             "pre, code { white-space: pre-wrap !important; }\n"
+             "body, body * { overflow-wrap: anywhere !important; }\n"
+             "img, table, pre, svg, video { max-width: 100% !important; }")
+
+
+def print_css(t: ThemeParams, page: PageParams) -> str:
+    """The extra stylesheet of a printed page ("" on screen)."""
+    if page.mode != "print":
+        return ""
+    css = PRINT_CSS
+    if t.applied and t.columns > 1:
+        css += (f"\nhtml {{ overflow: hidden !important; }}\n"  # so that body's own overflow clips (no propagation)
+                f"body {{ height: {page.height - 2 * t.margin_px}px !important; column-fill: auto !important; "
+                "overflow: hidden !important; }")
+    return css
+
+
 def theme_css(t: ThemeParams) -> str:
     """The stylesheet of a theme ("" when the theme is not applied)."""
     if not t.applied:
@@ -127,11 +150,12 @@ def theme_css(t: ThemeParams) -> str:
         + (f"column-count: {t.columns}{imp}; column-gap: {max(16, t.margin_px)}px{imp}; " if t.columns > 1 else "")
         + "}",
         f"p, li, td, th, dd, dt, blockquote {{ font-size: {t.base_px}px{imp}; line-height: {t.line_height}{imp}; }}",
-        f"pre, code {{ white-space: pre-wrap{imp}; overflow-wrap: anywhere{imp}; }}",
+        f"pre, code {{ white-space: pre-wrap{imp}; }}",
+        f"body, body * {{ overflow-wrap: break-word{imp}; }}",
         "img, table, pre { max-width: 100% !important; }",
     ]
     for k in range(1, 7):
-        size = t.base_px * t.heading_ratio ** (6 - k) * (1.0 if k > 1 else 1.1)
+        size = min(t.base_px * t.heading_ratio ** (6 - k) * (1.0 if k > 1 else 1.1), 3.0 * t.base_px)
         rules.append(
             f"h{k} {{ font-family: {hf}'{t.body_font}', sans-serif{imp}; font-size: {size:.2f}px{imp}; "
             f"font-weight: {t.heading_weight if k < 5 else 700}{imp}; color: {t.heading_colour}{imp}; "
@@ -194,7 +218,7 @@ PREPARE_JS = """
   const d = document.documentElement, b = document.body;
   return {
     height: Math.max(d.scrollHeight, b ? b.scrollHeight : 0),
-    width: Math.max(d.scrollWidth, b ? b.scrollWidth : 0),
+    width: d.scrollWidth,
     headers: heads.length, numbered: numbered, header_as_paragraph: asParagraph, paragraph_as_header: asHeader,
   };
 }
