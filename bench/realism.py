@@ -180,7 +180,7 @@ def measure(n: int = 500) -> dict:
     m = min(n, 200)
     for index in range(m):
         comp = eng.make("train", index)
-        engine.serialize(comp, c)
+        engine.serialize(comp)
     rate = m / (time.perf_counter() - t)
     photo = cv2.resize(inputs.background(0)[1], (640, 480))
     jpeg = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]

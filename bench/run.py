@@ -1,7 +1,7 @@
 """Benchmarks (`make bench`): results go to bench/out/*.json and a short table.
 
 realism.json: see bench/realism.py. stages.json: see bench/stages.py. scale.json: see bench/scale.py.
-export.json: see bench/export.py.
+export.json: see bench/export.py. headers.json: see bench/headers.py.
 
 generate.json: composites per second per core on the embedded default (640x480, single
 process, TFRecord writing included), and in the same run the codec bound: the rate of
@@ -85,6 +85,9 @@ def main() -> None:
     from bench import export
 
     _write("export.json", export.measure())
+    from bench import headers
+
+    _write("headers.json", headers.measure())
 
 
 if __name__ == "__main__":

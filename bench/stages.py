@@ -81,7 +81,7 @@ def measure(n: int | None = None) -> dict:
         objects = 0
         for i in range(n):
             comp = eng.make("train", i)
-            engine.serialize(comp, cfg.proto)
+            engine.serialize(comp)
             objects += len(comp.class_ids)
         total = time.perf_counter() - t
     res = {"composites": n, "objects": objects, "ms_per_composite": round(1000 * total / n, 2)}

@@ -28,6 +28,30 @@ run() {  # run DESCRIPTION CMD...: logs the command's output, fails loudly
   "$@" >>"$LOG" 2>&1 || fail "$what (exit $?)"
 }
 
+# Headless Chromium for header detection from HTML (synth/html/): Debian's chromium package,
+# driven by Playwright (no browser download). Installed here when missing, as root; otherwise
+# setup stops with the command to run.
+CHROMIUM_NAMES="chromium chromium-browser google-chrome google-chrome-stable"
+have_chromium() { for n in $CHROMIUM_NAMES; do command -v "$n" >/dev/null 2>&1 && return 0; done; return 1; }
+if have_chromium; then
+  step "chromium: found ($(for n in $CHROMIUM_NAMES; do command -v "$n" 2>/dev/null && break; done))"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  mkdir -p "$VENV"
+  policy=$(apt-cache policy chromium 2>/dev/null || true)  # not piped into grep -q: pipefail and SIGPIPE
+  if ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
+    run "updating apt's package lists (no candidate for chromium yet)" apt-get update
+  fi
+  # The themes of synth/html use the DejaVu and Liberation fonts.
+  run "installing chromium and its fonts with apt-get (headless browser for synth/html)" \
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-dejavu-core fonts-dejavu-extra fonts-liberation
+  have_chromium || fail "apt-get installed chromium but no chromium binary is on PATH"
+else
+  echo "setup: FAILED: chromium is missing (synth/html renders pages with it). Install it with:" >&2
+  echo "    sudo apt-get install -y chromium fonts-dejavu-core fonts-dejavu-extra fonts-liberation" >&2
+  echo "  then run make setup again." >&2
+  exit 1
+fi
+
 command -v "$PYTHON" >/dev/null 2>&1 || {
   echo "setup: FAILED: $PYTHON not found; tfod-synth needs Python 3.11 (TensorFlow 2.15 has no wheels for newer). Set PYTHON=/path/to/python3.11." >&2; exit 1; }
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
@@ -63,4 +87,6 @@ mkdir -p synth/protos
 run "compiling protos/*.proto into synth/protos/" "$VENV/bin/protoc" -I protos --python_out=synth/protos protos/*.proto
 run "checking that synth, TensorFlow and the OD API import" "$PY" -c \
   'import synth.config, tensorflow, object_detection.model_lib_v2, skimage, cv2'
+run "checking that Playwright starts chromium and renders a page" "$PY" -c \
+  'from synth.html.render import smoke_test; smoke_test()'
 step "ready: $VENV ($("$PY" -c 'import tensorflow as tf, sys; print(f"Python {sys.version.split()[0]}, TensorFlow {tf.__version__}")' 2>/dev/null))"

@@ -119,6 +119,11 @@ class WriteShardFn(beam.DoFn):
         self._writer = self.spec.open_worker()
         self._counters = {n: Metrics.counter(NAMESPACE, n) for n in ("images", "objects", "rejected_objects")}
 
+    def teardown(self):
+        if self._writer is not None:
+            self._writer.close()  # a source's resources (a browser)
+            self._writer = None
+
     def process(self, task: dict):
         t = joblib.ShardTask(**task)
         counts = self._writer.write_missing(t)

@@ -83,8 +83,10 @@ class Engine:
                          params.dropped_objects, params.rejected, masks, failed)
 
 
-def serialize(comp: Composite, c) -> bytes:
-    """The OD API tf.train.Example of a composite, serialised (without TensorFlow)."""
-    return tfexample.encode_example(comp.jpeg, c.image_size.height, c.image_size.width,
+def serialize(comp: Composite) -> bytes:
+    """The OD API tf.train.Example of a composite, serialised (without TensorFlow); its height and
+    width are the composite's image's (sources whose images vary in size need nothing else)."""
+    height, width = comp.image.shape[:2]
+    return tfexample.encode_example(comp.jpeg, height, width,
                                     f"{comp.source_id.replace('-', '/', 1)}.jpg", comp.source_id,
                                     comp.boxes, comp.class_texts, comp.class_ids, comp.masks_png)

@@ -22,7 +22,10 @@ _WRITER: dict = {}
 
 
 def _worker_init(spec: joblib.WorkerSpec, counter) -> None:
+    from multiprocessing import util
+
     _WRITER.update(writer=spec.open_worker(), counter=counter)
+    util.Finalize(None, _WRITER["writer"].close, exitpriority=10)  # runs as the worker exits normally
 
 
 def _worker_run(task: joblib.ShardTask) -> str:
@@ -43,9 +46,12 @@ def run_chunks(job: joblib.Job, workers: int, bar=None) -> None:
     if workers <= 1 or len(todo) <= 1:
         with joblib.single_threaded_blas():
             writer = job.worker_spec(with_inputs=True).open()
-            for t in todo:
-                writer.write(t, bar.update if bar else None)
-                job.chunk_written(t.name)
+            try:
+                for t in todo:
+                    writer.write(t, bar.update if bar else None)
+                    job.chunk_written(t.name)
+            finally:
+                writer.close()
         return
     ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
@@ -65,6 +71,8 @@ def run_chunks(job: joblib.Job, workers: int, bar=None) -> None:
             if name is not None:
                 remaining -= 1
                 job.chunk_written(name)
+        pool.close()  # the workers exit normally, so their sources are closed (a source's browser)
+        pool.join()
 
 
 def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = False,
@@ -76,7 +84,7 @@ def generate(cfg: configlib.LoadedConfig, output_dir: str, overwrite: bool = Fal
     if show_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=job.c.num_images, initial=job.images_done, unit="img", desc="composites",
+        bar = tqdm(total=job.c.num_images, initial=job.images_done, unit="img", desc=job.kind.noun,
                    dynamic_ncols=True, smoothing=0.1)
     try:
         run_chunks(job, workers, bar)

@@ -33,6 +33,11 @@ workers can build it from a string; DEFAULT_SOURCE is the compositing engine. A 
 one such factory, passed as `source=` to `Job` (or to `generate.generate` / `beam_pipeline.
 build_and_run`): both runners run it unchanged.
 
+Kinds. What differs between kinds of config is a `Kind` (how the config text parses, how its
+inputs load, records per chunk, the manifest's own fields): a source factory names its kind in a
+`kind` attribute; without one it is LOGOS (GenerationConfig, logos and backgrounds).
+synth.html's HeaderEngine is a source of another kind (HeaderConfig, HTML pages).
+
 Counts. One type, `Counts`, holds what a chunk, a shard or a split made: images, objects,
 dropped objects, images without objects, the rejections by reason, and the backgrounds that
 failed to decode (path -> reason, returned by the source with each composite). A chunk's Counts
@@ -49,6 +54,7 @@ import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from synth import config as configlib, dataset, tfrecord_io
 from synth.engine import serialize
@@ -124,6 +130,34 @@ def fingerprint(c, source: str = DEFAULT_SOURCE) -> str:
     """Identifies the dataset a config (and a source other than the default) produces."""
     text = configlib.to_text(c) + ("" if source == DEFAULT_SOURCE else f"\n# source: {source}\n")
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- kinds --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kind:
+    """What a job needs to know about its kind of config (see the module docstring)."""
+    parse_config: Callable[[str, str], Any]  # (config text, its source) -> the config proto
+    # LoadedConfig -> the checked inputs (attributes class_names and skipped); writes nothing
+    load_inputs: Callable[[configlib.LoadedConfig], Any]
+    chunk_size: Callable[[Any], int]  # config proto -> records per chunk
+    manifest: Callable[[Any, Any], dict]  # (inputs, config proto) -> the manifest's fields of this kind
+    # (inputs, absolute work folder) -> the inputs, with what they need written into the work folder
+    prepare: Callable[[Any, str], Any] | None = None
+    noun: str = "composites"  # what the progress bar counts
+
+
+def _logo_manifest(inputs: Inputs, c) -> dict:
+    return {"image_size": {"height": c.image_size.height, "width": c.image_size.width},
+            "logos": inputs.logo_paths, "num_backgrounds": len(inputs.background_paths)}
+
+
+LOGOS = Kind(configlib.parse_config_text, load_inputs, chunk_size, _logo_manifest)
+
+
+def source_kind(source: str) -> Kind:
+    """The Kind of the source factory named by "module:attribute" (LOGOS when it names none)."""
+    return getattr(load_source(source), "kind", LOGOS)
 
 
 # -- counts --------------------------------------------------------------------------------
@@ -247,7 +281,7 @@ class ChunkWriter:
                 tfrecord_io.RecordWriter(tmp) as writer, open(ptmp, "w", encoding="utf-8") as pf:
             for index in range(task.start, task.stop):
                 comp = self.source.make(task.split, index)
-                writer.write(serialize(comp, self.c))
+                writer.write(serialize(comp))
                 pf.write(json.dumps({**comp.params, "shard": task.shard_name}) + "\n")
                 counts.add_composite(comp)
                 if progress is not None:
@@ -260,6 +294,12 @@ class ChunkWriter:
         done = chunk_counts(self.work, task)
         return done if done is not None else self.write(task)
 
+    def close(self) -> None:
+        """Releases the source's resources (its `close()`, where it has one: a browser)."""
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -270,13 +310,16 @@ class WorkerSpec:
     base_dir: str
     work: str
     source: str = DEFAULT_SOURCE
-    inputs: Inputs | None = None
+    inputs: Any = None  # the Kind's inputs (Inputs for LOGOS)
 
     def open(self) -> ChunkWriter:
-        c = configlib.parse_config_text(self.config_text, self.config_source)
+        kind = source_kind(self.source)
+        c = kind.parse_config(self.config_text, self.config_source)
         inputs = self.inputs
         if inputs is None:
-            inputs = load_inputs(configlib.LoadedConfig(c, self.config_source, self.base_dir))
+            inputs = kind.load_inputs(configlib.LoadedConfig(c, self.config_source, self.base_dir))
+            if kind.prepare is not None:
+                inputs = kind.prepare(inputs, self.work)
         return ChunkWriter(load_source(self.source)(inputs, c, self.work), c, self.work)
 
     def open_worker(self) -> ChunkWriter:
@@ -341,13 +384,15 @@ class Job:
         self.t0 = time.time()
         self.cfg, self.c, self.output_dir, self.source = cfg, cfg.proto, output_dir, source
         self.shards = plan(self.c)
-        load_source(source)  # a bad source fails here, before any worker starts
-        self.inputs = load_inputs(cfg)
+        self.kind = source_kind(source)  # a bad source fails here, before any worker starts
+        self.inputs = self.kind.load_inputs(cfg)  # checked before anything is written
         self.work, _ = prepare_work_dir(output_dir, self.c, overwrite, source)
+        if self.kind.prepare is not None:
+            self.inputs = self.kind.prepare(self.inputs, os.path.abspath(self.work))
         self.done: dict[str, Counts] = {}
         self._open: dict[str, tuple[ShardTask, list[ShardTask], set[str]]] = {}
         self.todo: list[ShardTask] = []
-        size = chunk_size(self.c)
+        size = self.kind.chunk_size(self.c)
         for t in self.shards:
             counts = chunk_counts(self.work, t)
             if counts is not None:
@@ -454,16 +499,14 @@ class Job:
             "config": configlib.to_text(c),
             "config_fingerprint": fingerprint(c, self.source),
             "seed": c.seed,
-            "image_size": {"height": c.image_size.height, "width": c.image_size.width},
             "classes": [{"id": i + 1, "name": n} for i, n in enumerate(self.inputs.class_names)],
-            "logos": self.inputs.logo_paths,
-            "num_backgrounds": len(self.inputs.background_paths),
             "skipped_inputs": skipped,
             "splits": {s: {**counts.to_json(), "shards": shards[s]} for s, counts in splits.items()},
             "seconds": seconds,
             "resumed_shards": self.resumed_shards,
             "package_versions": dataset.package_versions(),
         }
+        manifest.update(self.kind.manifest(self.inputs, c))  # the kind's own fields (it may extend package_versions)
         with open(os.path.join(work, dataset.MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
         # Everything is complete: replace an old dataset, move the new one into place.

@@ -229,13 +229,17 @@ def test_mask_template_input_pipeline_yields_scaled_masks(datasets, tmp_path):
 def test_every_zoo_template_names_a_downloadable_checkpoint():
     from synth import download
 
-    names = [n for n in pipeline.list_templates() if n != "small_cpu"]  # small_cpu: from scratch
+    # small_cpu, small_cpu_headers: from scratch; *_headers: fine-tune the zoo model their comments name
+    names = [n for n in pipeline.list_templates() if not n.startswith("small_cpu") and not n.endswith("_headers")]
     assert len(names) == 5
     for name in names:
         assert re.fullmatch(rf"{name}_coco17_(tpu|gpu)-8", download.resolve_model(name).name)
+    headers = open(pipeline.template_path("faster_rcnn_resnet50_v1_headers")).read()
+    assert "faster_rcnn_resnet50_v1_1024x1024_coco17_tpu-8" in headers
+    assert download.resolve_model("faster_rcnn_resnet50_v1_1024x1024").name in headers
 
 
-@pytest.mark.parametrize("template", [t for t in pipeline.list_templates() if t != "small_cpu"])
+@pytest.mark.parametrize("template", [t for t in pipeline.list_templates() if not t.startswith("small_cpu")])
 def test_scale_jitter_survives_the_models_resizer(template):
     """The zoo templates' augmentation, run by the OD API's preprocessor and followed by the
     model's own image resizer, still changes the size of an object in the model's input."""
