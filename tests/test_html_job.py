@@ -274,3 +274,35 @@ def test_records_carry_each_images_own_size_and_the_browser_is_closed(headers_da
     assert len(sizes) > 1  # pages differ in size: the config's image_size does not exist here
     # The single-process run (the fixture's first) closed its browser when it finished.
     assert not [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+
+
+def test_an_interrupted_header_run_resumes_to_the_same_bytes(headers_data):
+    from synth import job as joblib
+
+    cfg = hconfig.load(str(headers_data / "headers.config"))
+    out = headers_data / "resumed"
+    j = joblib.Job(cfg, str(out), source=job.SOURCE)  # a run that wrote its first chunk and then died
+    writer = j.worker_spec(with_inputs=True).open()
+    try:
+        writer.write(j.todo[0])
+    finally:
+        writer.close()
+    s = run(str(headers_data / "headers.config"), out)
+    assert s.resumed_shards + s.resumed_chunks == 1
+    assert _outputs(out) == _outputs(headers_data / "one")
+
+
+def test_the_embedded_default_is_written_into_the_work_folder_and_rendered(tmp_path):
+    from synth import job as joblib
+
+    cfg = hconfig.with_overrides(hconfig.load(None), num_images=2, seed=1)
+    j_inputs = joblib.source_kind(job.SOURCE).load_inputs(cfg)  # nothing written yet
+    assert all(not os.path.isabs(p.path) for p in j_inputs.pages) and j_inputs.docs
+    s = job.generate_headers(cfg, str(tmp_path / "out"), show_progress=False)
+    assert sum(v["images"] for v in s.counts.values()) == 2
+    manifest = json.loads((tmp_path / "out" / dataset.MANIFEST).read_text())
+    names = {name for name, _ in j_inputs.docs}
+    assert manifest["num_pages"] == len(names) and all(p.startswith("builtin:package_docs/") for p in manifest["pages"])
+    params = [json.loads(line) for line in open(tmp_path / "out" / dataset.PARAMS)]
+    assert all(p["page"].split("/", 1)[1] in names for p in params)
+    assert not (tmp_path / "out" / ".work").exists()
