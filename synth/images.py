@@ -102,6 +102,12 @@ def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool
     return img
 
 
+def open_image(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool = True) -> Image.Image:
+    """A PIL image, refused before decoding above `max_pixels` and decoded in full when `load`
+    (so a truncated file fails here); InputImageError names `what` `path` and the reason."""
+    return _open(path, what, max_pixels, load)
+
+
 def probe_background(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """(height, width) of a background from its header alone; raises InputImageError for a
     missing, empty, unrecognised or oversized file. Full decoding happens at first use."""

@@ -87,7 +87,9 @@ def write_config(directory, body: str = "", num_images: int = 6, extra: str = ""
 
 def run_tool(name: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Runs tools/NAME.py in a subprocess, as a user would."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    # PYTHONPATH: the tools import this checkout's synth/, not whichever one the venv has installed.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore",
+               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name + ".py"), *args],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
