@@ -111,7 +111,7 @@ def test_coco_proposals_round_trip_and_threshold(folders, tmp_path):
     assert s["proposals"] == 0 and s["hard_negatives"] == 0 and s["contact_sheet"] is None
     assert not any(n.endswith(".xml") for n in os.listdir(prod))
     # scene at 0.3 counts with a low threshold: both boxes proposed
-    s = mine.mine(fake_detect, names, photos[:1], [], mine.MineParams(0.25, "voc"), str(tmp_path / "low"),
+    s = mine.mine(fake_detect, names, [str(prod / "p0.jpg")], [], mine.MineParams(0.25, "voc"), str(tmp_path / "low"),
                   progress=False)
     assert [d["class_name"] for d in s["proposal_images"][0]["detections"]] == ["acme", "scene"]
 
