@@ -73,7 +73,11 @@ def list_background_files(source, resolve) -> list[str]:
         if not files:
             raise ConfigError(f"background glob {pattern!r} matches no files")
         return files
-    raise ConfigError("background { } sets none of directory, glob or builtin")
+    if kind == "tfds":
+        from synth import tfds_source
+
+        return tfds_source.background_files(source.tfds, resolve)
+    raise ConfigError("background { } sets none of directory, glob, builtin or tfds")
 
 
 def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool = True) -> Image.Image:
