@@ -37,7 +37,8 @@ class TinyPhotos(tfds.core.GeneratorBasedBuilder):
             "image": tfds.features.Image(shape=(None, None, 3)), "label": tfds.features.ClassLabel(num_classes=2)}))
 
     def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(tiny_photos()), "test": self._generate_examples([_photo("rocket.jpg")])}
+        return {"train": self._generate_examples(tiny_photos()),
+                "test": self._generate_examples([_photo("rocket.jpg")])}
 
     def _generate_examples(self, photos):
         for i, rgb in enumerate(photos):
