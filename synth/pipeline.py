@@ -298,10 +298,10 @@ def _use_dataset(msg, template, data_dir, weight, names, label_map, max_records_
                               "trained together must share one label map (import real photos with "
                               "--label_map=the synthetic dataset's label_map.pbtxt)")
     train_shards = dataset.list_shards(data_dir, "train")
-    if not train_shards:
+    val_shards = dataset.list_shards(data_dir, "val")
+    if not train_shards and (weight > 0 or not val_shards):  # evaluation alone may read val shards only
         raise ConfigError(f"data directory {data_dir!r} holds no train-?????-of-?????.tfrecord shards; "
                           "run tools/make_tfrecords.py or tools/import_labels.py --output_dir there first")
-    val_shards = dataset.list_shards(data_dir, "val")
     split = "val" if val_shards else "train"
     manifest = read_manifest(os.path.join(data_dir, dataset.MANIFEST))
     _check_dataset(msg, template, data_dir, train_shards + val_shards, max_records_per_shard, names, manifest)

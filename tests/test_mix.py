@@ -107,6 +107,21 @@ def test_mix_errors_name_the_input(synth_and_real, tmp_path):
             pipeline.parse_dataset_arg(bad)
 
 
+def test_evaluation_can_read_a_dataset_that_has_only_val_shards(synth_and_real, workdir, tmp_path):
+    synth_dir, real_dir = synth_and_real
+    held_out = str(tmp_path / "held-out")
+    import_labels("voc", str(workdir / "photos"), held_out, label_map=os.path.join(synth_dir, dataset.LABEL_MAP),
+                  val_fraction=1.0, progress=False)
+    assert dataset.list_shards(held_out, "train") == []
+    configs = _configs(pipeline.configure("small_cpu", None, str(tmp_path / "run"),
+                                          datasets=[(synth_dir, 0.9), (real_dir, 0.1)], eval_data_dir=held_out))
+    assert list(configs["eval_input_configs"][0].tf_record_input_reader.input_path) == [
+        dataset.shard_pattern(held_out, "val")]
+    assert configs["eval_config"].num_examples == 4
+    with pytest.raises(ConfigError, match=r"data directory '.*held-out' holds no train-"):  # but not to train on
+        pipeline.configure("small_cpu", None, str(tmp_path / "run2"), datasets=[(synth_dir, 0.9), (held_out, 0.1)])
+
+
 @pytest.mark.slow
 def test_finetune_from_a_run_on_the_mix_is_one_command(synth_and_real, tmp_path):
     """tools/finetune.py: the earlier run's pipeline and latest checkpoint, the mix, two training steps."""

@@ -182,7 +182,8 @@ def voc_xml(image_path: str, height: int, width: int, objects: list[dict]) -> by
         if "score" in o:
             etree.SubElement(el, "score").text = f"{float(o['score']):.4f}"
         y0, x0, y1, x1 = boxlib.to_pixels(o["box"], height, width)
-        x0, y0 = max(0, int(math.floor(x0 + 1e-6))), max(0, int(math.floor(y0 + 1e-6)))
+        x0 = min(width - 1, max(0, int(math.floor(x0 + 1e-6))))
+        y0 = min(height - 1, max(0, int(math.floor(y0 + 1e-6))))
         x1, y1 = min(width, int(math.ceil(x1 - 1e-6))), min(height, int(math.ceil(y1 - 1e-6)))
         bnd = etree.SubElement(el, "bndbox")
         for tag, v in (("xmin", x0), ("ymin", y0), ("xmax", max(x1, x0 + 1)), ("ymax", max(y1, y0 + 1))):
