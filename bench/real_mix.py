@@ -6,8 +6,9 @@ Protocol (fixed; the split is written to the output):
   logos/ (reference artwork on a white page);
 - brands: --brands (default BRANDS); one detector for all of them (one class each, in that order);
 - split: for each brand, its photos (images with a box of that brand), sorted by file name and
-  shuffled with np.random.default_rng(SPLIT_SEED); the first TRAIN_POOL are its train part, the
-  rest its test part;
+  shuffled with np.random.default_rng([SPLIT_SEED, brand's position]); the first TRAIN_POOL (20)
+  are its train part, the rest its test part (FlickrLogos-27 has 24..30 photos per brand, so
+  4..10 test photos each: use more --brands for a steadier mean);
 - synthetic data: tools/make_tfrecords.py with each brand's logo (border_matte { }) on the photos
   that have no box (FlickrLogos-27's "none" photos, so no background shows a trained logo),
   --num_images composites at 480x640 (10 % val), seed 1;
@@ -48,7 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 OUT = os.path.join(ROOT, "bench", "out")
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "flickrlogos27")
-BRANDS = ("adidas", "apple", "pepsi", "sprite", "vodafone")
+BRANDS = ("apple", "bmw", "google", "sprite", "vodafone")  # 30 photos each, the most of any brand
 ARMS = (0, 5, 10, 20)
 TRAIN_POOL = 20
 SPLIT_SEED = 27
