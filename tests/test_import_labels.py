@@ -218,16 +218,16 @@ def test_each_bad_file_is_reported_with_its_reason_and_the_rest_imported(voc_dir
     lm.write_text(label_map_text(["acme", "other"]))
     out = str(tmp_path / "out")
     s = import_labels("voc", str(voc_dir), out, label_map=str(lm), progress=False)
-    reasons = {os.path.basename(p.file.split(" ")[0]): p.reason for p in s.problems}
-    assert sorted(reasons) == ["broken.xml", "missing.jpg", "outside.jpg", "trunc.jpg", "unknown.jpg",
-                               "wrongsize.jpg"]
-    assert "cannot be read (corrupt or truncated?)" in reasons["trunc.jpg"] and "trunc.jpg" in reasons["trunc.jpg"]
-    assert "box #0 [x0, y0, x1, y1] = [100.0, 30.0, 175.0, 70.0] lies outside the 160x120 image" \
-        in reasons["outside.jpg"]
-    assert "missing.jpg' does not exist" in reasons["missing.jpg"]
-    assert "class 'zebra' is not in the label map (classes: acme, other)" in reasons["unknown.jpg"]
-    assert "--drop_unknown_classes" in reasons["unknown.jpg"]
-    assert "says the image is 320x240, but it is 160x120" in reasons["wrongsize.jpg"]
+    reasons = {os.path.basename(p.file): p.reason for p in s.problems}  # by annotation file
+    assert sorted(reasons) == ["broken.xml", "missing.xml", "outside.xml", "trunc.xml", "unknown.xml",
+                               "wrongsize.xml"]
+    assert "trunc.jpg' cannot be read (corrupt or truncated?)" in reasons["trunc.xml"]
+    assert "outside.jpg', box #0 [x0, y0, x1, y1] = [100.0, 30.0, 175.0, 70.0] lies outside the 160x120 image" \
+        in reasons["outside.xml"]
+    assert "missing.jpg' does not exist" in reasons["missing.xml"]
+    assert "unknown.jpg': class 'zebra' is not in the label map (classes: acme, other)" in reasons["unknown.xml"]
+    assert "--drop_unknown_classes" in reasons["unknown.xml"]
+    assert "wrongsize.jpg': the annotation says the image is 320x240, but it is 160x120" in reasons["wrongsize.xml"]
     assert "not well-formed XML" in reasons["broken.xml"]
     assert s.splits["train"]["images"] == 2 and sorted(read_back(out)) == ["a.jpg", "b.png"]
     manifest = json.load(open(os.path.join(out, dataset.MANIFEST)))

@@ -70,7 +70,7 @@ def import_labels(fmt: str, input_path: str, output_dir: str, images_dir: str | 
     params = ImportParams(fmt, drop_unknown, jpeg_quality, val_fraction=val_fraction, num_shards=num_shards,
                           seed=seed, boxes_frame=boxes_frame)
     items = sorted(parsed.images, key=lambda im: im.source_id)
-    entries = [shards.Entry(im.source_id, f"{im.image_path} ({im.annotation})",
+    entries = [shards.Entry(im.source_id, im.annotation,
                             (lambda im=im: photos.prepare(im, ids, params)),
                             {"image": im.image_path, "annotation": im.annotation}) for im in items]
     extra = {"kind": "import", "format": fmt, "input": os.path.abspath(input_path),

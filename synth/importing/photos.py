@@ -81,7 +81,7 @@ def _boxes_in_image(item: LabelledImage, boxes_px: list, width: int, height: int
     """Normalised boxes from pixel-edge [x0, y0, x1, y1] boxes on a width x height frame."""
     out, clipped = [], 0
     for k, (x0, y0, x1, y1) in enumerate(boxes_px):
-        what = f"photo {item.image_path!r} ({item.annotation}), box #{k} [x0, y0, x1, y1] = " \
+        what = f"photo {item.image_path!r}, box #{k} [x0, y0, x1, y1] = " \
                f"{[round(v, 2) for v in (x0, y0, x1, y1)]}"
         if not (x1 > x0 and y1 > y0):
             raise AnnotationError(f"{what} is empty (needs x0 < x1 and y0 < y1)")
@@ -101,7 +101,7 @@ def prepare(item: LabelledImage, class_ids: dict[str, int], params: ImportParams
     """See the module docstring."""
     from PIL import ImageOps
 
-    where = f"photo {item.image_path!r} ({item.annotation})"
+    where = f"photo {item.image_path!r}"  # the Problem that reports an error names the annotation
     img = imagelib.open_image(item.image_path, "photo", params.max_pixels)  # decoded: truncation fails here
     if min(img.size) < 1:
         raise InputImageError(f"{where} has no pixels")

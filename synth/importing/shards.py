@@ -31,7 +31,7 @@ from synth.label_map import label_map_text
 @dataclass
 class Entry:
     source_id: str  # unique in the dataset (image/source_id)
-    where: str  # how problems name it: the photo and its annotation
+    where: str  # how problems name it (an annotation file or entry; the error names the photo)
     prepare: object  # () -> synth.importing.photos.Prepared; raises SynthError for a bad entry
     extra: dict = field(default_factory=dict)  # added to its params.jsonl line
 
