@@ -80,6 +80,19 @@ def list_background_files(source, resolve) -> list[str]:
     raise ConfigError("background { } sets none of directory, glob, builtin or tfds")
 
 
+def _load_strictly(img: Image.Image) -> None:
+    """img.load(), failing on a truncated file even where another library (tensorflow_datasets'
+    image utilities do) has set PIL's global ImageFile.LOAD_TRUNCATED_IMAGES."""
+    from PIL import ImageFile
+
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        img.load()
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
 def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool = True) -> Image.Image:
     if not os.path.exists(path):
         raise InputImageError(f"{what} {path!r} does not exist")
@@ -94,7 +107,7 @@ def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool
                                   f"pixels, above the limit of {max_pixels:,} (max_input_pixels); "
                                   "refused before decoding")
         if load:
-            img.load()
+            _load_strictly(img)
     except UnidentifiedImageError:
         raise InputImageError(f"{what} {path!r} is not an image file PIL can read") from None
     except Image.DecompressionBombError as exc:
