@@ -63,3 +63,36 @@ def to_coco_xywh(box: np.ndarray, height: int, width: int) -> np.ndarray:
         raise ValueError(f"image size {height}x{width} (height x width) must be positive")
     y0, x0, y1, x1 = to_pixels(b, height, width)
     return np.array([x0, y0, x1 - x0, y1 - y0], np.float64)
+
+
+# EXIF orientation tag (0x0112) values 1..8 -> how a normalised point (x, y) of the stored
+# pixels moves when the orientation is applied (as PIL's ImageOps.exif_transpose applies it).
+_EXIF_POINT = {
+    1: lambda x, y: (x, y),
+    2: lambda x, y: (1 - x, y),  # mirrored left-right
+    3: lambda x, y: (1 - x, 1 - y),  # rotated 180
+    4: lambda x, y: (x, 1 - y),  # mirrored top-bottom
+    5: lambda x, y: (y, x),  # transposed (mirrored about the main diagonal)
+    6: lambda x, y: (1 - y, x),  # to be turned 90 degrees clockwise
+    7: lambda x, y: (1 - y, 1 - x),  # transversed (mirrored about the other diagonal)
+    8: lambda x, y: (y, 1 - x),  # to be turned 90 degrees counter-clockwise
+}
+EXIF_ORIENTATIONS = tuple(_EXIF_POINT)
+
+
+def exif_swaps_axes(orientation: int) -> bool:
+    """True when applying EXIF `orientation` swaps width and height (5..8)."""
+    return orientation in (5, 6, 7, 8)
+
+
+def exif_orient(boxes: np.ndarray, orientation: int) -> np.ndarray:
+    """Normalised [N, 4] boxes of the stored pixels -> the same boxes once EXIF `orientation`
+    is applied to the pixels (the image a viewer shows)."""
+    if orientation not in _EXIF_POINT:
+        raise ValueError(f"EXIF orientation {orientation!r} is not one of {list(EXIF_ORIENTATIONS)}")
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    move = _EXIF_POINT[orientation]
+    xa, ya = move(b[:, 1], b[:, 0])
+    xb, yb = move(b[:, 3], b[:, 2])
+    return np.stack([np.minimum(ya, yb), np.minimum(xa, xb), np.maximum(ya, yb), np.maximum(xa, xb)],
+                    -1).astype(np.float32)

@@ -96,10 +96,17 @@ def validate(c: GenerationConfig, source: str) -> None:
                text_format.MessageToString(logo, as_one_line=True),
                "set exactly one of path or builtin")
     _check(len(c.background) > 0, source, "background", "(none)",
-           "give at least one background { directory | glob | builtin }")
+           "give at least one background { directory | glob | builtin | tfds }")
     for i, bg in enumerate(c.background):
         _check(bg.WhichOneof("source") is not None, source, f"background[{i}]", "{}",
-               "set one of directory, glob or builtin")
+               "set one of directory, glob, builtin or tfds")
+        if bg.WhichOneof("source") == "tfds":
+            _check(bool(bg.tfds.name.strip()), source, f"background[{i}].tfds.name", bg.tfds.name,
+                   "give the dataset's name (NAME, NAME/CONFIG, optionally :VERSION)")
+            _check(bool(bg.tfds.split.strip()), source, f"background[{i}].tfds.split", bg.tfds.split,
+                   "give a split, e.g. train or train[:500]")
+            _check(bg.tfds.max_images >= 0, source, f"background[{i}].tfds.max_images", bg.tfds.max_images,
+                   "must be >= 0 (0: all)")
     size = c.image_size
     for name in ("height", "width"):
         v = getattr(size, name)

@@ -73,7 +73,24 @@ def list_background_files(source, resolve) -> list[str]:
         if not files:
             raise ConfigError(f"background glob {pattern!r} matches no files")
         return files
-    raise ConfigError("background { } sets none of directory, glob or builtin")
+    if kind == "tfds":
+        from synth import tfds_source
+
+        return tfds_source.background_files(source.tfds, resolve)
+    raise ConfigError("background { } sets none of directory, glob, builtin or tfds")
+
+
+def _load_strictly(img: Image.Image) -> None:
+    """img.load(), failing on a truncated file even where another library (tensorflow_datasets'
+    image utilities do) has set PIL's global ImageFile.LOAD_TRUNCATED_IMAGES."""
+    from PIL import ImageFile
+
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        img.load()
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool = True) -> Image.Image:
@@ -90,7 +107,7 @@ def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool
                                   f"pixels, above the limit of {max_pixels:,} (max_input_pixels); "
                                   "refused before decoding")
         if load:
-            img.load()
+            _load_strictly(img)
     except UnidentifiedImageError:
         raise InputImageError(f"{what} {path!r} is not an image file PIL can read") from None
     except Image.DecompressionBombError as exc:
@@ -100,6 +117,12 @@ def _open(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputImageError(f"{what} {path!r} cannot be read (corrupt or truncated?): {exc}") from None
     return img
+
+
+def open_image(path: str, what: str, max_pixels: int = DEFAULT_MAX_PIXELS, load: bool = True) -> Image.Image:
+    """A PIL image, refused before decoding above `max_pixels` and decoded in full when `load`
+    (so a truncated file fails here); InputImageError names `what` `path` and the reason."""
+    return _open(path, what, max_pixels, load)
 
 
 def probe_background(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:

@@ -82,7 +82,8 @@ def load_inputs(cfg: configlib.LoadedConfig) -> Inputs:
             files = images.list_background_files(src, cfg.resolve)
         except InputImageError as exc:  # an unreadable folder: skipped, counted, reported
             log.warning("skipping %s", exc)
-            skipped.append(images.SkippedInput(src.directory or src.glob or src.builtin, str(exc)))
+            name = src.directory or src.glob or src.builtin or f"tfds:{src.tfds.name}/{src.tfds.split}"
+            skipped.append(images.SkippedInput(name, str(exc)))
             continue
         for path in files:
             try:

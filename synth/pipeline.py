@@ -260,30 +260,83 @@ def _check_dataset(msg, template, data_dir, shards, max_records_per_shard, names
     return scans
 
 
-def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None = None,
+def parse_dataset_arg(text: str) -> tuple[str, float]:
+    """'DIR:WEIGHT' (or 'DIR', weight 1) -> (DIR, WEIGHT); the weight a finite number > 0."""
+    import math
+
+    folder, sep, weight = text.rpartition(":")
+    if not sep or not folder:
+        folder, weight = text, "1"
+    try:
+        w = float(weight)
+    except ValueError:
+        raise ConfigError(f"--dataset={text!r} is not DIR:WEIGHT (the weight {weight!r} is not a number)") from None
+    if not (math.isfinite(w) and w > 0):
+        raise ConfigError(f"--dataset={text!r}: the weight must be a finite number > 0")
+    return folder, w
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetUse:
+    """One dataset a pipeline reads: its folder, its train weight, the split evaluation would read."""
+
+    data_dir: str
+    weight: float
+    eval_split: str  # "val" when it has val shards, else "train"
+    num_eval: int | None  # images of eval_split, from its manifest
+
+
+def _use_dataset(msg, template, data_dir, weight, names, label_map, max_records_per_shard) -> DatasetUse:
+    """Checks one dataset (shards, label map equal to `names`, classes, masks) for the pipeline."""
+    if not os.path.isdir(data_dir):
+        raise ConfigError(f"data directory {data_dir!r} does not exist")
+    own = os.path.join(data_dir, dataset.LABEL_MAP)
+    if own != label_map:
+        theirs = label_map_names(own)
+        if theirs != names:
+            raise ConfigError(f"label map {own!r} ({theirs}) differs from {label_map!r} ({names}); datasets "
+                              "trained together must share one label map (import real photos with "
+                              "--label_map=the synthetic dataset's label_map.pbtxt)")
+    train_shards = dataset.list_shards(data_dir, "train")
+    val_shards = dataset.list_shards(data_dir, "val")
+    if not train_shards and (weight > 0 or not val_shards):  # evaluation alone may read val shards only
+        raise ConfigError(f"data directory {data_dir!r} holds no train-?????-of-?????.tfrecord shards; "
+                          "run tools/make_tfrecords.py or tools/import_labels.py --output_dir there first")
+    split = "val" if val_shards else "train"
+    manifest = read_manifest(os.path.join(data_dir, dataset.MANIFEST))
+    _check_dataset(msg, template, data_dir, train_shards + val_shards, max_records_per_shard, names, manifest)
+    num = (manifest or {}).get("splits", {}).get(split, {}).get("images")
+    return DatasetUse(data_dir, weight, split, num)
+
+
+def configure(template: str, data_dir: str | None, run_dir: str, checkpoint: str | None = None,
               num_steps: int | None = None, batch_size: int | None = None,
-              max_records_per_shard: int | None = MAX_RECORDS_PER_SHARD) -> str:
-    """Writes RUN_DIR/pipeline.config for `template` and the dataset in `data_dir`;
-    returns its path. The dataset is first checked against its label map and the template
-    (`check_dataset`; `max_records_per_shard` bounds the records read per shard)."""
+              max_records_per_shard: int | None = MAX_RECORDS_PER_SHARD,
+              datasets: list[tuple[str, float]] | None = None, eval_data_dir: str | None = None) -> str:
+    """Writes RUN_DIR/pipeline.config for `template` and the dataset in `data_dir`, or the weighted
+    mix `datasets` [(folder, weight), ...] (each dataset one input_path of the train input reader,
+    with the OD API's sample_from_datasets_weights); returns its path. Evaluation reads the val
+    shards (train shards when it has none) of `eval_data_dir`, default the first dataset. Every
+    dataset is first checked against the first one's label map and the template (`check_dataset`;
+    `max_records_per_shard` bounds the records read per shard)."""
+    if (data_dir is None) == (not datasets):
+        raise ConfigError("give either one data directory (--data_dir) or datasets with weights "
+                          "(--dataset=DIR:WEIGHT, repeated)")
+    sources = [(os.path.abspath(d), float(w)) for d, w in (datasets or [(data_dir, 1.0)])]
+    if len({d for d, _ in sources}) != len(sources):
+        raise ConfigError(f"a dataset is given twice: {[d for d, _ in sources]}")
     path = template_path(template)
     msg = read_pipeline(path)
-    data_dir = os.path.abspath(data_dir)
-    label_map = os.path.join(data_dir, dataset.LABEL_MAP)
+    label_map = os.path.join(sources[0][0], dataset.LABEL_MAP)
     names = label_map_names(label_map)
     ids = sorted(names)
     if not ids or ids != list(range(1, len(ids) + 1)):
         raise ConfigError(f"label map {label_map!r} has ids {ids}; expected 1..N without gaps")
-    train_shards = dataset.list_shards(data_dir, "train")
-    if not train_shards:
-        raise ConfigError(f"data directory {data_dir!r} holds no train-?????-of-?????.tfrecord shards; "
-                          "run tools/make_tfrecords.py --output_dir there first")
-    val_shards = dataset.list_shards(data_dir, "val")
-    val_split = "val" if val_shards else "train"
-    manifest = read_manifest(os.path.join(data_dir, dataset.MANIFEST))
-    _check_dataset(msg, template, data_dir, train_shards + val_shards, max_records_per_shard, names, manifest)
-    manifest = manifest or {}
-    num_val = manifest.get("splits", {}).get(val_split, {}).get("images")
+    uses = [_use_dataset(msg, template, d, w, names, label_map, max_records_per_shard) for d, w in sources]
+    eval_dir = os.path.abspath(eval_data_dir) if eval_data_dir else sources[0][0]
+    ev = next((u for u in uses if u.data_dir == eval_dir), None) or _use_dataset(
+        msg, template, eval_dir, 0.0, names, label_map, max_records_per_shard)
+    val_split, num_val = ev.eval_split, ev.num_eval
 
     _model_oneof(msg).num_classes = len(ids)
     tc = msg.train_config
@@ -306,16 +359,19 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
             raise ConfigError(f"--num_steps={num_steps} must be >= 1")
         tc.num_steps = num_steps
         _fit_schedule(tc, num_steps)
-    msg.train_input_reader.label_map_path = label_map
-    del msg.train_input_reader.tf_record_input_reader.input_path[:]
-    msg.train_input_reader.tf_record_input_reader.input_path.append(
-        dataset.shard_pattern(data_dir, "train"))
+    tr = msg.train_input_reader
+    tr.label_map_path = label_map
+    del tr.tf_record_input_reader.input_path[:]
+    tr.tf_record_input_reader.input_path.extend(dataset.shard_pattern(u.data_dir, "train") for u in uses)
+    del tr.sample_from_datasets_weights[:]
+    if len(uses) > 1:  # one weight per input_path: the OD API samples each record's dataset by weight
+        tr.sample_from_datasets_weights.extend(u.weight for u in uses)
     if not msg.eval_input_reader:
         msg.eval_input_reader.add()
     for er in msg.eval_input_reader:
         er.label_map_path = label_map
         del er.tf_record_input_reader.input_path[:]
-        er.tf_record_input_reader.input_path.append(dataset.shard_pattern(data_dir, val_split))
+        er.tf_record_input_reader.input_path.append(dataset.shard_pattern(eval_dir, val_split))
     if num_val:
         msg.eval_config.num_examples = int(num_val)
     try:
@@ -323,7 +379,9 @@ def configure(template: str, data_dir: str, run_dir: str, checkpoint: str | None
         out = os.path.join(run_dir, "pipeline.config")
         with open(out + ".tmp", "w", encoding="utf-8") as f:
             f.write(f"# Written by tfod-synth configure_pipeline from template {os.path.basename(path)}\n")
-            f.write(f"# for the dataset in {data_dir}\n")
+            for u in uses:
+                f.write(f"# train: {u.data_dir}" + (f" (weight {u.weight:g})\n" if len(uses) > 1 else "\n"))
+            f.write(f"# eval: {eval_dir} ({val_split} shards)\n")
             f.write(text_format.MessageToString(msg))
         os.replace(out + ".tmp", out)
     except OSError as exc:

@@ -209,6 +209,15 @@ def _compute_centres(surface: Surface, region: Region, stride: int):
     return xs, ys, np.where(wsign, dist, 0.0), scale, stride, border
 
 
+def _max_clearance(surface: Surface, region: Region, stride: int) -> float:
+    """The largest distance to an edge among a region's candidate centres (cached with them)."""
+    key = ("placement.max_clearance", region.id, stride)
+    if key not in surface.derived:
+        dist = _centres(surface, region, stride)[2]
+        surface.derived[key] = float(dist.max()) if dist.size else 0.0
+    return surface.derived[key]
+
+
 def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw,
                      cfg: PlacementConfig = PlacementConfig(), taken=(),
                      max_overlap_iou: float = 0.0, target_width_px: float | None = None) -> PlacementParams | None:
@@ -225,7 +234,13 @@ def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw
     if not surface.regions:
         return None
     aspect = logo_hw[0] / logo_hw[1]
-    areas = np.array([r.area_px for r in surface.regions], np.float64)
+    ids = list(range(len(surface.regions)))
+    if target_width_px is not None:  # only regions with a centre far enough from every edge
+        need = 0.5 * target_width_px * min(1.0, aspect) + cfg.margin_px
+        ids = [rid for rid in ids if _max_clearance(surface, surface.regions[rid], cfg.center_stride) >= need]
+        if not ids:
+            return None
+    areas = np.array([surface.regions[rid].area_px for rid in ids], np.float64)
     # A region with probability proportional to its area: the inverse-CDF draw that
     # Generator.choice(n, p=probs) makes (one rng.random() each), without its per-call checks.
     cdf = np.cumsum(areas / areas.sum())
@@ -252,7 +267,7 @@ def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw
         return usable[rid]
 
     for attempt in range(1, cfg.max_attempts + 1):
-        rid = int(cdf.searchsorted(rng.random(), side="right"))
+        rid = ids[int(cdf.searchsorted(rng.random(), side="right"))]
         frac = math.exp(rng.uniform(lo, hi))
         rot = float(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg))
         tilt = tuple(float(t) for t in rng.uniform(-cfg.max_extra_tilt_deg, cfg.max_extra_tilt_deg, 2))

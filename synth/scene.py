@@ -474,6 +474,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> Objec
 
 # -- rendering -----------------------------------------------------------------------------
 
+MAX_OVERLAP_TRIES = 8  # with the size prior, a slot gives up after this many overlapping draws
 SUB_MARGIN = 32  # blending works on the object's ROI grown by this (Laplacian reach at 4 levels)
 
 
@@ -658,12 +659,16 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     while slot_count > 0:
         slot_count -= 1
         slot = sample_slot(rng, s, inputs)
+        overlaps = 0
         for _attempt in range(s.max_attempts):
             o = _sample_object(rng, s, inputs, surf, taken, slot)
             if isinstance(o, str):
                 rejected[o] = rejected.get(o, 0) + 1
                 if o.startswith("placement: no region") and s.framing_cfg is None:
                     break  # sample_placement has already spent its own attempts
+                overlaps += o.startswith("placement: overlaps")
+                if s.framing_cfg is not None and overlaps >= MAX_OVERLAP_TRIES:
+                    break  # a logo of this slot's size finds no free space beside the others
                 continue
             trial, la = _render_object(canvas, backdrop, o, bank, s)
             if s.gate_on:

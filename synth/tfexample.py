@@ -67,9 +67,10 @@ def encode_features(features: dict[str, bytes]) -> bytes:
 
 def encode_example(jpeg: bytes, height: int, width: int, filename: str, source_id: str,
                    boxes: np.ndarray, class_texts: list[str], class_ids: list[int],
-                   masks_png: list[bytes] | None = None) -> bytes:
+                   masks_png: list[bytes] | None = None, difficult=None, truncated=None) -> bytes:
     """One serialised record. `boxes` is [N, 4] normalised [ymin, xmin, ymax, xmax];
-    `masks_png`, when given, one full-image PNG mask per object."""
+    `masks_png`, when given, one full-image PNG mask per object; `difficult` and `truncated`,
+    when given, one flag per object (imported PASCAL VOC labels)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if not (len(boxes) == len(class_texts) == len(class_ids)):
         raise ValueError(f"{source_id}: {len(boxes)} boxes, {len(class_texts)} class texts and "
@@ -93,6 +94,11 @@ def encode_example(jpeg: bytes, height: int, width: int, filename: str, source_i
         if len(masks_png) != len(boxes):
             raise ValueError(f"{source_id}: {len(masks_png)} masks for {len(boxes)} boxes")
         feature[K.OBJECT_MASK] = bytes_feature(masks_png)
+    for key, flags in ((K.OBJECT_DIFFICULT, difficult), (K.OBJECT_TRUNCATED, truncated)):
+        if flags is not None:
+            if len(flags) != len(boxes):
+                raise ValueError(f"{source_id}: {len(flags)} {key} flags for {len(boxes)} boxes")
+            feature[key] = int64_feature([int(bool(v)) for v in flags])
     return encode_features(feature)
 
 
@@ -214,5 +220,7 @@ def parse_example(serialized: bytes) -> dict:
         "class_texts": [t.decode() for t in b(K.CLASS_TEXT)],
         "class_ids": [int(v) for v in f[K.CLASS_LABEL].int64_list.value],
         "masks_png": b(K.OBJECT_MASK) if K.OBJECT_MASK in f else None,
+        "difficult": [int(v) for v in f[K.OBJECT_DIFFICULT].int64_list.value] if K.OBJECT_DIFFICULT in f else None,
+        "truncated": [int(v) for v in f[K.OBJECT_TRUNCATED].int64_list.value] if K.OBJECT_TRUNCATED in f else None,
         "keys": sorted(f.keys()),
     }

@@ -18,6 +18,10 @@ CLASS_TEXT = "image/object/class/text"
 CLASS_LABEL = "image/object/class/label"
 # Only with write_masks: one PNG per object (read with the OD API's mask_type: PNG_MASKS).
 OBJECT_MASK = "image/object/mask"
+# Only in imported photos (synth.importing): PASCAL VOC's flags, int64 0/1 per object. The OD API's
+# decoder reads `difficult` (groundtruth_difficult: such boxes are ignored by its VOC-style evaluation).
+OBJECT_DIFFICULT = "image/object/difficult"
+OBJECT_TRUNCATED = "image/object/truncated"
 
 # Every key a tfod-synth record carries.
 ALL_KEYS = (

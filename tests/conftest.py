@@ -87,9 +87,39 @@ def write_config(directory, body: str = "", num_images: int = 6, extra: str = ""
 
 def run_tool(name: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Runs tools/NAME.py in a subprocess, as a user would."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    # PYTHONPATH: the tools import this checkout's synth/, not whichever one the venv has installed.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore",
+               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name + ".py"), *args],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+# ---------------------------------------------------------------- a tiny exported model with a known answer
+
+TINY_BOX = [0.1, 0.2, 0.5, 0.6]  # normalised [ymin, xmin, ymax, xmax]
+
+
+def tiny_export(root, box=TINY_BOX) -> str:
+    """EXPORT_DIR/tiny/1: an OD API-shaped SavedModel (serving_default takes uint8 [1, H, W, 3]) that
+    finds `box` (acme, 0.9) and the whole image (scene, 0.3) in any image; its label map in
+    assets.extra/label_map.pbtxt. Returns EXPORT_DIR/tiny."""
+    import tensorflow as tf
+
+    from synth.label_map import label_map_text
+
+    class Tiny(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")])
+        def serve(self, input_tensor):
+            return {"detection_boxes": tf.constant([[list(box), [0.0, 0.0, 1.0, 1.0]]]),
+                    "detection_scores": tf.constant([[0.9, 0.3]]), "detection_classes": tf.constant([[1.0, 2.0]]),
+                    "num_detections": tf.constant([2.0])}
+
+    module, path = Tiny(), os.path.join(str(root), "tiny", "1")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve.get_concrete_function()})
+    os.makedirs(os.path.join(path, "assets.extra"))
+    with open(os.path.join(path, "assets.extra", "label_map.pbtxt"), "w") as f:
+        f.write(label_map_text(["acme", "scene"]))
+    return os.path.dirname(path)
 
 
 # ---------------------------------------------------------------- detection checkpoints made by tests

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_tool
+from conftest import run_tool, tiny_export as _tiny_export
 from synth import predict
 from synth.errors import ConfigError, InputImageError, OutputError
 from synth.predict import Detection
@@ -212,27 +212,6 @@ def test_serve_images_writes_the_same_files(inputs, tmp_path):
 
 
 # ------------------------------------------------------------------ the command line, on a tiny SavedModel
-
-def _tiny_export(root) -> str:
-    """EXPORT_DIR/tiny/1: an OD API-shaped SavedModel that finds BOX (acme, 0.9) and the whole image
-    (scene, 0.3) in any image."""
-    tf = pytest.importorskip("tensorflow")
-    from synth.label_map import label_map_text
-
-    class Tiny(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")])
-        def serve(self, input_tensor):
-            return {"detection_boxes": tf.constant([[BOX, [0.0, 0.0, 1.0, 1.0]]]),
-                    "detection_scores": tf.constant([[0.9, 0.3]]), "detection_classes": tf.constant([[1.0, 2.0]]),
-                    "num_detections": tf.constant([2.0])}
-
-    module, path = Tiny(), os.path.join(str(root), "tiny", "1")
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve.get_concrete_function()})
-    os.makedirs(os.path.join(path, "assets.extra"))
-    with open(os.path.join(path, "assets.extra", "label_map.pbtxt"), "w") as f:
-        f.write(label_map_text(["acme", "scene"]))
-    return os.path.dirname(path)
-
 
 @pytest.mark.slow
 def test_predict_cli_warns_per_file_and_fails_only_when_nothing_was_read(inputs, tmp_path):

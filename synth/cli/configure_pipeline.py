@@ -6,17 +6,31 @@
         --data_dir=workspace/data/acme --run_dir=workspace/runs/acme \\
         --checkpoint=workspace/pretrained/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/checkpoint/ckpt-0
 
-Templates live in pipelines/; --list shows them.
+    # a weighted mix: synthetic composites and imported real photos (tools/import_labels.py, with
+    # --label_map= the synthetic dataset's), evaluated on the real photos
+    python tools/configure_pipeline.py --template=faster_rcnn_resnet50_v1_640x640 \
+        --dataset=workspace/data/acme:0.8 --dataset=workspace/data/acme-real:0.2 \
+        --eval_data_dir=workspace/data/acme-real --run_dir=workspace/runs/acme-mix --checkpoint=...
+
+Templates live in pipelines/; --list shows them. With several --dataset flags, the train input
+reader gets one input_path per dataset and the OD API's sample_from_datasets_weights (each
+training example comes from a dataset drawn by weight); all must share one label map.
+Evaluation reads the val shards (the train shards when there are none) of --eval_data_dir,
+default the (first) dataset. tools/finetune.py does this and trains, from an earlier run.
 """
 
 from __future__ import annotations
 
-from absl import flags
+from absl import app, flags
 
 from synth.cli import check_usage, quiet_tensorflow, run_app
 
 flags.DEFINE_string("template", None, "Template name in pipelines/ (without .config), or a path.")
 flags.DEFINE_string("data_dir", None, "Dataset written by make_tfrecords.py.")
+flags.DEFINE_multi_string("dataset", None, "DIR:WEIGHT, repeated: datasets mixed by weight in training "
+                          "(instead of --data_dir).")
+flags.DEFINE_string("eval_data_dir", None, "Dataset evaluation reads (its val shards, else its train shards); "
+                    "default: the (first) training dataset.")
 flags.DEFINE_string("run_dir", None, "Training run folder; pipeline.config is written there.")
 flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to fine-tune from (fine_tune_checkpoint_type "
                     "detection); without it the model trains from scratch.")
@@ -34,11 +48,15 @@ def main(argv):
     if FLAGS.list:
         print("\n".join(pipeline.list_templates()))
         return
-    check_usage(argv, "template", "data_dir", "run_dir")
-    out = pipeline.configure(FLAGS.template, FLAGS.data_dir, FLAGS.run_dir, FLAGS.checkpoint,
-                             FLAGS.num_steps, FLAGS.batch_size)
+    check_usage(argv, "template", "run_dir")
+    if bool(FLAGS.data_dir) == bool(FLAGS.dataset):
+        raise app.UsageError("give either --data_dir=DIR or one or more --dataset=DIR:WEIGHT")
+    datasets = [pipeline.parse_dataset_arg(d) for d in FLAGS.dataset] if FLAGS.dataset else None
+    out = pipeline.configure(FLAGS.template, FLAGS.data_dir or None, FLAGS.run_dir, FLAGS.checkpoint,
+                             FLAGS.num_steps, FLAGS.batch_size, datasets=datasets,
+                             eval_data_dir=FLAGS.eval_data_dir)
     print(f"wrote {out}")
-    print(eval_note(pipeline.read_pipeline(out), FLAGS.data_dir))
+    print(eval_note(pipeline.read_pipeline(out), FLAGS.eval_data_dir or FLAGS.data_dir or datasets[0][0]))
     if not FLAGS.checkpoint:
         print("note: no --checkpoint, so the model trains from scratch")
 
