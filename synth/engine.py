@@ -106,6 +106,10 @@ class Engine:
             # The record holds the background actually used and every placement: no audit, no surface analysis.
             quiet = replace(self.settings, audit_on=False, surface_on=False)
             self._replay_backdrops = scene.Backdrops(self.inputs, quiet)
+        used, _, _ = self._replay_backdrops.get(params.background_index, params.fit_variant)
+        if used != params.background_index:  # its pixels no longer decode: Inputs fell back to another
+            raise RecordError(f"params record {sid}: its background {now!r} cannot be used now: "
+                              f"{self.inputs.failed.get(params.background_index, 'skipped')}")
         return params, scene.render_scene(params, self._replay_backdrops, self.bank, self.settings)
 
     def replay(self, record: dict) -> bytes:

@@ -139,6 +139,15 @@ def test_bad_replay_inputs_are_refused_naming_them(workdir):
     moved = dict(r.record("train-00000000"), background="/elsewhere/bg.jpg")
     with pytest.raises(RecordError, match="its background '/elsewhere/bg.jpg' is not the config's background"):
         r.replay(moved)
+    # A background whose file was cut short after the run: its header still reads, its pixels do not.
+    rec = r.record("train-00000000")
+    with open(rec["background"], "rb") as f:
+        head = f.read(2000)
+    with open(rec["background"], "wb") as f:
+        f.write(head)
+    with pytest.raises(RecordError, match=f"params record train-00000000: its background '{rec['background']}' "
+                                          "cannot be used now: .*corrupt or truncated"):
+        replay.open_dataset(str(workdir / "a")).replay(rec)
     # A manifest whose config is not the one its fingerprint names (another source made it).
     with open(workdir / "b" / dataset.MANIFEST) as f:
         m = json.load(f)
