@@ -40,8 +40,8 @@ around it. The readings it builds on (noise_level's estimator, sharpness, the ma
     (as Cut-Paste-Learn's motion-blur mode), applied after the sharpness blur and before the noise.
   * blurs are normalised convolutions weighted by alpha, so the logo's edge never mixes with the undefined
     colour outside it; `match_camera_rgba` also returns the alpha blurred the same way.
-  * jpeg / jpeg_quality: the quality the orchestrator encodes the finished composite with
-    (synth.composite.encode_jpeg); nothing here applies it.
+  * the composite's JPEG quality is not this stage's: it is drawn once per composite (the config's
+    realism.camera.jpeg_quality_min/max) and recorded as synth.scene.SceneParams.jpeg_quality.
 
 Every effect has an on/off switch in `CameraConfig`; with all switches off the stage is the identity.
 `sample_camera` draws the same numbers in the same order whatever the switches, so turning one effect off
@@ -79,8 +79,6 @@ class CameraConfig:
     match_noise: bool = True
     motion_blur_prob: float = 0.1
     motion_length_range: tuple = (3.0, 9.0)  # px
-    jpeg: bool = True
-    jpeg_quality_range: tuple = (60, 95)  # integers, inclusive
     context_px: int = 12
 
     def __post_init__(self):
@@ -88,7 +86,6 @@ class CameraConfig:
         _check_value(o, "max_blur_sigma", self.max_blur_sigma, 0.0, 20.0)
         _check_value(o, "motion_blur_prob", self.motion_blur_prob, 0.0, 1.0)
         _check_range(o, "motion_length_range", self.motion_length_range, 1.0, 64.0)
-        _check_range(o, "jpeg_quality_range", self.jpeg_quality_range, 1, 100, integer=True)
         _check_int(o, "context_px", self.context_px, 1, 256)
 
 
@@ -100,8 +97,6 @@ class CameraParams:
     motion_blur: bool
     motion_length: float
     motion_angle: float  # degrees
-    jpeg: bool
-    jpeg_quality: int
     max_blur_sigma: float = 4.0
     context_px: int = 12
 
@@ -111,9 +106,8 @@ def sample_camera(rng: np.random.Generator, cfg: CameraConfig) -> CameraParams:
     motion = bool(rng.random() < cfg.motion_blur_prob)
     length = float(rng.uniform(*cfg.motion_length_range))
     angle = float(rng.uniform(0.0, 180.0))
-    quality = int(rng.integers(int(cfg.jpeg_quality_range[0]), int(cfg.jpeg_quality_range[1]) + 1))
     return CameraParams(bool(cfg.match_blur), bool(cfg.match_noise), seed, motion, length, angle,
-                        bool(cfg.jpeg), quality, float(cfg.max_blur_sigma), int(cfg.context_px))
+                        float(cfg.max_blur_sigma), int(cfg.context_px))
 
 
 # ---------------------------------------------------------------- noise readings

@@ -5,7 +5,7 @@
       val-00000-of-00001.tfrecord
       label_map.pbtxt                     class ids from 1, in config order
       manifest.json                       counts, seed, config, package versions (schema below)
-      params.jsonl                        one line per composite: its seed and sampled parameters
+      params.jsonl                        one line per composite: its seed and sampled parameters (synth.replay)
       preview.jpg                         with --preview: a contact sheet of composites and boxes
 """
 

@@ -9,12 +9,13 @@ gives the same bytes whichever runner or how many workers produced it.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import cv2
 import numpy as np
 
 from synth import boxes as boxes_lib, composite, dataset, scene, tfexample
+from synth.errors import RecordError
 from synth.inputs import Inputs
 
 AUDIT = "audit"  # <work>/audit/: background-audit verdicts shared by the processes of a run
@@ -56,6 +57,7 @@ class Engine:
             surfaces = scene.SurfaceCache(os.path.join(work_dir, SURFACES))
         self.backdrops = scene.Backdrops(inputs, self.settings, audit_cache=cache, surface_cache=surfaces)
         self.bank = scene.LogoBank(inputs, self.settings)
+        self._replay_backdrops = None
 
     def make(self, split: str, index: int) -> Composite:
         split_id = dataset.SPLIT_IDS[split]
@@ -81,6 +83,40 @@ class Engine:
             self.inputs.background_paths[i]: why for i, why in list(self.inputs.failed.items())[known:]}
         return Composite(f"{split}-{index:08d}", jpeg, r.image, r.boxes, ids, texts, record,
                          params.dropped_objects, params.rejected, masks, failed)
+
+
+    def replay_scene(self, record: dict) -> tuple[scene.SceneParams, scene.SceneResult]:
+        """Applies a params.jsonl record (what `make` wrote for one composite) with
+        scene.render_scene: no randomness. The record must come from this config and these
+        inputs (synth.replay checks the config fingerprint); its background path is checked here."""
+        sid = (f"{record.get('split')}-{record['index']:08d}" if isinstance(record, dict)
+               and isinstance(record.get("index"), int) else "?")
+        if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+            raise RecordError(f"params record {sid}: no \"params\" object")
+        params = scene.SceneParams.from_json(record["params"])
+        n = len(self.inputs.background_paths)
+        if not 0 <= params.background_index < n:
+            raise RecordError(f"params record {sid}: background_index {params.background_index} is not one of "
+                              f"the {n} backgrounds the config lists now")
+        now = self.inputs.background_paths[params.background_index]
+        if record.get("background") != now:
+            raise RecordError(f"params record {sid}: its background {record.get('background')!r} is not the "
+                              f"config's background {params.background_index} now ({now!r}): the inputs changed")
+        if self._replay_backdrops is None:
+            # The record holds the background actually used and every placement: no audit, no surface analysis.
+            quiet = replace(self.settings, audit_on=False, surface_on=False)
+            self._replay_backdrops = scene.Backdrops(self.inputs, quiet)
+        used, _, _ = self._replay_backdrops.get(params.background_index, params.fit_variant)
+        if used != params.background_index:  # its pixels no longer decode: Inputs fell back to another
+            raise RecordError(f"params record {sid}: its background {now!r} cannot be used now: "
+                              f"{self.inputs.failed.get(params.background_index, 'skipped')}")
+        return params, scene.render_scene(params, self._replay_backdrops, self.bank, self.settings)
+
+    def replay(self, record: dict) -> bytes:
+        """The JPEG bytes of the composite a params.jsonl record describes (see `replay_scene`),
+        encoded with the record's jpeg_quality: the bytes `make` wrote into the shard."""
+        params, r = self.replay_scene(record)
+        return composite.encode_jpeg(r.image, params.jpeg_quality)
 
 
 def serialize(comp: Composite) -> bytes:

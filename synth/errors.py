@@ -22,6 +22,10 @@ class OutputError(SynthError):
     """The output location cannot be written as asked."""
 
 
+class RecordError(SynthError):
+    """A dataset's record (a params.jsonl line, its manifest) cannot be read back or replayed."""
+
+
 class AnnotationError(SynthError):
     """Labelled real photos (a COCO JSON file and its images) cannot be used."""
 

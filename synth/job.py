@@ -269,8 +269,10 @@ def single_threaded_blas():
 class ChunkWriter:
     """Writes chunks with one source in one process."""
 
-    def __init__(self, source, c, work: str):
+    def __init__(self, source, c, work: str, source_name: str = DEFAULT_SOURCE):
+        """`source`: the source object (built from the factory `source_name` names)."""
         self.source, self.c, self.work = source, c, work
+        self.config_fingerprint = fingerprint(c, source_name)  # on every params line (synth.replay checks it)
 
     def write(self, task: ShardTask, progress=None) -> Counts:
         """Writes one complete shard, or chunk of one, into the work folder, atomically (records,
@@ -282,7 +284,8 @@ class ChunkWriter:
             for index in range(task.start, task.stop):
                 comp = self.source.make(task.split, index)
                 writer.write(serialize(comp))
-                pf.write(json.dumps({**comp.params, "shard": task.shard_name}) + "\n")
+                pf.write(json.dumps({**comp.params, "shard": task.shard_name,
+                                     "config_fingerprint": self.config_fingerprint}) + "\n")
                 counts.add_composite(comp)
                 if progress is not None:
                     progress(1)
@@ -320,7 +323,7 @@ class WorkerSpec:
             inputs = kind.load_inputs(configlib.LoadedConfig(c, self.config_source, self.base_dir))
             if kind.prepare is not None:
                 inputs = kind.prepare(inputs, self.work)
-        return ChunkWriter(load_source(self.source)(inputs, c, self.work), c, self.work)
+        return ChunkWriter(load_source(self.source)(inputs, c, self.work), c, self.work, self.source)
 
     def open_worker(self) -> ChunkWriter:
         """`open` in a worker process: TensorFlow's C++ logging quiet, one BLAS thread."""
@@ -498,6 +501,7 @@ class Job:
             "config_source": self.cfg.source,
             "config": configlib.to_text(c),
             "config_fingerprint": fingerprint(c, self.source),
+            "config_base_dir": self.cfg.base_dir,  # where the config's relative paths point
             "seed": c.seed,
             "classes": [{"id": i + 1, "name": n} for i, n in enumerate(self.inputs.class_names)],
             "skipped_inputs": skipped,

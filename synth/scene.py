@@ -33,13 +33,13 @@ import math
 import os
 import pickle
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from synth import (blending, boxes as boxlib, camera, colourway, config as configlib, framing, gate, geometry,
-                   occlusion, photometric, placement, surface)
+                   occlusion, photometric, placement, records, surface)
 from synth.inputs import Inputs
 
 NUM_FIT_VARIANTS = 6  # crop anchor (start, centre, end) x mirrored or not
@@ -137,7 +137,7 @@ class ObjectParams:
     logo_index: int
     colourway: str
     quad: tuple  # ((x, y) TL, TR, BR, BL) canvas pixels
-    placement: dict | None  # synth.placement.PlacementParams as a dict (surface stage on)
+    placement: placement.PlacementParams | None  # the placement stage's draw (None: a close-up or random)
     light: photometric.LightParams | None
     camera: camera.CameraParams | None
     blend: blending.BlendParams
@@ -152,8 +152,8 @@ class SceneParams:
     background_index: int
     fit_variant: int
     jpeg_quality: int
-    distractors: tuple = ()
-    objects: tuple = ()
+    distractors: tuple[occlusion.DistractorParams, ...] = ()
+    objects: tuple[ObjectParams, ...] = ()
     rejected: dict = field(default_factory=dict)  # gate or placement reason -> count
     dropped_objects: int = 0  # object slots given up after max_attempts
     negative: bool = False  # drawn as a logo-free composite (negative_fraction)
@@ -161,30 +161,13 @@ class SceneParams:
     def to_json(self) -> dict:
         """The record as plain dicts, tuples and numbers: what dataclasses.asdict gives, without its
         deep copies (every leaf of a record is an immutable number, string or bool)."""
-        return _plain(self)
+        return records.to_plain(self)
 
-
-@functools.lru_cache(maxsize=None)
-def _field_names(cls) -> tuple:
-    return tuple(f.name for f in fields(cls))
-
-
-_LEAVES = (float, int, bool, str, type(None))
-
-
-def _plain(obj):
-    t = type(obj)
-    if t in _LEAVES:
-        return obj
-    if t is tuple:
-        return tuple([_plain(v) for v in obj])
-    if hasattr(t, "__dataclass_fields__"):
-        return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_plain(v) for v in obj)
-    if isinstance(obj, dict):
-        return {_plain(k): _plain(v) for k, v in obj.items()}
-    return obj
+    @classmethod
+    def from_json(cls, d: dict) -> "SceneParams":
+        """The record `to_json` gave, from it or from its JSON text read back (a params.jsonl line's
+        "params"); a malformed one is a synth.errors.RecordError naming the bad field."""
+        return records.from_plain(cls, d, "params")
 
 
 @dataclass
@@ -446,9 +429,9 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> Objec
             pp = placement.sample_placement(rng, surf, (lh, lw), s.out_hw, s.placement_cfg, taken,
                                             s.max_overlap_iou, target_width_px=fp.width_px)
         if pp is not None:
-            quad, pdict = pp.quad, _plain(pp)
+            quad, plc = pp.quad, pp
         else:  # a close-up: no region holds it, the border cuts it, or the surface stage is off
-            quad, pdict = framing.frontal_quad(rng, fp, (lh, lw), s.out_hw), None
+            quad, plc = framing.frontal_quad(rng, fp, (lh, lw), s.out_hw), None
             mode = "closeup" if surf is not None else "random"
             if _overlaps(quad, taken, s):
                 return "placement: overlaps another logo"
@@ -456,9 +439,9 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> Objec
         pp = placement.sample_placement(rng, surf, (lh, lw), s.out_hw, s.placement_cfg, taken, s.max_overlap_iou)
         if pp is None:
             return "placement: no region fits"
-        quad, pdict = pp.quad, _plain(pp)
+        quad, plc = pp.quad, pp
     else:
-        quad, pdict, mode = _random_quad(rng, (lh, lw), s), None, "random"
+        quad, plc, mode = _random_quad(rng, (lh, lw), s), None, "random"
         if _overlaps(quad, taken, s):
             return "placement: overlaps another logo"
     light = photometric.sample_light(rng, s.light_cfg) if s.light_on else None
@@ -469,7 +452,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> Objec
         b = placement.quad_box(np.asarray(quad), s.out_hw)
         oh, ow = s.out_hw
         occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg)
-    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), pdict, light, cam, blend, occ, fp, mode)
+    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), plc, light, cam, blend, occ, fp, mode)
 
 
 # -- rendering -----------------------------------------------------------------------------
