@@ -34,6 +34,7 @@ from synth.errors import ConfigError
 # image is under 20 px and fails the recognisability gate anyway.
 REAL_WIDTH_QUANTILES = (0.03, 0.072, 0.112, 0.148, 0.202, 0.276, 0.38, 0.518, 0.726, 0.915, 1.0)
 MIN_CUT = 0.05  # smallest share of the logo cut off by the border when it is cut
+FILL = 0.97  # an uncut logo's box is at most this share of the image's width and height
 SIDES = ("left", "right", "top", "bottom")
 MIN_SIDE_MARGIN = 1.6  # a drawn logo's shorter side is at least this times the gate's min_size_px
 
@@ -91,10 +92,10 @@ def sample_framing(rng: np.random.Generator, cfg: FramingConfig, logo_aspect: fl
         width = visible_w / (1.0 - frac)  # the cut share of the width is off the image
     # A logo taller than the image (a tall logo drawn wide) is shrunk to fit its height,
     # unless the cut takes its excess off at the top or bottom.
-    max_h = oh / (1.0 - frac) if cut and side in ("top", "bottom") else oh
+    max_h = oh / (1.0 - frac) if cut and side in ("top", "bottom") else FILL * oh
     width = min(width, max_h / max(logo_aspect, 1e-6))
-    if not cut:
-        width = min(width, ow)
+    if not cut:  # an uncut logo stays inside the image: real photos' largest logos nearly fill it
+        width = min(width, FILL * ow)
     return FramingParams(share, float(width), side if cut else None, frac if cut else 0.0)
 
 
@@ -114,6 +115,9 @@ def frontal_quad(rng: np.random.Generator, fp: FramingParams, logo_hw, out_hw, m
     corners = corners @ np.array([[c, s], [-s, c]])
     ext_x = corners[:, 0].max()  # half extents of the rotated quad's box
     ext_y = corners[:, 1].max()
+    if fp.cut_side is None and max(2 * ext_x / ow, 2 * ext_y / oh) > FILL:  # rotated past the image: shrink
+        f = FILL / max(2 * ext_x / ow, 2 * ext_y / oh)
+        corners, ext_x, ext_y = corners * f, ext_x * f, ext_y * f
     bw, bh = 2 * ext_x, 2 * ext_y
 
     def axis(extent, size, lo_cut, hi_cut, frac, uu):
