@@ -38,9 +38,9 @@ class LoadedConfig:
         return path if os.path.isabs(path) else os.path.normpath(os.path.join(self.base_dir, path))
 
 
-def parse_config_text(text: str, source: str) -> GenerationConfig:
-    """Parses text-format config; raises ConfigError naming `source` on any error."""
-    msg = GenerationConfig()
+def parse_message(message_cls, text: str, source: str):
+    """Parses text format into a new `message_cls`; raises ConfigError naming `source` on any error."""
+    msg = message_cls()
     try:
         text_format.Parse(text, msg)
     except text_format.ParseError as exc:
@@ -48,11 +48,17 @@ def parse_config_text(text: str, source: str) -> GenerationConfig:
     return msg
 
 
-def load_config(path: str | None) -> LoadedConfig:
-    """Loads and validates a config file, or the embedded default when `path` is None."""
+def parse_config_text(text: str, source: str) -> GenerationConfig:
+    """Parses text-format config; raises ConfigError naming `source` on any error."""
+    return parse_message(GenerationConfig, text, source)
+
+
+def load_text_config(path: str | None, parse, check, default_name: str, default_source: str) -> LoadedConfig:
+    """Reads a text-format config file (the embedded `default_name` of synth.configs when `path` is
+    None), parses it with `parse(text, source)` and validates it with `check(proto, source)`."""
     if path is None:
-        text = resources.files("synth.configs").joinpath(DEFAULT_CONFIG_NAME).read_text()
-        cfg = LoadedConfig(parse_config_text(text, "<embedded default>"), "<embedded default>", os.getcwd())
+        text = resources.files("synth.configs").joinpath(default_name).read_text()
+        cfg = LoadedConfig(parse(text, default_source), default_source, os.getcwd())
     else:
         if not os.path.isfile(path):
             raise ConfigError(f"config file {path!r} does not exist or is not a file")
@@ -61,22 +67,27 @@ def load_config(path: str | None) -> LoadedConfig:
                 text = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path!r} cannot be read: {exc}") from None
-        cfg = LoadedConfig(parse_config_text(text, path), path,
-                           os.path.dirname(os.path.abspath(path)))
-    validate(cfg.proto, cfg.source)
+        cfg = LoadedConfig(parse(text, path), path, os.path.dirname(os.path.abspath(path)))
+    check(cfg.proto, cfg.source)
     return cfg
 
 
+def load_config(path: str | None) -> LoadedConfig:
+    """Loads and validates a config file, or the embedded default when `path` is None."""
+    return load_text_config(path, parse_config_text, validate, DEFAULT_CONFIG_NAME, "<embedded default>")
+
+
 def apply_overrides(cfg: LoadedConfig, num_images: int | None = None,
-                    seed: int | None = None) -> LoadedConfig:
-    """Returns a copy of `cfg` with command-line overrides applied and re-validated."""
-    proto = GenerationConfig()
+                    seed: int | None = None, check=None) -> LoadedConfig:
+    """Returns a copy of `cfg` with command-line overrides applied and re-validated (with `check`,
+    default `validate`)."""
+    proto = type(cfg.proto)()
     proto.CopyFrom(cfg.proto)
     if num_images is not None:
         proto.num_images = num_images
     if seed is not None:
         proto.seed = seed
-    validate(proto, cfg.source + " (with command-line overrides)")
+    (check or validate)(proto, cfg.source + " (with command-line overrides)")
     return LoadedConfig(proto, cfg.source, cfg.base_dir)
 
 

@@ -3,11 +3,7 @@ protos/header_config.proto): strict, every error names the file and the field.""
 
 from __future__ import annotations
 
-import os
-from importlib import resources
-
-from google.protobuf import text_format
-
+from synth import config as configlib
 from synth.config import LoadedConfig
 from synth.errors import ConfigError
 from synth.html import themes
@@ -19,41 +15,16 @@ BUILTINS = ("package_docs",)
 
 
 def parse_text(text: str, source: str) -> HeaderConfig:
-    msg = HeaderConfig()
-    try:
-        text_format.Parse(text, msg)
-    except text_format.ParseError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    return msg
+    return configlib.parse_message(HeaderConfig, text, source)
 
 
 def load(path: str | None) -> LoadedConfig:
     """Loads and validates a header config, or the embedded default when `path` is None."""
-    if path is None:
-        text = resources.files("synth.configs").joinpath(DEFAULT_CONFIG_NAME).read_text()
-        cfg = LoadedConfig(parse_text(text, "<embedded header default>"), "<embedded header default>", os.getcwd())
-    else:
-        if not os.path.isfile(path):
-            raise ConfigError(f"config file {path!r} does not exist or is not a file")
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path!r} cannot be read: {exc}") from None
-        cfg = LoadedConfig(parse_text(text, path), path, os.path.dirname(os.path.abspath(path)))
-    validate(cfg.proto, cfg.source)
-    return cfg
+    return configlib.load_text_config(path, parse_text, validate, DEFAULT_CONFIG_NAME, "<embedded header default>")
 
 
 def with_overrides(cfg: LoadedConfig, num_images: int | None = None, seed: int | None = None) -> LoadedConfig:
-    proto = HeaderConfig()
-    proto.CopyFrom(cfg.proto)
-    if num_images is not None:
-        proto.num_images = num_images
-    if seed is not None:
-        proto.seed = seed
-    validate(proto, cfg.source + " (with command-line overrides)")
-    return LoadedConfig(proto, cfg.source, cfg.base_dir)
+    return configlib.apply_overrides(cfg, num_images, seed, check=validate)
 
 
 def _check(ok: bool, source: str, field: str, value, allowed: str) -> None:
@@ -102,4 +73,4 @@ def validate(c: HeaderConfig, source: str) -> None:
 
 
 def to_text(c: HeaderConfig) -> str:
-    return text_format.MessageToString(c)
+    return configlib.to_text(c)
