@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from synth import config as configlib, dataset, export, inspect, pipeline, training
+from synth import config as configlib, dataset, dataset_check, export, pipeline, training
 from synth.errors import ConfigError
 from conftest import run_tool, write_config
 
@@ -72,7 +72,7 @@ def test_generates_train_shards_only_and_says_so(no_val):
 
 
 def test_inspect_passes_and_matches_the_manifest(no_val):
-    report = inspect.inspect_dataset(no_val[0])
+    report = dataset_check.inspect_dataset(no_val[0])
     assert report.ok, report.problems
     assert [s.split for s in report.splits] == ["train"] and report.records == 6
     assert report.manifest_note == "counts match manifest.json"
