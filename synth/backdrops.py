@@ -19,7 +19,7 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from synth import surface
+from synth import surface, surface_plane
 from synth.inputs import Inputs
 from synth.settings import Settings
 
@@ -50,8 +50,12 @@ def _entry_bytes(fitted: np.ndarray, surf) -> int:
 
 @functools.lru_cache(maxsize=1)
 def _surface_code_hash() -> str:
-    with open(surface.__file__, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
+    """The hash of the code of the surface analysis (synth/surface.py and synth/surface_plane.py)."""
+    h = hashlib.sha256()
+    for module in (surface, surface_plane):
+        with open(module.__file__, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
 
 
 class SurfaceCache:
@@ -63,8 +67,8 @@ class SurfaceCache:
     backdrop another is analysing at the same moment only repeats work. Files are written
     atomically and only by the run's own processes, into its `.work/` folder (bound to the
     config's fingerprint and deleted when the run completes). A file records the hash of the
-    code that wrote it (synth/surface.py), so a run resumed after an upgrade analyses again
-    rather than loading an analysis in an older layout. Writing stops once the folder holds
+    code that wrote it (synth/surface.py, synth/surface_plane.py), so a run resumed after an
+    upgrade analyses again rather than loading an analysis in an older layout. Writing stops once the folder holds
     `max_mb` (an analysis at 640x480 takes about 3 MB), and a write that fails (disk full)
     only stops the sharing: an unreadable file is analysed again."""
 
