@@ -40,6 +40,7 @@ import numpy as np
 from synth import (blending, boxes as boxlib, camera, colourway, framing, gate, geometry, occlusion, photometric,
                    placement, records)
 from synth.backdrops import NUM_FIT_VARIANTS, Backdrops
+from synth.boxes import PixelRect
 from synth.inputs import Inputs
 from synth.logo_bank import LogoBank
 from synth.settings import Settings
@@ -184,21 +185,11 @@ class _Layer:
     occluder: np.ndarray | None  # full-canvas opacity of its occluder
     H: np.ndarray
     prepared: gate.PreparedLogo
-    paste_rect: tuple | None  # (y0, x0, y1, x1) outside which `pasted` is 0; None: nothing pasted
-    occ_rect: tuple | None  # the same for `occluder`
-    changed: tuple | None  # the canvas region this object (and its occluder) may have changed
+    paste_rect: PixelRect | None  # outside it `pasted` is 0; None: nothing pasted
+    occ_rect: PixelRect | None  # the same for `occluder`
+    changed: PixelRect | None  # the canvas region this object (and its occluder) may have changed
     score: gate.GateScores | None = None  # gate scores when it was pasted (compose), and
-    score_rect: tuple | None = None  # the region they read: still valid while no later layer touches it
-
-
-def _union(a, b):
-    if a is None or b is None:
-        return a if b is None else b
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
-
-
-def _overlap(a, b) -> bool:
-    return a is not None and b is not None and a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    score_rect: PixelRect | None = None  # the region they read: still valid while no later layer touches it
 
 
 def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
@@ -243,11 +234,12 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     occ_alpha = occ_rect = None
     if o.occluder is not None:
         out, occ_alpha = occlusion.render_occluder(out, backdrop, o.occluder, inplace=True)
-        occ_rect = occlusion.occluder_region(o.occluder, s.out_hw)
-    return out, _Layer(pasted, occ_alpha, H, prepared, (y0, x0, y1, x1), occ_rect, _union((Y0, X0, Y1, X1), occ_rect))
+        occ_rect = PixelRect.of(occlusion.occluder_region(o.occluder, s.out_hw))
+    return out, _Layer(pasted, occ_alpha, H, prepared, PixelRect(y0, x0, y1, x1), occ_rect,
+                       PixelRect(Y0, X0, Y1, X1).union(occ_rect))
 
 
-def _times_clear(v: np.ndarray, a: np.ndarray, rect) -> None:
+def _times_clear(v: np.ndarray, a: np.ndarray, rect: PixelRect | None) -> None:
     """v *= 1 - a, where a can be non-zero (inside rect); elsewhere the factor is exactly 1."""
     if rect is not None:
         y0, x0, y1, x1 = rect
@@ -270,18 +262,15 @@ def _layers_visible(layers: list) -> list:
     return out
 
 
-def _visible_box(v: np.ndarray, rect):
+def _visible_box(v: np.ndarray, rect: PixelRect | None):
     """boxes.tight_box(v >= VISIBLE_ALPHA), searching only `rect` (v is 0 outside it)."""
     if rect is None:
         return None
     y0, x0, y1, x1 = rect
-    m = v[y0:y1, x0:x1] >= boxlib.VISIBLE_ALPHA
-    rows = np.flatnonzero(m.any(axis=1))
-    if rows.size == 0:
+    r = boxlib.tight_rect(v[y0:y1, x0:x1] >= boxlib.VISIBLE_ALPHA)
+    if r is None:
         return None
-    cols = np.flatnonzero(m.any(axis=0))
-    h, w = v.shape
-    return boxlib.from_pixels(rows[0] + y0, cols[0] + x0, rows[-1] + 1 + y0, cols[-1] + 1 + x0, h, w)
+    return boxlib.from_pixels(r.y0 + y0, r.x0 + x0, r.y1 + y0, r.x1 + x0, *v.shape)
 
 
 def _finish(canvas, layers: list):
@@ -294,7 +283,7 @@ def _finish(canvas, layers: list):
         boxes.append(box)
         if box is None:
             scores.append(gate.GateScores(0.0, 0.0, 0.0, 0.0))
-        elif la.score is not None and not any(_overlap(la.score_rect, r) for later in layers[i + 1:]
+        elif la.score is not None and not any(la.score_rect.overlaps(r) for later in layers[i + 1:]
                                               for r in (later.changed, later.paste_rect, later.occ_rect)):
             scores.append(la.score)
         else:
@@ -373,7 +362,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             if s.gate_on:
                 v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted
                 la.score = gate.score(la.prepared, la.H, trial, v, la.pasted)
-                la.score_rect = gate.score_region(la.prepared, la.H, s.out_hw)
+                la.score_rect = PixelRect(*gate.score_region(la.prepared, la.H, s.out_hw))
                 reasons = la.score.reasons(s.gate_cfg)
                 if reasons:
                     for r in reasons:
