@@ -78,7 +78,7 @@ def measure() -> dict:
     calls = int(os.environ.get("BENCH_EXPORT_CALLS", "10"))
     import cv2
 
-    from synth import export, pipeline, savedmodel, training
+    from synth import export, pipeline_config, savedmodel, training
 
     training.apply_compat_fixes()
     tmp = tempfile.mkdtemp(prefix="tfod-export-")
@@ -86,7 +86,7 @@ def measure() -> dict:
     try:
         _run([os.path.join("tools", "make_tfrecords.py"), f"--output_dir={data}",
               f"--num_images={DATASET_IMAGES}", "--noprogress"])
-        config = pipeline.configure(TEMPLATE, data, run)
+        config = pipeline_config.configure(TEMPLATE, data, run)
         random_init_checkpoint(config, run)
         export_s, export_mb = _run([os.path.join("tools", "export_model.py"), f"--pipeline_config_path={config}",
                                     f"--trained_checkpoint_dir={run}", f"--export_dir={exports}",

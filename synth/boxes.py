@@ -1,8 +1,14 @@
 """Boxes. One convention inside tfod-synth: normalised [ymin, xmin, ymax, xmax] float32,
 the OD API's order, with pixel-edge coordinates (a box covering pixel columns 10..19 of
-a 100-pixel-wide image has xmin 0.10 and xmax 0.20). Conversion happens only here."""
+a 100-pixel-wide image has xmin 0.10 and xmax 0.20). Conversion happens only here.
+
+Inside rendering, where work is kept to a region of the canvas, that region is a `PixelRect`:
+whole pixels, end exclusive, the slice `img[y0:y1, x0:x1]`; `from_pixels` turns one into a box.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -10,16 +16,47 @@ import numpy as np
 VISIBLE_ALPHA = 0.5
 
 
-def tight_box(mask: np.ndarray) -> np.ndarray | None:
-    """Normalised [ymin, xmin, ymax, xmax] of the True pixels of a 2-D mask, or None."""
+class PixelRect(NamedTuple):
+    """Rows y0..y1-1 and columns x0..x1-1 of an image (end exclusive), integer pixels."""
+
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+
+    @classmethod
+    def of(cls, rect) -> "PixelRect | None":
+        """A (y0, x0, y1, x1) sequence as a PixelRect; None stays None."""
+        return None if rect is None else cls(*rect)
+
+    def union(self, other: "PixelRect | None") -> "PixelRect":
+        """The smallest rectangle holding both (`other` None: this one)."""
+        if other is None:
+            return self
+        return PixelRect(min(self.y0, other.y0), min(self.x0, other.x0), max(self.y1, other.y1),
+                         max(self.x1, other.x1))
+
+    def overlaps(self, other: "PixelRect | None") -> bool:
+        """True when the two share a pixel (never with None)."""
+        return (other is not None and self.y0 < other.y1 and other.y0 < self.y1 and self.x0 < other.x1
+                and other.x0 < self.x1)
+
+
+def tight_rect(mask: np.ndarray) -> PixelRect | None:
+    """The PixelRect of the True pixels of a 2-D mask, or None when there is none."""
     if mask.ndim != 2:
-        raise ValueError(f"tight_box needs a 2-D mask, got shape {mask.shape}")
+        raise ValueError(f"tight_rect and tight_box need a 2-D mask, got shape {mask.shape}")
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    return np.array([rows[0] / h, cols[0] / w, (rows[-1] + 1) / h, (cols[-1] + 1) / w], np.float32)
+    return PixelRect(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+def tight_box(mask: np.ndarray) -> np.ndarray | None:
+    """Normalised [ymin, xmin, ymax, xmax] of the True pixels of a 2-D mask, or None."""
+    r = tight_rect(mask)
+    return None if r is None else from_pixels(*r, *mask.shape)
 
 
 def to_pixels(box: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 import cv2
 import numpy as np
 
-from synth import boxes as boxes_lib, composite, dataset, scene, tfexample
+from synth import (backdrops, boxes as boxes_lib, composite, dataset, logo_bank, scene, settings as settingslib,
+                   tfexample)
 from synth.errors import RecordError
 from synth.inputs import Inputs
 
@@ -45,18 +46,18 @@ class Engine:
 
     def __init__(self, inputs: Inputs, c, work_dir: str | None = None):
         """`work_dir`: a run's work folder, through which its processes share background-audit
-        verdicts (`AUDIT`) and surface analyses (`SURFACES`, a scene.SurfaceCache)."""
+        verdicts (`AUDIT`) and surface analyses (`SURFACES`, a backdrops.SurfaceCache)."""
         self.inputs, self.c = inputs, c
-        self.settings = scene.Settings.from_config(c)
+        self.settings = settingslib.Settings.from_config(c)
         cache = surfaces = None
         if work_dir is not None and self.settings.audit_on:
             from synth import audit
 
             cache = audit.AuditCache(os.path.join(work_dir, AUDIT))
         if work_dir is not None and self.settings.surface_on:
-            surfaces = scene.SurfaceCache(os.path.join(work_dir, SURFACES))
-        self.backdrops = scene.Backdrops(inputs, self.settings, audit_cache=cache, surface_cache=surfaces)
-        self.bank = scene.LogoBank(inputs, self.settings)
+            surfaces = backdrops.SurfaceCache(os.path.join(work_dir, SURFACES))
+        self.backdrops = backdrops.Backdrops(inputs, self.settings, audit_cache=cache, surface_cache=surfaces)
+        self.bank = logo_bank.LogoBank(inputs, self.settings)
         self._replay_backdrops = None
 
     def make(self, split: str, index: int) -> Composite:
@@ -105,7 +106,7 @@ class Engine:
         if self._replay_backdrops is None:
             # The record holds the background actually used and every placement: no audit, no surface analysis.
             quiet = replace(self.settings, audit_on=False, surface_on=False)
-            self._replay_backdrops = scene.Backdrops(self.inputs, quiet)
+            self._replay_backdrops = backdrops.Backdrops(self.inputs, quiet)
         used, _, _ = self._replay_backdrops.get(params.background_index, params.fit_variant)
         if used != params.background_index:  # its pixels no longer decode: Inputs fell back to another
             raise RecordError(f"params record {sid}: its background {now!r} cannot be used now: "

@@ -59,7 +59,7 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
     """Exports, verifies (unless `verify` is False), refreshes EXPORT_DIR/models.config and
     returns the version folder. `trained_checkpoint_dir` is a run's model_dir (its latest
     checkpoint) or a ckpt-N prefix."""
-    from synth import pipeline, training
+    from synth import pipeline_config, training
 
     check_input_type(input_type)
     if not model_name or "/" in model_name or model_name.startswith("."):
@@ -68,7 +68,7 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
         raise ConfigError(f"--version={version} must be a positive integer")
     if not atol > 0:
         raise ConfigError(f"--atol={atol} must be a positive tolerance")
-    msg = pipeline.read_pipeline(pipeline_config_path)
+    msg = pipeline_config.read_pipeline(pipeline_config_path)
     prefix = checkpoint_prefix(trained_checkpoint_dir)
     label_map = msg.train_input_reader.label_map_path
     if not os.path.isfile(label_map):

@@ -1,4 +1,9 @@
-"""The realism engine: one composite scene, from a seed to pixels and exact boxes.
+"""Sampling and rendering one composite scene: from a seed to pixels and exact boxes.
+
+What a scene is drawn from lives in modules of its own: synth.settings (the config's realism
+block as each stage's settings), synth.backdrops (backgrounds fitted to the canvas with their
+surface analyses, cached, and the background audit) and synth.logo_bank (each logo per
+colourway, pre-shrunk). synth.engine drives this module once per composite.
 
 Stages, each in its own module and each switchable in the config (`realism { ... }`):
   surface (synth.surface)      regions, strong edges and a plane per region, once per backdrop
@@ -27,110 +32,18 @@ once per backdrop.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
-import os
-import pickle
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-from synth import (blending, boxes as boxlib, camera, colourway, config as configlib, framing, gate, geometry,
-                   occlusion, photometric, placement, records, surface)
+from synth import (blending, boxes as boxlib, camera, colourway, framing, gate, geometry, occlusion, photometric,
+                   placement, records)
+from synth.backdrops import NUM_FIT_VARIANTS, Backdrops
+from synth.boxes import PixelRect
 from synth.inputs import Inputs
-
-NUM_FIT_VARIANTS = 6  # crop anchor (start, centre, end) x mirrored or not
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The config's realism block, turned into each stage's own settings."""
-
-    out_hw: tuple
-    min_objects: int
-    max_objects: int
-    max_overlap_iou: float
-    max_attempts: int
-    min_scale: float
-    max_scale: float
-    surface_on: bool
-    surface_cfg: surface.SurfaceConfig
-    placement_cfg: placement.PlacementConfig
-    light_on: bool
-    light_cfg: photometric.LightConfig
-    camera_on: bool
-    camera_cfg: camera.CameraConfig
-    jpeg_range: tuple
-    blend_cfg: blending.BlendConfig
-    occlusion_on: bool
-    occlusion_cfg: occlusion.OcclusionConfig
-    distractor_range: tuple
-    gate_on: bool
-    gate_cfg: gate.GateConfig
-    audit_on: bool
-    audit_min_inliers: int
-    colourways: tuple  # per logo: ((name, weight), ...)
-    plates: tuple  # per logo: (r, g, b) or None
-    framing_cfg: framing.FramingConfig | None = None  # the size prior; None: min_scale..max_scale
-    negative_fraction: float = 0.0
-
-    @classmethod
-    def from_config(cls, c) -> "Settings":
-        r, p = c.realism, c.placement
-        out_hw = (c.image_size.height, c.image_size.width)
-        short = min(out_hw)
-        sf = r.surface
-        occ = r.occlusion
-        prior = None
-        if p.width_quantiles or not (p.HasField("min_scale") or p.HasField("max_scale")):
-            prior = framing.FramingConfig(tuple(p.width_quantiles) or framing.REAL_WIDTH_QUANTILES,
-                                          p.truncation_probability, p.max_cut_fraction)
-        min_width_px = max(1.0, p.min_scale * short) if prior is None else 8.0
-        return cls(
-            out_hw=out_hw, min_objects=p.min_objects, max_objects=p.max_objects,
-            max_overlap_iou=p.max_overlap_iou, max_attempts=p.max_attempts,
-            min_scale=p.min_scale, max_scale=p.max_scale,
-            surface_on=sf.enabled,
-            surface_cfg=surface.SurfaceConfig(min_area_px=sf.min_region_area_px,
-                                              max_texture_regions=surface.SurfaceConfig.max_texture_regions
-                                              if sf.texture_regions else 0),
-            placement_cfg=placement.PlacementConfig(
-                min_width_frac=sf.min_region_share, max_width_frac=sf.max_region_share,
-                min_width_px=min_width_px, max_width_canvas=p.max_scale if prior is None else 1.0,
-                margin_px=sf.margin_px, max_rotation_deg=sf.max_rotation_deg,
-                max_extra_tilt_deg=sf.max_extra_tilt_deg, allow_truncation=sf.allow_truncation,
-                max_truncated_fraction=sf.max_truncated_fraction),
-            light_on=r.light.enabled,
-            light_cfg=photometric.LightConfig(shadow_prob=r.light.shadow_probability,
-                                              glare_prob=r.light.glare_probability),
-            camera_on=r.camera.enabled,
-            camera_cfg=camera.CameraConfig(motion_blur_prob=r.camera.motion_blur_probability),
-            jpeg_range=((r.camera.jpeg_quality_min, r.camera.jpeg_quality_max) if r.camera.enabled
-                        else (c.jpeg_quality, c.jpeg_quality)),
-            blend_cfg=blending.BlendConfig(hard_weight=r.blend.hard_weight, feather_weight=r.blend.feather_weight,
-                                           poisson_weight=r.blend.poisson_weight,
-                                           laplacian_weight=r.blend.laplacian_weight),
-            occlusion_on=occ.enabled,
-            occlusion_cfg=occlusion.OcclusionConfig(
-                p_occluder=occ.occluder_probability,
-                occluded_fraction=(occ.min_occluded_fraction, occ.max_occluded_fraction),
-                distractor_count=(occ.min_distractors, occ.max_distractors)),
-            distractor_range=(occ.min_distractors, occ.max_distractors),
-            gate_on=r.gate.enabled,
-            gate_cfg=gate.GateConfig(min_visible_fraction=r.gate.min_visible_fraction,
-                                     min_size_px=r.gate.min_size_px, min_contrast=r.gate.min_contrast,
-                                     min_match=r.gate.min_match),
-            audit_on=r.audit.enabled, audit_min_inliers=r.audit.min_inliers,
-            colourways=tuple(tuple((cw.name, cw.weight) for cw in lg.colourway) or (("original", 1.0),)
-                             for lg in c.logo),
-            plates=tuple(configlib.plate_rgb(lg.plate_colour) if lg.HasField("plate_colour") else None
-                         for lg in c.logo),
-            framing_cfg=prior, negative_fraction=c.negative_fraction,
-        )
-
+from synth.logo_bank import LogoBank
+from synth.settings import Settings
 
 @dataclass(frozen=True)
 class ObjectParams:
@@ -180,202 +93,6 @@ class SceneResult:
     pasted: list  # [N] full-canvas opacity before later layers
     homographies: list  # [N] logo (as pasted, after colourway and pre-shrink) -> canvas
     occluders: list = field(default_factory=list)  # [N] full-canvas opacity of each object's occluder, or None
-
-
-# -- backdrops: a background fitted to the canvas, with its surface analysis -----------------
-
-def fit_background(bg: np.ndarray, variant: int, out_hw) -> np.ndarray:
-    """Cover-resize to the canvas, crop at the variant's anchor, mirror odd variants."""
-    oh, ow = out_hw
-    bh, bw = bg.shape[:2]
-    s = max(oh / bh, ow / bw)
-    rh, rw = max(oh, math.ceil(bh * s)), max(ow, math.ceil(bw * s))
-    resized = cv2.resize(bg, (rw, rh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    anchor = (variant // 2) / 2.0
-    y0, x0 = int(round((rh - oh) * anchor)), int(round((rw - ow) * anchor))
-    out = resized[y0:y0 + oh, x0:x0 + ow]
-    return np.ascontiguousarray(out[:, ::-1] if variant % 2 else out)
-
-
-def _entry_bytes(fitted: np.ndarray, surf) -> int:
-    """Memory of a cached backdrop: its pixels, its analysis's maps, and what placement derives
-    from them later (an obstacle map and candidate centres, counted as one more edge map)."""
-    if surf is None:
-        return fitted.nbytes
-    maps = (surf.labels, surf.edges, surf.boundaries, surf.distance_to_edge)
-    return fitted.nbytes + sum(m.nbytes for m in maps) + 2 * surf.edges.nbytes
-
-
-@functools.lru_cache(maxsize=1)
-def _surface_code_hash() -> str:
-    with open(surface.__file__, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
-
-
-class SurfaceCache:
-    """Surface analyses kept as one file per backdrop in `folder`, so that the worker processes
-    of a run analyse each backdrop once between them: without it each worker analyses every
-    backdrop it draws (about 80 ms at 640x480; on the embedded default every worker draws nearly
-    all 60 backdrops). An analysis is a deterministic function of the backdrop and the config,
-    so a loaded one gives the same bytes downstream as a fresh one; a worker that analyses a
-    backdrop another is analysing at the same moment only repeats work. Files are written
-    atomically and only by the run's own processes, into its `.work/` folder (bound to the
-    config's fingerprint and deleted when the run completes). A file records the hash of the
-    code that wrote it (synth/surface.py), so a run resumed after an upgrade analyses again
-    rather than loading an analysis in an older layout. Writing stops once the folder holds
-    `max_mb` (an analysis at 640x480 takes about 3 MB), and a write that fails (disk full)
-    only stops the sharing: an unreadable file is analysed again."""
-
-    SUFFIX = ".surface.pkl"
-
-    def __init__(self, folder: str, max_mb: float = 512.0):
-        self.folder, self.max_bytes = folder, int(max_mb * 2**20)
-        self._full = False
-        self.code = _surface_code_hash()
-        os.makedirs(folder, exist_ok=True)
-
-    def _path(self, index: int, variant: int) -> str:
-        return os.path.join(self.folder, f"{index:06d}-{variant}{self.SUFFIX}")
-
-    def get(self, index: int, variant: int, path: str):
-        """The analysis of backdrop (index, variant) of background `path`, or None."""
-        try:
-            with open(self._path(index, variant), "rb") as f:
-                code, stored_path, surf = pickle.load(f)
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
-            return None
-        ok = code == self.code and stored_path == path and isinstance(surf, surface.Surface)
-        return surf if ok else None
-
-    def put(self, index: int, variant: int, path: str, surf) -> None:
-        if self._full:
-            return
-        target = self._path(index, variant)
-        tmp = f"{target}.{os.getpid()}.tmp"
-        try:
-            used = sum(e.stat().st_size for e in os.scandir(self.folder) if e.name.endswith(self.SUFFIX))
-            if used >= self.max_bytes:
-                self._full = True
-                return
-            with open(tmp, "wb") as f:
-                pickle.dump((self.code, path, surf), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, target)
-        except OSError:
-            self._full = True
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-
-
-class Backdrops:
-    """Fitted backgrounds and their surface analyses, cached; runs the background audit."""
-
-    def __init__(self, inputs: Inputs, settings: Settings, cache_mb: float = 256.0, audit_cache=None,
-                 surface_cache: SurfaceCache | None = None):
-        """`cache_mb`: memory for cached backdrops (least recently used go first). A backdrop at
-        640x480 with its analysis takes about 5 MB, so the default keeps about 50 (every variant of
-        8 backgrounds), and a process's memory stops growing once it has drawn that many: an evicted
-        backdrop is loaded from `surface_cache` when drawn again (a few ms; generation runs give
-        one), else analysed again (about 80 ms)."""
-        self.inputs, self.s, self.cache_bytes = inputs, settings, int(cache_mb * 2**20)
-        self._cache: OrderedDict = OrderedDict()
-        self._cached_bytes = 0
-        self._audited: dict = {}
-        self._matcher = None
-        self.audit_cache = audit_cache  # an audit.AuditCache shared by a run's processes, or None
-        self.surface_cache = surface_cache  # a SurfaceCache shared by a run's processes, or None
-        self.analysed = 0  # analyses computed here (not loaded)
-
-    def _audit(self, index: int, bg: np.ndarray) -> bool:
-        if index not in self._audited:
-            path = self.inputs.background_paths[index]
-            r = self.audit_cache.get(index, path) if self.audit_cache is not None else None
-            if r is None:
-                if self._matcher is None:
-                    from synth import audit
-
-                    self._matcher = audit.LogoMatcher(self.inputs.logos, min_inliers=self.s.audit_min_inliers)
-                r = self._matcher.find(bg)
-                if self.audit_cache is not None:
-                    self.audit_cache.put(index, path, r)
-            self._audited[index] = r
-        return self._audited[index].found
-
-    def get(self, index: int, variant: int):
-        """(index used, fitted RGB uint8, Surface or None). Backgrounds that fail to decode or
-        that already show a logo are skipped for the next usable one, deterministically."""
-        while True:
-            used, bg = self.inputs.background(index)
-            if self.s.audit_on and self._audit(used, bg):
-                r = self._audited[used]
-                self.inputs.failed[used] = (f"background {self.inputs.background_paths[used]!r} already shows "
-                                            f"logo {r.logo_index} ({r.inliers} RANSAC inliers): skipped")
-                index = used
-                continue
-            break
-        key = (used, variant)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return (used,) + self._cache[key][:2]
-        fitted = fit_background(bg, variant, self.s.out_hw)
-        surf = self._analysis(used, variant, fitted) if self.s.surface_on else None
-        size = _entry_bytes(fitted, surf)
-        self._cache[key] = (fitted, surf, size)
-        self._cached_bytes += size
-        while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
-            self._cached_bytes -= self._cache.popitem(last=False)[1][2]
-        return used, fitted, surf
-
-
-    def _analysis(self, index: int, variant: int, fitted: np.ndarray):
-        path = self.inputs.background_paths[index]
-        surf = self.surface_cache.get(index, variant, path) if self.surface_cache is not None else None
-        if surf is None:
-            surf = surface.analyse(fitted, self.s.surface_cfg)
-            self.analysed += 1
-            if self.surface_cache is not None:
-                self.surface_cache.put(index, variant, path, surf)
-        return surf
-
-
-# -- logos as pasted -----------------------------------------------------------------------
-
-class LogoBank:
-    """Each logo in each colourway, pre-shrunk by powers of two (warping a 500 px logo straight
-    down to 40 px aliases), with its gate.PreparedLogo."""
-
-    def __init__(self, inputs: Inputs, settings: Settings):
-        self.inputs, self.s = inputs, settings
-        self._cache: dict = {}
-
-    def get(self, logo_index: int, cw: str, width_px: float):
-        base = self._colourway(logo_index, cw)
-        level = 0
-        while base.shape[1] / 2 ** (level + 1) >= 1.5 * width_px and min(base.shape[:2]) / 2 ** (level + 1) >= 16:
-            level += 1
-        key = (logo_index, cw, level)
-        if key not in self._cache:
-            img = base
-            for _ in range(level):
-                img = cv2.resize(img, (max(1, img.shape[1] // 2), max(1, img.shape[0] // 2)),
-                                 interpolation=cv2.INTER_AREA)
-            self._cache[key] = (img, gate.prepare_logo(img))
-        return self._cache[key]
-
-    def premultiplied(self, logo_index: int, cw: str, width_px: float) -> np.ndarray:
-        """geometry.premultiply of the logo `get` returns, cached with it."""
-        img = self.get(logo_index, cw, width_px)[0]
-        key = ("premultiplied", id(img))
-        if key not in self._cache:
-            self._cache[key] = (img, geometry.premultiply(img))  # img kept alive: its id stays unique
-        return self._cache[key][1]
-
-    def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
-        key = (logo_index, cw, "base")
-        if key not in self._cache:
-            self._cache[key] = colourway.apply(self.inputs.logos[logo_index], cw, self.s.plates[logo_index])
-        return self._cache[key]
 
 
 # -- sampling ------------------------------------------------------------------------------
@@ -468,21 +185,11 @@ class _Layer:
     occluder: np.ndarray | None  # full-canvas opacity of its occluder
     H: np.ndarray
     prepared: gate.PreparedLogo
-    paste_rect: tuple | None  # (y0, x0, y1, x1) outside which `pasted` is 0; None: nothing pasted
-    occ_rect: tuple | None  # the same for `occluder`
-    changed: tuple | None  # the canvas region this object (and its occluder) may have changed
+    paste_rect: PixelRect | None  # outside it `pasted` is 0; None: nothing pasted
+    occ_rect: PixelRect | None  # the same for `occluder`
+    changed: PixelRect | None  # the canvas region this object (and its occluder) may have changed
     score: gate.GateScores | None = None  # gate scores when it was pasted (compose), and
-    score_rect: tuple | None = None  # the region they read: still valid while no later layer touches it
-
-
-def _union(a, b):
-    if a is None or b is None:
-        return a if b is None else b
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
-
-
-def _overlap(a, b) -> bool:
-    return a is not None and b is not None and a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    score_rect: PixelRect | None = None  # the region they read: still valid while no later layer touches it
 
 
 def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
@@ -527,11 +234,12 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     occ_alpha = occ_rect = None
     if o.occluder is not None:
         out, occ_alpha = occlusion.render_occluder(out, backdrop, o.occluder, inplace=True)
-        occ_rect = occlusion.occluder_region(o.occluder, s.out_hw)
-    return out, _Layer(pasted, occ_alpha, H, prepared, (y0, x0, y1, x1), occ_rect, _union((Y0, X0, Y1, X1), occ_rect))
+        occ_rect = PixelRect.of(occlusion.occluder_region(o.occluder, s.out_hw))
+    return out, _Layer(pasted, occ_alpha, H, prepared, PixelRect(y0, x0, y1, x1), occ_rect,
+                       PixelRect(Y0, X0, Y1, X1).union(occ_rect))
 
 
-def _times_clear(v: np.ndarray, a: np.ndarray, rect) -> None:
+def _times_clear(v: np.ndarray, a: np.ndarray, rect: PixelRect | None) -> None:
     """v *= 1 - a, where a can be non-zero (inside rect); elsewhere the factor is exactly 1."""
     if rect is not None:
         y0, x0, y1, x1 = rect
@@ -554,18 +262,15 @@ def _layers_visible(layers: list) -> list:
     return out
 
 
-def _visible_box(v: np.ndarray, rect):
+def _visible_box(v: np.ndarray, rect: PixelRect | None):
     """boxes.tight_box(v >= VISIBLE_ALPHA), searching only `rect` (v is 0 outside it)."""
     if rect is None:
         return None
     y0, x0, y1, x1 = rect
-    m = v[y0:y1, x0:x1] >= boxlib.VISIBLE_ALPHA
-    rows = np.flatnonzero(m.any(axis=1))
-    if rows.size == 0:
+    r = boxlib.tight_rect(v[y0:y1, x0:x1] >= boxlib.VISIBLE_ALPHA)
+    if r is None:
         return None
-    cols = np.flatnonzero(m.any(axis=0))
-    h, w = v.shape
-    return boxlib.from_pixels(rows[0] + y0, cols[0] + x0, rows[-1] + 1 + y0, cols[-1] + 1 + x0, h, w)
+    return boxlib.from_pixels(r.y0 + y0, r.x0 + x0, r.y1 + y0, r.x1 + x0, *v.shape)
 
 
 def _finish(canvas, layers: list):
@@ -578,7 +283,7 @@ def _finish(canvas, layers: list):
         boxes.append(box)
         if box is None:
             scores.append(gate.GateScores(0.0, 0.0, 0.0, 0.0))
-        elif la.score is not None and not any(_overlap(la.score_rect, r) for later in layers[i + 1:]
+        elif la.score is not None and not any(la.score_rect.overlaps(r) for later in layers[i + 1:]
                                               for r in (later.changed, later.paste_rect, later.occ_rect)):
             scores.append(la.score)
         else:
@@ -657,7 +362,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             if s.gate_on:
                 v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted
                 la.score = gate.score(la.prepared, la.H, trial, v, la.pasted)
-                la.score_rect = gate.score_region(la.prepared, la.H, s.out_hw)
+                la.score_rect = PixelRect(*gate.score_region(la.prepared, la.H, s.out_hw))
                 reasons = la.score.reasons(s.gate_cfg)
                 if reasons:
                     for r in reasons:

@@ -11,6 +11,27 @@ def test_tight_box_uses_pixel_edges_in_od_api_order():
     assert boxes.tight_box(np.zeros((5, 5), bool)) is None
 
 
+def test_pixel_rect_is_the_slice_of_the_true_pixels_and_tight_box_its_normalised_box():
+    m = np.zeros((40, 60), bool)
+    m[3, 7] = m[12, 20] = True  # rows 3..12, columns 7..20
+    r = boxes.tight_rect(m)
+    assert r == boxes.PixelRect(3, 7, 13, 21) and (r.y1, r.x1) == (13, 21)
+    assert m[r.y0:r.y1, r.x0:r.x1].sum() == m.sum()  # end exclusive: the slice holds every True pixel
+    np.testing.assert_array_equal(boxes.tight_box(m), boxes.from_pixels(3, 7, 13, 21, 40, 60))
+    assert boxes.tight_rect(np.zeros((4, 4), bool)) is None
+    with pytest.raises(ValueError, match=r"2-D mask.*\(4, 4, 3\)"):
+        boxes.tight_rect(np.zeros((4, 4, 3), bool))
+
+
+def test_pixel_rect_union_and_overlap():
+    a, b = boxes.PixelRect(0, 0, 10, 10), boxes.PixelRect(5, 8, 20, 30)
+    assert a.union(b) == (0, 0, 20, 30) and a.union(None) == a
+    assert a.overlaps(b) and b.overlaps(a)
+    assert not a.overlaps(boxes.PixelRect(10, 0, 20, 10))  # sharing an edge is no shared pixel
+    assert not a.overlaps(boxes.PixelRect(0, 10, 10, 20)) and not a.overlaps(None)
+    assert boxes.PixelRect.of((1, 2, 3, 4)) == boxes.PixelRect(1, 2, 3, 4) and boxes.PixelRect.of(None) is None
+
+
 def test_iou():
     a = np.array([0, 0, 0.5, 0.5])
     assert boxes.iou(a, a) == pytest.approx(1.0)

@@ -75,9 +75,9 @@ def test_composites_to_served_predictions(workdir):
     # The checkpoint to fine-tune from: the same model, trained one step by this test, in
     # source/; a fresh model's checkpoint beside it in fresh/, to tell restored from fresh.
     source, fresh = str(workdir / "source"), str(workdir / "fresh")
-    from synth import pipeline
+    from synth import pipeline_config
 
-    pipeline.configure("small_cpu", data, source)
+    pipeline_config.configure("small_cpu", data, source)
     source_ckpt = train_source_checkpoint(os.path.join(source, "pipeline.config"), data,
                                           os.path.join(source, "ckpt"))
     fresh_ckpt, restore_map = fresh_checkpoints(os.path.join(source, "pipeline.config"),
@@ -85,7 +85,7 @@ def test_composites_to_served_predictions(workdir):
     r = _ok(run_tool("configure_pipeline", "--template=small_cpu", f"--data_dir={data}", f"--run_dir={run}",
                      "--num_steps=2", f"--checkpoint={source_ckpt}"))
     assert "from scratch" not in r.stdout
-    train_config = pipeline.read_pipeline(os.path.join(run, "pipeline.config")).train_config
+    train_config = pipeline_config.read_pipeline(os.path.join(run, "pipeline.config")).train_config
     assert (train_config.fine_tune_checkpoint, train_config.fine_tune_checkpoint_type) == \
         (os.path.abspath(source_ckpt), "detection")
     _ok(run_tool("model_main_tf2", f"--pipeline_config_path={run}/pipeline.config", f"--model_dir={run}",

@@ -5,7 +5,7 @@ import collections
 import numpy as np
 import pytest
 
-from synth import config as configlib, framing, scene
+from synth import backdrops, config as configlib, framing, logo_bank, scene, settings
 from synth.errors import ConfigError
 from synth.inputs import load_inputs
 from conftest import write_config
@@ -25,8 +25,8 @@ def _engine(tmp, placement="", extra="", logo_extra=""):
     cfg = configlib.load_config(write_config(tmp, BASE.format(placement=placement, extra=extra,
                                                               logo_extra=logo_extra)))
     inputs = load_inputs(cfg)
-    s = scene.Settings.from_config(cfg.proto)
-    return inputs, s, scene.Backdrops(inputs, s), scene.LogoBank(inputs, s)
+    s = settings.Settings.from_config(cfg.proto)
+    return inputs, s, backdrops.Backdrops(inputs, s), logo_bank.LogoBank(inputs, s)
 
 
 def _scenes(eng, n, start=0):

@@ -118,9 +118,9 @@ def test_two_runs_with_one_seed_give_byte_identical_shards(headers_data):
 
 
 def test_configure_pipeline_and_inspect_read_the_header_dataset(headers_data, tmp_path):
-    from synth import pipeline
+    from synth import pipeline_config
 
-    path = pipeline.configure("faster_rcnn_resnet50_v1_headers", str(headers_data / "one"), str(tmp_path / "run"),
+    path = pipeline_config.configure("faster_rcnn_resnet50_v1_headers", str(headers_data / "one"), str(tmp_path / "run"),
                               num_steps=10)
     text = open(path).read()
     assert "num_classes: 1" in text and "keep_aspect_ratio_resizer" in text

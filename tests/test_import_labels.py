@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_tool
-from synth import boxes as boxlib, dataset, inspect
+from synth import boxes as boxlib, dataset, dataset_check
 from synth.errors import ConfigError, OutputError
 from synth.importing import import_labels, voc
 from synth.importing.records import AnnotationError
@@ -106,7 +106,7 @@ def test_voc_round_trip_through_the_od_api_decoder(voc_dir, tmp_path):
     records = {r["source_id"]: r for r in map(parse_example, read_records(dataset.list_shards(out, "train")[0]))}
     assert records["a.jpg"]["encoded"] == (voc_dir / "a.jpg").read_bytes()
     assert records["b.png"]["encoded"][:2] == b"\xff\xd8"  # re-encoded as JPEG
-    report = inspect.inspect_dataset(out)
+    report = dataset_check.inspect_dataset(out)
     assert report.ok, report.problems
     assert report.manifest_note == "counts match manifest.json"
 
@@ -234,7 +234,7 @@ def test_each_bad_file_is_reported_with_its_reason_and_the_rest_imported(voc_dir
     assert "not well-formed XML" in reasons["broken.xml"]
     assert s.splits["train"]["images"] == 2 and sorted(read_back(out)) == ["a.jpg", "b.png"]
     manifest = json.load(open(os.path.join(out, dataset.MANIFEST)))
-    assert len(manifest["skipped_inputs"]) == 6 and inspect.inspect_dataset(out).ok
+    assert len(manifest["skipped_inputs"]) == 6 and dataset_check.inspect_dataset(out).ok
 
     # with the flag, zebra is dropped (counted) and the acme box of that photo is kept
     out2 = str(tmp_path / "out2")
@@ -364,4 +364,4 @@ def test_val_fraction_draws_a_reproducible_split(tmp_path):
     import_labels("voc", str(d), str(tmp_path / "b"), val_fraction=0.3, seed=5, progress=False)
     assert a.splits["train"]["images"] == 7 and a.splits["val"]["images"] == 3
     assert sorted(read_back(str(tmp_path / "a"), "val")) == sorted(read_back(str(tmp_path / "b"), "val"))
-    assert inspect.inspect_dataset(str(tmp_path / "a")).ok
+    assert dataset_check.inspect_dataset(str(tmp_path / "a")).ok

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from synth import config as configlib, dataset, generate, inspect
+from synth import config as configlib, dataset, dataset_check, generate
 from synth.errors import ConfigError
 from synth.label_map import label_map_text
 from synth.tfexample import encode_example
@@ -79,7 +79,7 @@ def test_a_generated_dataset_passes_and_its_counts_match_the_manifest(workdir):
     generate.generate(configlib.load_config(write_config(workdir, num_images=6)), str(out),
                       show_progress=False)
     png = str(workdir / "stats" / "inspect.png")
-    r = inspect.inspect_dataset(str(out), plot_path=png)
+    r = dataset_check.inspect_dataset(str(out), plot_path=png)
     assert r.ok, [str(p) for p in r.problems]
     assert r.manifest_note == "counts match manifest.json"
     manifest = json.loads((out / "manifest.json").read_text())
@@ -98,9 +98,9 @@ def test_a_generated_dataset_passes_and_its_counts_match_the_manifest(workdir):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     img = cv2.imread(png)
     assert img is not None and img.shape[0] >= 400 and img.shape[1] >= 600 and img.std() > 10
-    assert "acme: " in inspect.format_report(r)
+    assert "acme: " in dataset_check.format_report(r)
 
-    part = inspect.inspect_dataset(str(out), max_records=1)
+    part = dataset_check.inspect_dataset(str(out), max_records=1)
     assert [s.records for s in part.splits] == [1, 1] and part.ok
     assert "not compared" in part.manifest_note
 
@@ -108,7 +108,7 @@ def test_a_generated_dataset_passes_and_its_counts_match_the_manifest(workdir):
 def test_statistics_are_measured_in_pixels(tmp_path):
     d = _write_dataset(tmp_path / "d", {"train-00000-of-00001.tfrecord": [
         _rec("a", [GOOD, [0.0, 0.0, 0.5, 0.25]]), _rec("b")]})
-    r = inspect.inspect_dataset(d)
+    r = dataset_check.inspect_dataset(d)
     assert r.ok and r.manifest_note == "no manifest.json: counts not compared"
     st = r.stats["train"]
     # GOOD on 64x96: 32 rows x 48 columns, centre (0.5, 0.5); the other: 32 x 24 at (0.125, 0.25)
@@ -122,7 +122,7 @@ def test_statistics_are_measured_in_pixels(tmp_path):
 
 
 def test_each_fault_is_reported_with_shard_index_and_source_id(tmp_path):
-    r = inspect.inspect_dataset(_faulty_dataset(tmp_path / "bad"))
+    r = dataset_check.inspect_dataset(_faulty_dataset(tmp_path / "bad"))
     assert not r.ok
     found = _by_place(r)
     tr, va = "train-00000-of-00001.tfrecord", "val-00000-of-00001.tfrecord"
@@ -148,7 +148,7 @@ def test_each_fault_is_reported_with_shard_index_and_source_id(tmp_path):
     assert t.per_class == {"acme": 5, "id 7 (not in label map)": 1}
     assert (v.records, v.objects) == (3, 1)  # the two unreadable records hold no counted box
     assert r.manifest_note == "1 difference(s) from manifest.json"
-    text = inspect.format_report(r, max_problems=3)
+    text = dataset_check.format_report(r, max_problems=3)
     assert "8 problem(s)" in text and "... and 5 more" in text
 
 
@@ -161,7 +161,7 @@ def test_shard_level_problems(tmp_path):
         data = f.read()
     with open(path, "wb") as f:
         f.write(data[:-10])  # the third record is cut short
-    r = inspect.inspect_dataset(d)
+    r = dataset_check.inspect_dataset(d)
     msgs = {(p.shard, p.index): p.message for p in r.problems}
     assert "shard missing: 1 of a set of 2" in msgs[("train-00001-of-00002.tfrecord", -1)]
     assert "cannot be read from this record on" in msgs[("train-00000-of-00002.tfrecord", 2)]
@@ -172,15 +172,15 @@ def test_shard_level_problems(tmp_path):
 
 def test_bad_input_raises_config_error_naming_it(tmp_path):
     with pytest.raises(ConfigError, match="'.*nowhere' does not exist"):
-        inspect.inspect_dataset(str(tmp_path / "nowhere"))
+        dataset_check.inspect_dataset(str(tmp_path / "nowhere"))
     d = _write_dataset(tmp_path / "empty", {})
     with pytest.raises(ConfigError, match="holds no train-NNNNN-of-NNNNN.tfrecord"):
-        inspect.inspect_dataset(d)
+        dataset_check.inspect_dataset(d)
     with pytest.raises(ConfigError, match="max_records = 0"):
-        inspect.inspect_dataset(d, max_records=0)
+        dataset_check.inspect_dataset(d, max_records=0)
     os.remove(os.path.join(d, dataset.LABEL_MAP))
     with pytest.raises(ConfigError, match="label_map.pbtxt' does not exist"):
-        inspect.inspect_dataset(d)
+        dataset_check.inspect_dataset(d)
 
 
 def test_cli_exits_1_and_prints_the_problems(tmp_path):

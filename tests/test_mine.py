@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_BOX, run_tool, tiny_export
-from synth import dataset, inspect, mine
+from synth import dataset, dataset_check, mine
 from synth.errors import OutputError
 from synth.importing import import_labels
 from synth.predict import Detection
@@ -69,9 +69,9 @@ def test_mine_cli_writes_voc_proposals_that_the_importer_reads_back(folders, tmp
         np.testing.assert_allclose(boxes, [TINY_BOX], atol=1e-6, err_msg=sid)  # whole pixels on 200x100
         assert classes == [1]
 
-    # hard negatives: box-less shards with the model's label map, which inspect and the OD API read
+    # hard negatives: box-less shards with the model's label map, which dataset_check and the OD API read
     hard = str(out / mine.HARD_NEGATIVES)
-    report = inspect.inspect_dataset(hard)
+    report = dataset_check.inspect_dataset(hard)
     assert report.ok and report.split("train").records == 2 and report.split("train").objects == 0
     assert open(os.path.join(hard, dataset.LABEL_MAP)).read() == open(label_map).read()
 

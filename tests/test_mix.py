@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_tool, write_config
-from synth import config as configlib, dataset, generate, pipeline, training
+from synth import config as configlib, dataset, generate, pipeline_config, training
 from synth.errors import ConfigError
 from synth.importing import import_labels
 from synth.label_map import label_map_text
@@ -49,7 +49,7 @@ def _configs(path):
 
 def test_weighted_mix_is_written_and_read_by_the_od_api_builders(synth_and_real, tmp_path):
     synth_dir, real_dir = synth_and_real
-    path = pipeline.configure("small_cpu", None, str(tmp_path / "run"), num_steps=10, batch_size=2,
+    path = pipeline_config.configure("small_cpu", None, str(tmp_path / "run"), num_steps=10, batch_size=2,
                               datasets=[(synth_dir, 0.8), (real_dir, 0.2)], eval_data_dir=real_dir)
     configs = _configs(path)
     tr = configs["train_input_config"]
@@ -79,7 +79,7 @@ def test_weighted_mix_is_written_and_read_by_the_od_api_builders(synth_and_real,
     assert classes.shape[0] == 2 and classes.shape[-1] == 1 and classes.sum() >= 2  # one-hot acme boxes
 
     # a single dataset keeps the old layout: no weights
-    one = _configs(pipeline.configure("small_cpu", synth_dir, str(tmp_path / "one")))
+    one = _configs(pipeline_config.configure("small_cpu", synth_dir, str(tmp_path / "one")))
     assert not one["train_input_config"].sample_from_datasets_weights
     assert list(one["train_input_config"].tf_record_input_reader.input_path) == [
         dataset.shard_pattern(synth_dir, "train")]
@@ -93,18 +93,18 @@ def test_mix_errors_name_the_input(synth_and_real, tmp_path):
     import_labels("voc", str(other), other_dir, progress=False)  # its own label map: zeta
     with pytest.raises(ConfigError, match=r"label map '.*other/label_map.pbtxt' \(\{1: 'zeta'\}\) differs from "
                                           r"'.*synth/label_map.pbtxt' \(\{1: 'acme'\}\)"):
-        pipeline.configure("small_cpu", None, str(tmp_path / "run"), datasets=[(synth_dir, 1.0), (other_dir, 1.0)])
+        pipeline_config.configure("small_cpu", None, str(tmp_path / "run"), datasets=[(synth_dir, 1.0), (other_dir, 1.0)])
     with pytest.raises(ConfigError, match="a dataset is given twice"):
-        pipeline.configure("small_cpu", None, str(tmp_path / "run"), datasets=[(synth_dir, 1), (synth_dir, 2)])
+        pipeline_config.configure("small_cpu", None, str(tmp_path / "run"), datasets=[(synth_dir, 1), (synth_dir, 2)])
     with pytest.raises(ConfigError, match="either one data directory"):
-        pipeline.configure("small_cpu", synth_dir, str(tmp_path / "run"), datasets=[(real_dir, 1)])
+        pipeline_config.configure("small_cpu", synth_dir, str(tmp_path / "run"), datasets=[(real_dir, 1)])
     assert not os.path.exists(tmp_path / "run" / "pipeline.config")
-    assert pipeline.parse_dataset_arg("/a/b:0.25") == ("/a/b", 0.25)
-    assert pipeline.parse_dataset_arg("/a/b") == ("/a/b", 1.0)
+    assert pipeline_config.parse_dataset_arg("/a/b:0.25") == ("/a/b", 0.25)
+    assert pipeline_config.parse_dataset_arg("/a/b") == ("/a/b", 1.0)
     for bad, what in (("/a/b:x", "is not a number"), ("/a/b:0", "must be a finite number > 0"),
                       ("/a/b:-1", "must be a finite number > 0"), ("/a/b:nan", "must be a finite number > 0")):
         with pytest.raises(ConfigError, match=f"--dataset='{bad}'.*{what}"):
-            pipeline.parse_dataset_arg(bad)
+            pipeline_config.parse_dataset_arg(bad)
 
 
 def test_evaluation_can_read_a_dataset_that_has_only_val_shards(synth_and_real, workdir, tmp_path):
@@ -113,13 +113,13 @@ def test_evaluation_can_read_a_dataset_that_has_only_val_shards(synth_and_real, 
     import_labels("voc", str(workdir / "photos"), held_out, label_map=os.path.join(synth_dir, dataset.LABEL_MAP),
                   val_fraction=1.0, progress=False)
     assert dataset.list_shards(held_out, "train") == []
-    configs = _configs(pipeline.configure("small_cpu", None, str(tmp_path / "run"),
+    configs = _configs(pipeline_config.configure("small_cpu", None, str(tmp_path / "run"),
                                           datasets=[(synth_dir, 0.9), (real_dir, 0.1)], eval_data_dir=held_out))
     assert list(configs["eval_input_configs"][0].tf_record_input_reader.input_path) == [
         dataset.shard_pattern(held_out, "val")]
     assert configs["eval_config"].num_examples == 4
     with pytest.raises(ConfigError, match=r"data directory '.*held-out' holds no train-"):  # but not to train on
-        pipeline.configure("small_cpu", None, str(tmp_path / "run2"), datasets=[(synth_dir, 0.9), (held_out, 0.1)])
+        pipeline_config.configure("small_cpu", None, str(tmp_path / "run2"), datasets=[(synth_dir, 0.9), (held_out, 0.1)])
 
 
 @pytest.mark.slow
@@ -129,7 +129,7 @@ def test_finetune_from_a_run_on_the_mix_is_one_command(synth_and_real, tmp_path)
 
     synth_dir, real_dir = synth_and_real
     first = tmp_path / "runs" / "first"
-    path = pipeline.configure("small_cpu", synth_dir, str(first), num_steps=5, batch_size=2)
+    path = pipeline_config.configure("small_cpu", synth_dir, str(first), num_steps=5, batch_size=2)
     import tensorflow as tf
 
     full, _ = fresh_checkpoints(path, str(first / "ckpt"))  # stands in for the synthetic-only run's ckpt-1

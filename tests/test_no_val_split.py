@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from synth import config as configlib, dataset, export, inspect, pipeline, training
+from synth import config as configlib, dataset, dataset_check, export, pipeline_config, training
 from synth.errors import ConfigError
 from conftest import run_tool, write_config
 
@@ -72,7 +72,7 @@ def test_generates_train_shards_only_and_says_so(no_val):
 
 
 def test_inspect_passes_and_matches_the_manifest(no_val):
-    report = inspect.inspect_dataset(no_val[0])
+    report = dataset_check.inspect_dataset(no_val[0])
     assert report.ok, report.problems
     assert [s.split for s in report.splits] == ["train"] and report.records == 6
     assert report.manifest_note == "counts match manifest.json"
@@ -86,7 +86,7 @@ def test_configure_pipeline_evaluates_on_the_train_shards_and_says_so(no_val, tm
     train = dataset.shard_pattern(os.path.abspath(out), "train")
     assert f"eval reads: {train} (6 examples)" in r.stdout
     assert "has no val split (val_fraction: 0), so evaluation reads the train shards" in r.stdout
-    msg = pipeline.read_pipeline(str(tmp_path / "run" / "pipeline.config"))
+    msg = pipeline_config.read_pipeline(str(tmp_path / "run" / "pipeline.config"))
     assert list(msg.eval_input_reader[0].tf_record_input_reader.input_path) == [train]
     assert msg.eval_config.num_examples == 6
     # The OD API's own input pipeline reads the eval input the pipeline names.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from synth import config as configlib, dataset, generate, pipeline, training
+from synth import config as configlib, dataset, generate, pipeline_config, training
 from synth.errors import ConfigError
 from synth.tfexample import parse_example
 from conftest import write_config
@@ -63,14 +63,14 @@ def test_every_template_fills_parses_and_builds_its_model(data_dir, masked_data_
     from object_detection.builders import model_builder
     from object_detection.utils import config_util
 
-    names = pipeline.list_templates()
+    names = pipeline_config.list_templates()
     assert "small_cpu" in names and "faster_rcnn_resnet50_v1_640x640" in names
     assert "mask_rcnn_inception_resnet_v2_1024x1024" in names
     for name in names:
         run_dir = tmp_path / name
-        masks = pipeline.predicts_masks(pipeline.read_pipeline(pipeline.template_path(name)))
+        masks = pipeline_config.predicts_masks(pipeline_config.read_pipeline(pipeline_config.template_path(name)))
         data = masked_data_dir if masks else data_dir  # a Mask R-CNN template needs masks
-        path = pipeline.configure(name, data, str(run_dir), num_steps=40, batch_size=2)
+        path = pipeline_config.configure(name, data, str(run_dir), num_steps=40, batch_size=2)
         configs = config_util.get_configs_from_pipeline_file(path)
         assert configs["model"].faster_rcnn.num_classes == 1
         assert configs["model"].faster_rcnn.second_stage_box_predictor.mask_rcnn_box_predictor \
@@ -88,14 +88,14 @@ def test_every_template_fills_parses_and_builds_its_model(data_dir, masked_data_
 
 def test_configure_errors_name_the_input(data_dir, tmp_path):
     with pytest.raises(ConfigError, match="'nope' does not exist; valid templates: .*small_cpu"):
-        pipeline.configure("nope", data_dir, str(tmp_path))
+        pipeline_config.configure("nope", data_dir, str(tmp_path))
     with pytest.raises(ConfigError, match="holds no train-"):
         os.makedirs(tmp_path / "empty")
         with open(tmp_path / "empty" / dataset.LABEL_MAP, "w") as f:
             f.write("item { id: 1 name: 'a' }\n")
-        pipeline.configure("small_cpu", str(tmp_path / "empty"), str(tmp_path / "run"))
+        pipeline_config.configure("small_cpu", str(tmp_path / "empty"), str(tmp_path / "run"))
     with pytest.raises(ConfigError, match=r"--checkpoint='.*ckpt-0' is neither a folder nor a checkpoint prefix"):
-        pipeline.configure("small_cpu", data_dir, str(tmp_path / "run"), checkpoint=str(tmp_path / "ckpt-0"))
+        pipeline_config.configure("small_cpu", data_dir, str(tmp_path / "run"), checkpoint=str(tmp_path / "ckpt-0"))
     assert not os.path.exists(tmp_path / "run" / "pipeline.config")
 
 

@@ -9,7 +9,7 @@ import cv2
 import pytest
 import tensorflow as tf
 
-from synth import config as configlib, dataset, generate, pipeline
+from synth import config as configlib, dataset, generate, pipeline_config
 from synth import tfrecord_keys as K
 from synth.errors import ConfigError
 from conftest import make_background, make_logo, write_config, write_rgba
@@ -56,10 +56,10 @@ def shards(data_dir):
 
 
 def test_consistent_dataset_configures_and_every_record_is_read(datasets, tmp_path):
-    out = pipeline.configure("small_cpu", datasets["plain"], str(tmp_path / "run"))
+    out = pipeline_config.configure("small_cpu", datasets["plain"], str(tmp_path / "run"))
     assert os.path.isfile(out)
-    msg = pipeline.read_pipeline(pipeline.template_path("small_cpu"))
-    scans = pipeline.check_dataset(msg, "small_cpu", datasets["plain"], shards(datasets["plain"]))
+    msg = pipeline_config.read_pipeline(pipeline_config.template_path("small_cpu"))
+    scans = pipeline_config.check_dataset(msg, "small_cpu", datasets["plain"], shards(datasets["plain"]))
     assert [os.path.basename(s.path) for s in scans] == [
         "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord", "val-00000-of-00001.tfrecord"]
     assert sum(s.records for s in scans) == 6 and not any(s.truncated for s in scans)
@@ -74,7 +74,7 @@ def refused_with_label_map(data, label_map_text, tmp_path) -> tuple[str, str]:
     with open(label_map, "w") as f:
         f.write(label_map_text)
     with pytest.raises(ConfigError) as err:
-        pipeline.configure("small_cpu", data, str(tmp_path / "run"))
+        pipeline_config.configure("small_cpu", data, str(tmp_path / "run"))
     return label_map, str(err.value)
 
 
@@ -89,7 +89,7 @@ def test_renamed_class_in_label_map_names_the_label_map_and_the_shard(datasets, 
 
 def test_label_map_missing_a_class_id_of_the_shards_names_both(datasets, tmp_path):
     data = copy_of(datasets, "two_classes", tmp_path)
-    found = {c for s in pipeline.check_dataset(pipeline.read_pipeline(pipeline.template_path("small_cpu")),
+    found = {c for s in pipeline_config.check_dataset(pipeline_config.read_pipeline(pipeline_config.template_path("small_cpu")),
                                                "small_cpu", data, shards(data)) for c in s.classes}
     assert found == {(1, "acme"), (2, "beta")}  # the dataset really holds both classes
     label_map, text = refused_with_label_map(data, 'item { id: 1 name: "acme" }\n', tmp_path)
@@ -107,26 +107,26 @@ def test_manifest_classes_disagreeing_with_the_label_map_name_both(datasets, tmp
     with open(manifest, "w") as f:
         json.dump(m, f)
     with pytest.raises(ConfigError) as err:
-        pipeline.configure("small_cpu", data, str(tmp_path / "run"))
+        pipeline_config.configure("small_cpu", data, str(tmp_path / "run"))
     text = str(err.value)
     assert repr(manifest) in text and repr(os.path.join(data, dataset.LABEL_MAP)) in text
     assert "class id 2 as 'gone'" in text
     with open(manifest, "w") as f:
         f.write("{not json")
     with pytest.raises(ConfigError, match="manifest .* cannot be read as JSON"):
-        pipeline.configure("small_cpu", data, str(tmp_path / "run"))
+        pipeline_config.configure("small_cpu", data, str(tmp_path / "run"))
 
 
 def test_mask_template_is_refused_for_shards_without_masks(datasets, tmp_path):
     data = copy_of(datasets, "plain", tmp_path)
     manifest = os.path.join(data, dataset.MANIFEST)
     with pytest.raises(ConfigError) as err:
-        pipeline.configure(MASK_TEMPLATE, data, str(tmp_path / "run"))
+        pipeline_config.configure(MASK_TEMPLATE, data, str(tmp_path / "run"))
     text = str(err.value)
     assert MASK_TEMPLATE in text and repr(manifest) in text and "set `write_masks: true`" in text
     os.remove(manifest)  # without a manifest the records themselves tell
     with pytest.raises(ConfigError) as err:
-        pipeline.configure(MASK_TEMPLATE, data, str(tmp_path / "run"))
+        pipeline_config.configure(MASK_TEMPLATE, data, str(tmp_path / "run"))
     text = str(err.value)
     assert re.search(r"shard '.*/train-00000-of-00002\.tfrecord' has records without instance masks "
                      r"\(image/object/mask\), e\.g\. 'train-00000000'", text)
@@ -138,7 +138,7 @@ def test_mask_template_configures_with_masks(datasets, tmp_path):
     from object_detection.protos import input_reader_pb2
     from object_detection.utils import config_util
 
-    path = pipeline.configure(MASK_TEMPLATE, datasets["masked"], str(tmp_path / "run"), num_steps=40)
+    path = pipeline_config.configure(MASK_TEMPLATE, datasets["masked"], str(tmp_path / "run"), num_steps=40)
     configs = config_util.get_configs_from_pipeline_file(path)
     assert configs["model"].faster_rcnn.num_classes == 1
     assert configs["model"].faster_rcnn.number_of_stages == 3
@@ -149,9 +149,9 @@ def test_mask_template_configures_with_masks(datasets, tmp_path):
     assert not configs["eval_config"].include_metrics_per_category
     options = [o.WhichOneof("preprocessing_step") for o in configs["train_config"].data_augmentation_options]
     assert "random_horizontal_flip" not in options and "random_scale_crop_and_pad_to_square" in options
-    assert pipeline.predicts_masks(pipeline.read_pipeline(path))
-    for name in pipeline.list_templates():
-        assert pipeline.predicts_masks(pipeline.read_pipeline(pipeline.template_path(name))) == (
+    assert pipeline_config.predicts_masks(pipeline_config.read_pipeline(path))
+    for name in pipeline_config.list_templates():
+        assert pipeline_config.predicts_masks(pipeline_config.read_pipeline(pipeline_config.template_path(name))) == (
             name.startswith("mask_rcnn")), name
 
 
@@ -176,19 +176,19 @@ def _write_shard(path, class_ids):
 def test_scan_reads_at_most_the_limit_of_records(tmp_path):
     path = str(tmp_path / "train-00000-of-00001.tfrecord")
     _write_shard(path, [1, 1, 7])
-    first = pipeline.scan_shard(path, limit=2)
+    first = pipeline_config.scan_shard(path, limit=2)
     assert first.records == 2 and first.truncated and set(first.classes) == {(1, "acme")}
-    pipeline.check_shard_classes(first, {1: "acme"}, "lm.pbtxt")  # the bad record was not read
-    full = pipeline.scan_shard(path)
+    pipeline_config.check_shard_classes(first, {1: "acme"}, "lm.pbtxt")  # the bad record was not read
+    full = pipeline_config.scan_shard(path)
     assert full.records == 3 and not full.truncated and full.classes[(7, "c7")] == "rec-2"
     with pytest.raises(ConfigError, match=r"\(record 'rec-2'\) holds class id 7 \('c7'\), which label "
                                           r"map 'lm.pbtxt' does not have"):
-        pipeline.check_shard_classes(full, {1: "acme"}, "lm.pbtxt")
-    assert pipeline.records_to_read(20) == 200  # large: the first 200 of each shard
-    assert pipeline.records_to_read(3) == 666  # 2,000 records in 3 shards: all of them
-    assert pipeline.records_to_read(3, max_records_per_shard=None) is None
+        pipeline_config.check_shard_classes(full, {1: "acme"}, "lm.pbtxt")
+    assert pipeline_config.records_to_read(20) == 200  # large: the first 200 of each shard
+    assert pipeline_config.records_to_read(3) == 666  # 2,000 records in 3 shards: all of them
+    assert pipeline_config.records_to_read(3, max_records_per_shard=None) is None
     with pytest.raises(ConfigError, match="max_records_per_shard=0 must be >= 1"):
-        pipeline.records_to_read(3, max_records_per_shard=0)
+        pipeline_config.records_to_read(3, max_records_per_shard=0)
 
 
 def test_unreadable_shard_is_named(datasets, tmp_path):
@@ -197,7 +197,7 @@ def test_unreadable_shard_is_named(datasets, tmp_path):
     with open(bad, "wb") as f:
         f.write(b"this is not a tfrecord file at all")
     with pytest.raises(ConfigError, match=re.escape(f"shard {bad!r} cannot be read as TFRecords")):
-        pipeline.configure("small_cpu", data, str(tmp_path / "run"))
+        pipeline_config.configure("small_cpu", data, str(tmp_path / "run"))
 
 
 @pytest.mark.slow
@@ -212,7 +212,7 @@ def test_mask_template_input_pipeline_yields_scaled_masks(datasets, tmp_path):
     from object_detection.core import standard_fields as fields
     from object_detection.utils import config_util
 
-    path = pipeline.configure(MASK_TEMPLATE, datasets["masked"], str(tmp_path / "run"), batch_size=2)
+    path = pipeline_config.configure(MASK_TEMPLATE, datasets["masked"], str(tmp_path / "run"), batch_size=2)
     configs = config_util.get_configs_from_pipeline_file(path)
     model = model_builder.build(configs["model"], is_training=True)
     ds = inputs.train_input(configs["train_config"], configs["train_input_config"], configs["model"],
@@ -230,23 +230,23 @@ def test_every_zoo_template_names_a_downloadable_checkpoint():
     from synth import download
 
     # small_cpu, small_cpu_headers: from scratch; *_headers: fine-tune the zoo model their comments name
-    names = [n for n in pipeline.list_templates() if not n.startswith("small_cpu") and not n.endswith("_headers")]
+    names = [n for n in pipeline_config.list_templates() if not n.startswith("small_cpu") and not n.endswith("_headers")]
     assert len(names) == 5
     for name in names:
         assert re.fullmatch(rf"{name}_coco17_(tpu|gpu)-8", download.resolve_model(name).name)
-    headers = open(pipeline.template_path("faster_rcnn_resnet50_v1_headers")).read()
+    headers = open(pipeline_config.template_path("faster_rcnn_resnet50_v1_headers")).read()
     assert "faster_rcnn_resnet50_v1_1024x1024_coco17_tpu-8" in headers
     assert download.resolve_model("faster_rcnn_resnet50_v1_1024x1024").name in headers
 
 
-@pytest.mark.parametrize("template", [t for t in pipeline.list_templates() if not t.startswith("small_cpu")])
+@pytest.mark.parametrize("template", [t for t in pipeline_config.list_templates() if not t.startswith("small_cpu")])
 def test_scale_jitter_survives_the_models_resizer(template):
     """The zoo templates' augmentation, run by the OD API's preprocessor and followed by the
     model's own image resizer, still changes the size of an object in the model's input."""
     from object_detection.builders import image_resizer_builder, preprocessor_builder
     from object_detection.core import preprocessor, standard_fields as fields
 
-    msg = pipeline.read_pipeline(pipeline.template_path(template))
+    msg = pipeline_config.read_pipeline(pipeline_config.template_path(template))
     steps = [preprocessor_builder.build(o) for o in msg.train_config.data_augmentation_options]
     model = getattr(msg.model, msg.model.WhichOneof("model"))
     resize = image_resizer_builder.build(model.image_resizer)
@@ -274,7 +274,7 @@ def test_scale_jitter_survives_the_models_resizer(template):
 def test_a_checkpoint_is_always_set_as_a_v2_detection_checkpoint(datasets, tmp_path):
     """A template without fine_tune_checkpoint_version (which then reads V1) still gets V2; a
     folder stands for its latest checkpoint."""
-    text = open(pipeline.template_path("small_cpu")).read()
+    text = open(pipeline_config.template_path("small_cpu")).read()
     assert "fine_tune_checkpoint_version: V2" in text
     template = tmp_path / "no_version.config"
     template.write_text(text.replace("fine_tune_checkpoint_version: V2", ""))
@@ -282,8 +282,8 @@ def test_a_checkpoint_is_always_set_as_a_v2_detection_checkpoint(datasets, tmp_p
     model.w = tf.Variable([1.0, 2.0])
     ckpt = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt" / "ckpt"))
     for given in (ckpt, str(tmp_path / "ckpt")):
-        out = pipeline.configure(str(template), datasets["plain"], str(tmp_path / "run"), checkpoint=given)
-        tc = pipeline.read_pipeline(out).train_config
+        out = pipeline_config.configure(str(template), datasets["plain"], str(tmp_path / "run"), checkpoint=given)
+        tc = pipeline_config.read_pipeline(out).train_config
         assert (tc.fine_tune_checkpoint, tc.fine_tune_checkpoint_type) == (ckpt, "detection")
         from object_detection.protos import train_pb2
 
@@ -304,6 +304,6 @@ def test_checkpoints_that_detection_fine_tuning_cannot_restore_are_refused(datas
     other = tf.train.Checkpoint(net=module).save(str(tmp_path / "other" / "ckpt"))
     for path, why in ((tf1, "is a name-based TF1 checkpoint"), (other, "holds no 'model' object")):
         with pytest.raises(ConfigError) as err:
-            pipeline.configure("small_cpu", datasets["plain"], str(tmp_path / "run"), checkpoint=path)
+            pipeline_config.configure("small_cpu", datasets["plain"], str(tmp_path / "run"), checkpoint=path)
         assert repr(path) in str(err.value) and why in str(err.value)
         assert not os.path.exists(tmp_path / "run" / "pipeline.config")

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from synth import (config as configlib, dataset, generate, placement, records, replay, scene, tfexample,
-                   tfrecord_io)
+from synth import (backdrops, config as configlib, dataset, generate, logo_bank, placement, records, replay, scene,
+                   settings, tfexample, tfrecord_io)
 from synth.errors import RecordError
 from synth.inputs import load_inputs
 from synth.tfrecord_keys import IMAGE_ENCODED, IMAGE_SOURCE_ID
@@ -20,8 +20,8 @@ STAGES = ("placement", "light", "camera", "occluder", "framing")
 def _compose_many(cfg_path, seeds):
     cfg = configlib.load_config(cfg_path)
     inputs = load_inputs(cfg)
-    s = scene.Settings.from_config(cfg.proto)
-    bd, bank = scene.Backdrops(inputs, s), scene.LogoBank(inputs, s)
+    s = settings.Settings.from_config(cfg.proto)
+    bd, bank = backdrops.Backdrops(inputs, s), logo_bank.LogoBank(inputs, s)
     return [scene.compose(np.random.default_rng(k), k, inputs, bd, bank, s)[0] for k in seeds]
 
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from synth import boxes as boxlib, config as configlib, generate, placement, scene
+from synth import backdrops, boxes as boxlib, config as configlib, generate, logo_bank, placement, scene, settings
 from synth.errors import ConfigError
 from synth.inputs import load_inputs
 from conftest import write_config
@@ -16,8 +16,8 @@ from conftest import write_config
 def _engine(cfg_path):
     cfg = configlib.load_config(cfg_path)
     inputs = load_inputs(cfg)
-    s = scene.Settings.from_config(cfg.proto)
-    return inputs, s, scene.Backdrops(inputs, s), scene.LogoBank(inputs, s)
+    s = settings.Settings.from_config(cfg.proto)
+    return inputs, s, backdrops.Backdrops(inputs, s), logo_bank.LogoBank(inputs, s)
 
 
 def _compose(eng, seed):
@@ -208,13 +208,13 @@ def test_audit_verdicts_are_shared_through_the_cache_folder(workdir):
 
     inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
     cache = audit.AuditCache(str(workdir / "audit"))
-    first = scene.Backdrops(inputs, s, audit_cache=cache)
+    first = backdrops.Backdrops(inputs, s, audit_cache=cache)
     first.get(0, 0)
     assert first._matcher is not None  # it audited background 0 itself
     verdict = first._audited[0]
     assert cache.get(0, inputs.background_paths[0]) == verdict
     assert cache.get(0, "/another/background.jpg") is None  # keyed by path too
-    second = scene.Backdrops(inputs, s, audit_cache=audit.AuditCache(str(workdir / "audit")))
+    second = backdrops.Backdrops(inputs, s, audit_cache=audit.AuditCache(str(workdir / "audit")))
     second.get(0, 0)
     assert second._matcher is None and second._audited[0] == verdict  # read, not recomputed
 
@@ -236,13 +236,13 @@ def test_backdrop_cache_is_bounded_by_memory_and_an_evicted_backdrop_comes_back_
     calls = []
     analyse = surface.analyse
     monkeypatch.setattr(surface, "analyse", lambda img, cfg: calls.append(1) or analyse(img, cfg))
-    roomy = scene.Backdrops(inputs, s)  # the default budget holds every variant of a few backgrounds
-    keys = [(0, v) for v in range(scene.NUM_FIT_VARIANTS)]
+    roomy = backdrops.Backdrops(inputs, s)  # the default budget holds every variant of a few backgrounds
+    keys = [(0, v) for v in range(backdrops.NUM_FIT_VARIANTS)]
     first = [roomy.get(*k) for k in keys]
     again = [roomy.get(*k) for k in keys]
     assert len(calls) == len(keys)  # drawn again: not analysed again
     assert all(a[1] is b[1] for a, b in zip(first, again))
-    one = scene.Backdrops(inputs, s, cache_mb=1e-3)  # room for one backdrop only
+    one = backdrops.Backdrops(inputs, s, cache_mb=1e-3)  # room for one backdrop only
     calls.clear()
     tight = [one.get(*k) for k in keys] + [one.get(*k) for k in keys]
     assert len(calls) == 2 * len(keys) and len(one._cache) == 1
@@ -255,39 +255,39 @@ def test_surface_analyses_are_shared_through_the_cache_folder(workdir, monkeypat
 
     inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
     folder = str(workdir / "surfaces")
-    first = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))
+    first = backdrops.Backdrops(inputs, s, surface_cache=backdrops.SurfaceCache(folder))
     _, fitted, surf = first.get(0, 1)
     assert first.analysed == 1 and len(os.listdir(folder)) == 1
     calls = []
     analyse = surface.analyse
     monkeypatch.setattr(surface, "analyse", lambda img, cfg: calls.append(1) or analyse(img, cfg))
-    second = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))  # another worker
+    second = backdrops.Backdrops(inputs, s, surface_cache=backdrops.SurfaceCache(folder))  # another worker
     _, fitted2, surf2 = second.get(0, 1)
     assert calls == [] and second.analysed == 0  # loaded, not analysed
     assert np.array_equal(fitted, fitted2) and _same_surface(surf, surf2)
     assert _same_surface(surf2, analyse(fitted, s.surface_cfg))  # what a fresh analysis gives
     # Keyed by background path and variant; an unreadable file is analysed again, never fatal.
-    cache = scene.SurfaceCache(folder)
+    cache = backdrops.SurfaceCache(folder)
     assert cache.get(0, 1, "/another/background.jpg") is None and cache.get(0, 2, inputs.background_paths[0]) is None
     cache.code = "written-by-other-code"  # a run resumed after an upgrade of synth/surface.py
     assert cache.get(0, 1, inputs.background_paths[0]) is None
     with open(os.path.join(folder, os.listdir(folder)[0]), "wb") as f:
         f.write(b"truncated")
-    third = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))
+    third = backdrops.Backdrops(inputs, s, surface_cache=backdrops.SurfaceCache(folder))
     assert _same_surface(third.get(0, 1)[2], surf) and third.analysed == 1
 
 
 def test_surface_cache_stops_writing_at_its_disk_budget(workdir):
     inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
     folder = str(workdir / "surfaces")
-    bd = scene.Backdrops(inputs, s, surface_cache=scene.SurfaceCache(folder))
+    bd = backdrops.Backdrops(inputs, s, surface_cache=backdrops.SurfaceCache(folder))
     bd.get(0, 0)
     size_one = os.path.getsize(os.path.join(folder, os.listdir(folder)[0]))
-    budget = scene.SurfaceCache(folder, max_mb=2.5 * size_one / 2**20)  # room for the file there and 2 more
-    bd = scene.Backdrops(inputs, s, surface_cache=budget)
-    for v in range(1, scene.NUM_FIT_VARIANTS):
+    budget = backdrops.SurfaceCache(folder, max_mb=2.5 * size_one / 2**20)  # room for the file there and 2 more
+    bd = backdrops.Backdrops(inputs, s, surface_cache=budget)
+    for v in range(1, backdrops.NUM_FIT_VARIANTS):
         bd.get(0, v)
-    assert bd.analysed == scene.NUM_FIT_VARIANTS - 1
+    assert bd.analysed == backdrops.NUM_FIT_VARIANTS - 1
     assert len(os.listdir(folder)) == 3 and budget._full  # stopped once the folder held its budget
     assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
 
@@ -297,13 +297,13 @@ def test_a_failed_surface_cache_write_only_stops_the_sharing(workdir, monkeypatc
 
     inputs, s, _, _ = _engine(write_config(workdir, num_images=4))
     folder = str(workdir / "surfaces")
-    cache = scene.SurfaceCache(folder)
+    cache = backdrops.SurfaceCache(folder)
 
     def disk_full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(scene.pickle, "dump", disk_full)
-    bd = scene.Backdrops(inputs, s, surface_cache=cache)
+    monkeypatch.setattr(backdrops.pickle, "dump", disk_full)
+    bd = backdrops.Backdrops(inputs, s, surface_cache=cache)
     _, _, surf = bd.get(0, 0)
     assert surf is not None and bd.analysed == 1  # the analysis itself is kept
     assert cache._full and os.listdir(folder) == []  # no file, not even a partial one

@@ -516,10 +516,10 @@ def test_serving_instructions():
 def pipeline_config(tmp_path):
     from google.protobuf import text_format
 
-    from synth import pipeline
+    from synth import pipeline_config
 
     (tmp_path / "label_map.pbtxt").write_text(label_map_text(["acme"]))
-    msg = pipeline.read_pipeline(pipeline.template_path("small_cpu"))
+    msg = pipeline_config.read_pipeline(pipeline_config.template_path("small_cpu"))
     msg.train_input_reader.label_map_path = str(tmp_path / "label_map.pbtxt")
     path = tmp_path / "pipeline.config"
     path.write_text(text_format.MessageToString(msg))

@@ -221,11 +221,11 @@ def test_odd_sizes_run_the_texture_pass_and_map_back_to_full_resolution(hw):
 
 
 def test_the_config_switches_the_texture_pass_off():
-    from synth import config as configlib, scene
+    from synth import config as configlib, settings
 
     base = 'logo { builtin: "skimage:logo" } background { builtin: "skimage:photos" }'
-    on = scene.Settings.from_config(configlib.parse_config_text(base, "on"))
-    off = scene.Settings.from_config(configlib.parse_config_text(
+    on = settings.Settings.from_config(configlib.parse_config_text(base, "on"))
+    off = settings.Settings.from_config(configlib.parse_config_text(
         base + " realism { surface { texture_regions: false } }", "off"))
     wall = bricks()
     assert texture_regions(surface.analyse(wall, on.surface_cfg))

@@ -43,20 +43,20 @@ FLAGS = flags.FLAGS
 def main(argv):
     check_usage(argv)
     quiet_tensorflow()
-    from synth import pipeline
+    from synth import pipeline_config
 
     if FLAGS.list:
-        print("\n".join(pipeline.list_templates()))
+        print("\n".join(pipeline_config.list_templates()))
         return
     check_usage(argv, "template", "run_dir")
     if bool(FLAGS.data_dir) == bool(FLAGS.dataset):
         raise app.UsageError("give either --data_dir=DIR or one or more --dataset=DIR:WEIGHT")
-    datasets = [pipeline.parse_dataset_arg(d) for d in FLAGS.dataset] if FLAGS.dataset else None
-    out = pipeline.configure(FLAGS.template, FLAGS.data_dir or None, FLAGS.run_dir, FLAGS.checkpoint,
+    datasets = [pipeline_config.parse_dataset_arg(d) for d in FLAGS.dataset] if FLAGS.dataset else None
+    out = pipeline_config.configure(FLAGS.template, FLAGS.data_dir or None, FLAGS.run_dir, FLAGS.checkpoint,
                              FLAGS.num_steps, FLAGS.batch_size, datasets=datasets,
                              eval_data_dir=FLAGS.eval_data_dir)
     print(f"wrote {out}")
-    print(eval_note(pipeline.read_pipeline(out), FLAGS.eval_data_dir or FLAGS.data_dir or datasets[0][0]))
+    print(eval_note(pipeline_config.read_pipeline(out), FLAGS.eval_data_dir or FLAGS.data_dir or datasets[0][0]))
     if not FLAGS.checkpoint:
         print("note: no --checkpoint, so the model trains from scratch")
 

@@ -35,7 +35,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     check_usage(argv, "from_run", "dataset", "run_dir")
     quiet_tensorflow(keep_info=not FLAGS.configure_only)  # training logs its losses
-    from synth import pipeline, training
+    from synth import pipeline_config, training
     from synth.errors import ConfigError
 
     template = os.path.join(FLAGS.from_run, "pipeline.config")
@@ -43,8 +43,8 @@ def main(argv):
         raise ConfigError(f"--from_run={FLAGS.from_run!r} holds no pipeline.config; give a training run folder")
     if os.path.realpath(FLAGS.from_run) == os.path.realpath(FLAGS.run_dir):
         raise ConfigError(f"--run_dir={FLAGS.run_dir!r} is --from_run; fine-tune into a new run folder")
-    datasets = [pipeline.parse_dataset_arg(d) for d in FLAGS.dataset]
-    out = pipeline.configure(template, None, FLAGS.run_dir, FLAGS.from_run, FLAGS.num_steps, FLAGS.batch_size,
+    datasets = [pipeline_config.parse_dataset_arg(d) for d in FLAGS.dataset]
+    out = pipeline_config.configure(template, None, FLAGS.run_dir, FLAGS.from_run, FLAGS.num_steps, FLAGS.batch_size,
                              datasets=datasets, eval_data_dir=FLAGS.eval_data_dir)
     print(f"wrote {out}")
     if FLAGS.configure_only:

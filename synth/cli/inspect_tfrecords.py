@@ -32,15 +32,15 @@ def main(argv):
     if len(argv) != 2:
         raise app.UsageError("give exactly one dataset folder: inspect_tfrecords.py DIR")
     quiet_tensorflow()
-    from synth import inspect
+    from synth import dataset_check
 
     data_dir = argv[1]
     plot_path = os.path.join(data_dir, "inspect.png") if FLAGS.plot is None else FLAGS.plot
     if plot_path and not os.path.isdir(data_dir):
         plot_path = None  # inspect_dataset reports the missing folder
-    report = inspect.inspect_dataset(data_dir, plot_path=plot_path or None,
+    report = dataset_check.inspect_dataset(data_dir, plot_path=plot_path or None,
                                      max_records=FLAGS.max_records)
-    print(inspect.format_report(report, FLAGS.max_problems))
+    print(dataset_check.format_report(report, FLAGS.max_problems))
     if report.plot_path:
         print(f"wrote {report.plot_path}")
     print("OK" if report.ok else f"FAILED: {len(report.problems)} problem(s)")

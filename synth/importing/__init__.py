@@ -35,7 +35,7 @@ def parse_input(fmt: str, path: str, images_dir: str | None = None) -> Parsed:
 def class_names_for(parsed: Parsed, fmt: str, path: str, label_map: str | None) -> list[str]:
     """The label map's names in id order (ids must be 1..N), or the names the input uses."""
     if label_map:
-        from synth.pipeline import label_map_names
+        from synth.pipeline_config import label_map_names
 
         names = label_map_names(label_map)
         ids = sorted(names)

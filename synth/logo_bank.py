@@ -1,0 +1,47 @@
+"""The logos as pasted: each logo in each colourway, pre-shrunk, with what the gate compares."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from synth import colourway, gate, geometry
+from synth.inputs import Inputs
+from synth.settings import Settings
+
+
+class LogoBank:
+    """Each logo in each colourway, pre-shrunk by powers of two (warping a 500 px logo straight
+    down to 40 px aliases), with its gate.PreparedLogo."""
+
+    def __init__(self, inputs: Inputs, settings: Settings):
+        self.inputs, self.s = inputs, settings
+        self._cache: dict = {}
+
+    def get(self, logo_index: int, cw: str, width_px: float):
+        base = self._colourway(logo_index, cw)
+        level = 0
+        while base.shape[1] / 2 ** (level + 1) >= 1.5 * width_px and min(base.shape[:2]) / 2 ** (level + 1) >= 16:
+            level += 1
+        key = (logo_index, cw, level)
+        if key not in self._cache:
+            img = base
+            for _ in range(level):
+                img = cv2.resize(img, (max(1, img.shape[1] // 2), max(1, img.shape[0] // 2)),
+                                 interpolation=cv2.INTER_AREA)
+            self._cache[key] = (img, gate.prepare_logo(img))
+        return self._cache[key]
+
+    def premultiplied(self, logo_index: int, cw: str, width_px: float) -> np.ndarray:
+        """geometry.premultiply of the logo `get` returns, cached with it."""
+        img = self.get(logo_index, cw, width_px)[0]
+        key = ("premultiplied", id(img))
+        if key not in self._cache:
+            self._cache[key] = (img, geometry.premultiply(img))  # img kept alive: its id stays unique
+        return self._cache[key][1]
+
+    def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
+        key = (logo_index, cw, "base")
+        if key not in self._cache:
+            self._cache[key] = colourway.apply(self.inputs.logos[logo_index], cw, self.s.plates[logo_index])
+        return self._cache[key]
