@@ -1,4 +1,4 @@
-"""synth.inspect and tools/inspect_tfrecords.py: a generated dataset passes; hand-made shards
+"""synth.dataset_check and tools/inspect_tfrecords.py: a generated dataset passes; hand-made shards
 with known faults are reported with their shard, record index and source_id."""
 
 import json
