@@ -33,6 +33,14 @@ SHARES = ("border", "empty")
 BORDER_PX = 1.0
 
 
+def coco_box_ok(bbox, image: dict) -> bool:
+    """A COCO [x, y, w, h] box is non-empty and inside its image (1 px of slack, as drawn by hand)."""
+    if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4):
+        return False
+    x, y, w, h = bbox
+    return w > 0 and h > 0 and x >= -1 and y >= -1 and x + w <= image["width"] + 1 and y + h <= image["height"] + 1
+
+
 @dataclass(frozen=True)
 class BoxSample:
     """Boxes of a set of images, in pixels: [N, 4] ymin, xmin, ymax, xmax and each box's image
@@ -113,10 +121,10 @@ def read_coco_boxes(path: str, category_names=None, image_ids=None) -> BoxSample
         if category_names is not None and names.get(a.get("category_id")) not in category_names:
             continue
         im = images[a["image_id"]]
-        x, y, w, h = a["bbox"]
-        if not (w > 0 and h > 0 and x >= -1 and y >= -1 and x + w <= im["width"] + 1 and y + h <= im["height"] + 1):
-            raise AnnotationError(f"real-photo annotations {path!r}: annotation {k} (id {a.get('id')}) box {a['bbox']} "
+        if not coco_box_ok(a.get("bbox"), im):
+            raise AnnotationError(f"real-photo annotations {path!r}: annotation {k} (id {a.get('id')}) box {a.get('bbox')} "
                              f"is empty or outside its image {im.get('file_name')!r} ({im['width']}x{im['height']})")
+        x, y, w, h = a["bbox"]
         boxes.append((y, x, y + h, x + w))
         hws.append((im["height"], im["width"]))
         counts[a["image_id"]] += 1

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.distribution import coco_box_ok
 from synth.errors import AnnotationError
 
 ANNOTATIONS = "instances.json"
@@ -78,11 +79,7 @@ def load_real(folder: str, check_files: bool = True) -> RealPhotos:
             raise AnnotationError(f"{path}: annotations[{k}] (id {a.get('id')}) names category_id "
                                   f"{a.get('category_id')!r}, which is not in categories")
         bbox = a.get("bbox")
-        ok = isinstance(bbox, list) and len(bbox) == 4
-        if ok:
-            x, y, w, h = bbox
-            ok = w > 0 and h > 0 and x >= -1 and y >= -1 and x + w <= im["width"] + 1 and y + h <= im["height"] + 1
-        if not ok:
+        if not coco_box_ok(bbox, im):
             raise AnnotationError(f"{path}: annotations[{k}] (id {a.get('id')}) bbox {bbox!r} is empty or outside its "
                                   f"image {im['file_name']!r} ({im['width']}x{im['height']})")
     return RealPhotos(folder, images, d["annotations"], categories)

@@ -215,6 +215,25 @@ def checkpoint_model_variables(prefix: str) -> dict[str, np.ndarray]:
             if k.startswith("model/") and k.endswith("/.ATTRIBUTES/VARIABLE_VALUE") and "/.OPTIMIZER_SLOT/" not in k}
 
 
+def odapi_decoded(data_dir: str, split: str = "train") -> dict:
+    """{source_id: decoded tensors} of every record of a dataset's `split`, read by the OD API's own
+    input pipeline (dataset_builder + TfExampleDecoder on tf-slim, after the stack's fixes), in order."""
+    from object_detection.builders import dataset_builder
+    from object_detection.core import standard_fields as fields
+    from object_detection.protos import input_reader_pb2
+
+    from synth import dataset, training
+
+    training.apply_compat_fixes()
+    reader = input_reader_pb2.InputReader()
+    reader.label_map_path = os.path.join(data_dir, dataset.LABEL_MAP)
+    reader.shuffle = False
+    reader.num_epochs = 1
+    reader.num_readers = 1
+    reader.tf_record_input_reader.input_path.append(dataset.shard_pattern(data_dir, split))
+    return {d[fields.InputDataFields.source_id].numpy().decode(): d for d in dataset_builder.build(reader)}
+
+
 def relative_difference(a: np.ndarray, reference: np.ndarray) -> float:
     """||a - reference|| / ||reference||."""
     a, reference = np.asarray(a, np.float64), np.asarray(reference, np.float64)

@@ -12,6 +12,7 @@ import pytest
 from synth import dataset
 from synth.errors import SynthError
 from synth.html import config as hconfig, job, sources
+from conftest import odapi_decoded
 
 PAGES = {
     "a.html": "<!doctype html><html><head><link rel=stylesheet href='a.css'></head><body><h1>Alpha report</h1>"
@@ -67,24 +68,13 @@ def headers_data(tmp_path_factory):
 
 
 def test_shards_decode_through_the_od_api_input_pipeline(headers_data):
-    from synth import training
-
-    training.apply_compat_fixes()
     import tensorflow as tf
-    from object_detection.builders import dataset_builder
     from object_detection.core import standard_fields as fields
-    from object_detection.protos import input_reader_pb2
 
     from synth.tfexample import parse_example
 
     data_dir = str(headers_data / "one")
-    reader = input_reader_pb2.InputReader()
-    reader.label_map_path = os.path.join(data_dir, dataset.LABEL_MAP)
-    reader.shuffle = False
-    reader.num_epochs = 1
-    reader.num_readers = 1
-    reader.tf_record_input_reader.input_path.append(dataset.shard_pattern(data_dir, "train"))
-    decoded = {d[fields.InputDataFields.source_id].numpy().decode(): d for d in dataset_builder.build(reader)}
+    decoded = odapi_decoded(data_dir)
     params = {f"{r['split']}-{r['index']:08d}": r for r in map(json.loads, open(os.path.join(data_dir, dataset.PARAMS)))}
     ours = {}
     for path in dataset.list_shards(data_dir, "train"):

@@ -9,7 +9,7 @@ import tensorflow as tf
 from synth import config as configlib, dataset, generate, pipeline_config, training
 from synth.errors import ConfigError
 from synth.tfexample import parse_example
-from conftest import write_config
+from conftest import odapi_decoded, write_config
 
 
 @pytest.fixture
@@ -23,20 +23,9 @@ def data_dir(workdir):
 def test_shards_read_back_through_the_od_api_input_pipeline(data_dir):
     """The OD API's dataset_builder and TfExampleDecoder (built on tf-slim) decode every
     record to the boxes and classes we wrote."""
-    training.apply_compat_fixes()
-    from object_detection.builders import dataset_builder
     from object_detection.core import standard_fields as fields
-    from object_detection.protos import input_reader_pb2
 
-    reader = input_reader_pb2.InputReader()
-    reader.label_map_path = os.path.join(data_dir, dataset.LABEL_MAP)
-    reader.shuffle = False
-    reader.num_epochs = 1
-    reader.num_readers = 1
-    reader.tf_record_input_reader.input_path.append(dataset.shard_pattern(data_dir, "train"))
-    decoded = {}
-    for d in dataset_builder.build(reader):
-        decoded[d[fields.InputDataFields.source_id].numpy().decode()] = d
+    decoded = odapi_decoded(data_dir)
     ours = {}
     for path in dataset.list_shards(data_dir, "train"):
         for raw in tf.data.TFRecordDataset([path]):
