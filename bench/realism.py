@@ -154,7 +154,7 @@ def measure(n: int = 500) -> dict:
             ring = ring_mask(r.pasted[k], 6)
             # noise is compared where the clean signal is flat: the logo's own artwork (warped
             # onto the canvas) inside, the backdrop before any logo in the ring
-            logo_img = eng.bank.get(o.logo_index, o.colourway, np.linalg.norm(quad[1] - quad[0]))[0]
+            logo_img, prepared_logo, _ = scene.pasted_logo(o, eng.bank)  # as its homography maps it
             art = cv2.warpPerspective(cv2.cvtColor(logo_img[..., :3], cv2.COLOR_RGB2GRAY), r.homographies[k],
                                       (gray.shape[1], gray.shape[0]), flags=cv2.INTER_LINEAR)
             flat_in = inner & _flat(art)
@@ -168,8 +168,7 @@ def measure(n: int = 500) -> dict:
                     sharpness(gray, ring, noise_level(gray, ring))))
                 lum_in.append(float(gray[inner].mean()))
                 lum_ring.append(float(gray[ring].mean()))
-            if gate.score(eng.bank.get(o.logo_index, o.colourway, np.linalg.norm(quad[1] - quad[0]))[1],
-                          r.homographies[k], r.image, vis, r.pasted[k]).reasons(eng.settings.gate_cfg):
+            if gate.score(prepared_logo, r.homographies[k], r.image, vis, r.pasted[k]).reasons(eng.settings.gate_cfg):
                 below_gate += 1
     noise_r = [v for v in noise_r if v is not None]
     noise_raw = [v for v in noise_raw if v is not None]

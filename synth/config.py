@@ -6,6 +6,7 @@ allowed range. Every error names the file and the field.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -213,6 +214,7 @@ def _validate_realism(c: GenerationConfig, source: str) -> None:
                "realism.occlusion.min_occluded_fraction", o.min_occluded_fraction,
                f"every occluded logo would fail realism.gate.min_visible_fraction ({g.min_visible_fraction:g})")
     _check(r.audit.min_inliers >= 4, source, "realism.audit.min_inliers", r.audit.min_inliers, "must be >= 4")
+    _validate_curvature(r.curvature, source)
     for i, logo in enumerate(c.logo):
         for j, cw in enumerate(logo.colourway):
             _check(cw.name in COLOURWAY_NAMES, source, f"logo[{i}].colourway[{j}].name", cw.name,
@@ -224,6 +226,35 @@ def _validate_realism(c: GenerationConfig, source: str) -> None:
         if logo.HasField("plate_colour"):
             _check(plate_rgb(logo.plate_colour) is not None, source, f"logo[{i}].plate_colour",
                    logo.plate_colour, 'must be "#rrggbb"')
+
+
+def _validate_curvature(cv, source: str) -> None:
+    """realism.curvature (synth.curvature's limits, named by the config's fields)."""
+    f = "realism.curvature."
+    for name in ("cylinder_probability", "fold_probability"):
+        _check(0 <= getattr(cv, name) <= 1, source, f + name, getattr(cv, name), "must be in [0, 1]")
+    _check(cv.cylinder_probability + cv.fold_probability <= 1 + 1e-6, source, f + "fold_probability",
+           cv.fold_probability, f"cylinder_probability ({cv.cylinder_probability:g}) + fold_probability must be <= 1")
+    _check(1 <= cv.min_wrap_deg, source, f + "min_wrap_deg", cv.min_wrap_deg, "must be >= 1")
+    _check(cv.min_wrap_deg <= cv.max_wrap_deg <= 160, source, f + "max_wrap_deg", cv.max_wrap_deg,
+           f"must be in [min_wrap_deg ({cv.min_wrap_deg:g}), 160]")
+    _check(0 <= cv.max_azimuth_deg and cv.max_wrap_deg / 2 + cv.max_azimuth_deg <= 85, source,
+           f + "max_azimuth_deg", cv.max_azimuth_deg,
+           f"must be >= 0 with max_wrap_deg / 2 + max_azimuth_deg <= 85 (max_wrap_deg is {cv.max_wrap_deg:g}): "
+           "beyond it the logo runs round the cylinder's limb")
+    for name, hi in (("max_axis_tilt_deg", 45), ("max_light_deg", 90), ("max_highlight", 1),
+                     ("max_fold_angle_deg", 90), ("max_fold_slant_deg", 75)):
+        _check(0 <= getattr(cv, name) <= hi, source, f + name, getattr(cv, name), f"must be in [0, {hi}]")
+    _check(0 <= cv.min_shading <= cv.max_shading <= 0.95, source, f + "min_shading/max_shading",
+           (cv.min_shading, cv.max_shading), "need 0 <= min <= max <= 0.95")
+    _check(0 <= cv.min_fold_height <= cv.max_fold_height <= 0.5, source, f + "min_fold_height/max_fold_height",
+           (cv.min_fold_height, cv.max_fold_height), "need 0 <= min <= max <= 0.5 (shares of the logo's width)")
+    _check(0.05 <= cv.min_fold_periods <= cv.max_fold_periods <= 10, source, f + "min_fold_periods/max_fold_periods",
+           (cv.min_fold_periods, cv.max_fold_periods), "need 0.05 <= min <= max <= 10")
+    steep = cv.max_fold_height * 2 * math.pi * cv.max_fold_periods
+    _check(steep <= 0.9, source, f + "max_fold_height", cv.max_fold_height,
+           f"max_fold_height x 2 pi x max_fold_periods ({cv.max_fold_periods:g}) = {steep:.2f} must be <= 0.9: "
+           "steeper folds fold the logo over itself")
 
 
 def plate_rgb(text: str):

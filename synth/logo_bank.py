@@ -5,18 +5,21 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synth import colourway, gate, geometry
+from synth import colourway, curvature, gate, geometry
 from synth.inputs import Inputs
 from synth.settings import Settings
 
 
 class LogoBank:
     """Each logo in each colourway, pre-shrunk by powers of two (warping a 500 px logo straight
-    down to 40 px aliases), with its gate.PreparedLogo."""
+    down to 40 px aliases), with its gate.PreparedLogo; and the last few curved logos."""
+
+    CURVED_KEPT = 16  # curved logos are drawn per object: only the most recent are kept
 
     def __init__(self, inputs: Inputs, settings: Settings):
         self.inputs, self.s = inputs, settings
         self._cache: dict = {}
+        self._curved: dict = {}
 
     def get(self, logo_index: int, cw: str, width_px: float):
         base = self._colourway(logo_index, cw)
@@ -39,6 +42,23 @@ class LogoBank:
         if key not in self._cache:
             self._cache[key] = (img, geometry.premultiply(img))  # img kept alive: its id stays unique
         return self._cache[key][1]
+
+    def curved(self, logo_index: int, cw: str, frame_width_px: float, cp: curvature.CurvatureParams):
+        """(curvature.apply of the logo, its gate.PreparedLogo, its geometry.premultiply) for a curved
+        frame `frame_width_px` wide on the canvas: the flat logo is chosen for the width it has
+        there (the frame is narrower than the flat logo by the wrap)."""
+        lh, lw = self._colourway(logo_index, cw).shape[:2]
+        fw = curvature.frame_size(cp, (lh, lw))[1]
+        flat = self.get(logo_index, cw, frame_width_px * lw / fw)[0]
+        key = (id(flat), cp)
+        hit = self._curved.pop(key, None)
+        if hit is None:
+            img = curvature.apply(flat, cp, self.premultiplied(logo_index, cw, frame_width_px * lw / fw))
+            hit = (img, gate.prepare_logo(img), geometry.premultiply(img))
+        self._curved[key] = hit  # most recent last
+        while len(self._curved) > self.CURVED_KEPT:
+            self._curved.pop(next(iter(self._curved)))
+        return hit
 
     def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
         key = (logo_index, cw, "base")

@@ -9,6 +9,8 @@ Stages, each in its own module and each switchable in the config (`realism { ...
   surface (synth.surface)      regions, strong edges and a plane per region, once per backdrop
   placement (synth.placement)  a footprint inside one region, in its perspective, crossing no edge
   colourway (synth.colourway)  the logo as designed, inverted, white, black or on a plate
+  curvature (synth.curvature)  the logo wrapped around a cylinder or bent by a fold, shaded, in its
+                               own plane (a "frame" the placement lays like a flat logo); off by default
   geometry (synth.geometry)    the homography of the logo onto its quad, the warp
   light (synth.photometric)    shading, colour cast, shadow, glare
   camera (synth.camera)        blur (before blending) and noise matching (after it, on the composite)
@@ -37,8 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synth import (blending, boxes as boxlib, camera, colourway, framing, gate, geometry, occlusion, photometric,
-                   placement, records)
+from synth import (blending, boxes as boxlib, camera, colourway, curvature, framing, gate, geometry, occlusion,
+                   photometric, placement, records)
 from synth.backdrops import NUM_FIT_VARIANTS, Backdrops
 from synth.boxes import PixelRect
 from synth.inputs import Inputs
@@ -57,6 +59,8 @@ class ObjectParams:
     occluder: occlusion.OccluderParams | None
     framing: framing.FramingParams | None = None  # the size prior's draw (None: min_scale..max_scale)
     mode: str = "region"  # "region" (surface stage), "closeup" (frontal, no region holds it), "random"
+    curvature: curvature.CurvatureParams | None = None  # the curvature stage's draw (None: flat); the
+    # quad then holds the curved logo's frame (synth.curvature), not the flat logo
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ class SceneResult:
     scores: list  # [N] gate.GateScores
     visible: list  # [N] full-canvas visible opacity, float32
     pasted: list  # [N] full-canvas opacity before later layers
-    homographies: list  # [N] logo (as pasted, after colourway and pre-shrink) -> canvas
+    homographies: list  # [N] logo (as pasted, after colourway, pre-shrink and curvature: `pasted_logo`) -> canvas
     occluders: list = field(default_factory=list)  # [N] full-canvas opacity of each object's occluder, or None
 
 
@@ -109,26 +113,32 @@ def _random_quad(rng, logo_hw, s: Settings) -> tuple:
     return ((x - 0.5, y - 0.5), (x + w - 0.5, y - 0.5), (x + w - 0.5, y + h - 0.5), (x - 0.5, y + h - 0.5))
 
 
-def _logo_hw(inputs: Inputs, li: int, cw: str) -> tuple[float, float]:
+def _logo_hw(inputs: Inputs, li: int, cw: str, cp: curvature.CurvatureParams | None = None) -> tuple[float, float]:
+    """(height, width) of what the placement lays on the image: the logo (with its plate's margin),
+    or the frame of the curved logo."""
     lh, lw = inputs.logos[li].shape[:2]
     if cw == "plate":  # the plate adds a margin on every side
         lh, lw = lh * 1.3, lw * 1.3
+    if cp is not None:
+        return curvature.frame_size(cp, (lh, lw))
     return lh, lw
 
 
 def sample_slot(rng, s: Settings, inputs: Inputs) -> tuple:
-    """(logo index, colourway, FramingParams or None) of one object slot: drawn once per slot,
-    so that the gate's re-draws (which re-draw everything else) keep the colourway mix and the
-    size distribution that the config asks for."""
+    """(logo index, colourway, FramingParams or None, CurvatureParams or None) of one object slot:
+    drawn once per slot, so that the gate's re-draws (which re-draw everything else) keep the
+    colourway mix, the share of curved logos and the size distribution that the config asks for.
+    The curvature stage draws nothing when it is off."""
     li = int(rng.integers(len(inputs.logos)))
     names, weights = zip(*s.colourways[li])
     cw = colourway.sample_colourway(rng, names, weights)
+    cp = curvature.sample_curvature(rng, s.curvature_cfg) if s.curvature_cfg is not None else None
     fp = None
     if s.framing_cfg is not None:
-        lh, lw = _logo_hw(inputs, li, cw)
+        lh, lw = _logo_hw(inputs, li, cw, cp)
         fp = framing.sample_framing(rng, s.framing_cfg, lh / lw, s.out_hw,
                                     s.gate_cfg.min_size_px if s.gate_on else 0.0)
-    return li, cw, fp
+    return li, cw, fp, cp
 
 
 def _overlaps(quad, taken, s: Settings) -> bool:
@@ -137,8 +147,8 @@ def _overlaps(quad, taken, s: Settings) -> bool:
 
 
 def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> ObjectParams | str:
-    li, cw, fp = slot
-    lh, lw = _logo_hw(inputs, li, cw)
+    li, cw, fp, cp = slot
+    lh, lw = _logo_hw(inputs, li, cw, cp)
     mode = "region"
     if fp is not None:
         pp = None
@@ -169,7 +179,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> Objec
         b = placement.quad_box(np.asarray(quad), s.out_hw)
         oh, ow = s.out_hw
         occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg)
-    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), plc, light, cam, blend, occ, fp, mode)
+    return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), plc, light, cam, blend, occ, fp, mode, cp)
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -192,14 +202,23 @@ class _Layer:
     score_rect: PixelRect | None = None  # the region they read: still valid while no later layer touches it
 
 
+def pasted_logo(o: ObjectParams, bank: LogoBank):
+    """(the RGBA logo as pasted: after its colourway, pre-shrink and curvature; its gate.PreparedLogo;
+    its geometry.premultiply): what the object's homography (its quad) maps onto the canvas."""
+    quad = np.asarray(o.quad, np.float64)
+    width = float(np.linalg.norm(quad[1] - quad[0]))
+    if o.curvature is not None:
+        return bank.curved(o.logo_index, o.colourway, width, o.curvature)
+    logo, prepared = bank.get(o.logo_index, o.colourway, width)
+    return logo, prepared, bank.premultiplied(o.logo_index, o.colourway, width)
+
+
 def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
     """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
     (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended."""
-    quad = np.asarray(o.quad, np.float64)
-    width = float(np.linalg.norm(quad[1] - quad[0]))
-    logo, prepared = bank.get(o.logo_index, o.colourway, width)
-    H = geometry.logo_homography(logo.shape[:2], quad)
-    rgb, alpha, roi = geometry.warp_rgba(logo, H, s.out_hw, bank.premultiplied(o.logo_index, o.colourway, width))
+    logo, prepared, pre = pasted_logo(o, bank)
+    H = geometry.logo_homography(logo.shape[:2], np.asarray(o.quad, np.float64))
+    rgb, alpha, roi = geometry.warp_rgba(logo, H, s.out_hw, pre)
     pasted = np.zeros(s.out_hw, np.float32)
     if roi[2] <= roi[0] or roi[3] <= roi[1]:
         return canvas, _Layer(pasted, None, H, prepared, None, None, None)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synth import (blending, camera, config as configlib, framing, gate, occlusion, photometric, placement,
-                   surface)
+from synth import (blending, camera, config as configlib, curvature, framing, gate, occlusion, photometric,
+                   placement, surface)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Settings:
     plates: tuple  # per logo: (r, g, b) or None
     framing_cfg: framing.FramingConfig | None = None  # the size prior; None: min_scale..max_scale
     negative_fraction: float = 0.0
+    curvature_cfg: curvature.CurvatureConfig | None = None  # None: every logo flat (no draw at all)
 
     @classmethod
     def from_config(cls, c) -> "Settings":
@@ -96,4 +97,17 @@ class Settings:
             plates=tuple(configlib.plate_rgb(lg.plate_colour) if lg.HasField("plate_colour") else None
                          for lg in c.logo),
             framing_cfg=prior, negative_fraction=c.negative_fraction,
+            curvature_cfg=_curvature(r.curvature),
         )
+
+
+def _curvature(cv) -> curvature.CurvatureConfig | None:
+    if cv.cylinder_probability <= 0 and cv.fold_probability <= 0:
+        return None
+    return curvature.CurvatureConfig(
+        cylinder_probability=cv.cylinder_probability, fold_probability=cv.fold_probability,
+        wrap_deg=(cv.min_wrap_deg, cv.max_wrap_deg), max_tilt_deg=cv.max_axis_tilt_deg,
+        max_azimuth_deg=cv.max_azimuth_deg, max_light_deg=cv.max_light_deg, max_highlight=cv.max_highlight,
+        fold_height=(cv.min_fold_height, cv.max_fold_height), fold_periods=(cv.min_fold_periods, cv.max_fold_periods),
+        max_fold_angle_deg=cv.max_fold_angle_deg, max_fold_slant_deg=cv.max_fold_slant_deg,
+        shading=(cv.min_shading, cv.max_shading))
