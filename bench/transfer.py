@@ -20,8 +20,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
     naive    every realism stage off: surface, light, camera, occlusion, gate, audit off, hard
              paste only; the same logos, colourways, size prior and counts
   and, with --arms, ablations: no_surface, no_light, no_camera, no_blend (hard paste only),
-  no_gate, with_occlusion (the occlusion stage, off by default, switched on), old_sizes (the
-  older min_scale 0.06..max_scale 0.4 sizes, no size prior).
+  no_gate, with_occlusion (the occlusion stage, off by default, switched on), with_curvature (the
+  curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
+  fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior).
 - Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.
@@ -80,6 +81,7 @@ ARMS = {
     "no_camera": {"realism": ("camera",)},
     "no_blend": {"realism": ("blend",)},
     "with_occlusion": {"realism": (), "extra": "occlusion { enabled: true }"},
+    "with_curvature": {"realism": (), "extra": "curvature { cylinder_probability: 0.3 fold_probability: 0.2 }"},
     "no_gate": {"realism": ("gate",)},
     "old_sizes": {"realism": (), "placement": "min_scale: 0.06 max_scale: 0.4"},
 }

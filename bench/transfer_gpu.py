@@ -12,7 +12,8 @@ Protocol (fixed):
   400 px on its longer side, boxes scaled with it; the benchmark's split of bench/transfer.py,
   brands fedex, google, heineken, starbucks; backgrounds are never test photos).
 - Composites: tools/make_tfrecords.py, 288x384, ARMS of bench/transfer.py (realism defaults, naive,
-  and each realism stage switched off alone, plus the older sizes), N composites per arm, 1 or 2
+  each realism stage switched off alone, the stages off by default switched on (with_occlusion,
+  with_curvature), plus the older sizes), N composites per arm, 1 or 2
   logos each, seed 1, all cores.
 - Detector: fasterrcnn with resnet_fpn_backbone("resnet18"), images at 288..384 (min/max size),
   SGD momentum 0.9, lr 0.02 with 200 warm-up steps then cosine, weight decay 1e-4, batch 16,

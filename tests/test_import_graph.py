@@ -149,3 +149,21 @@ def test_a_cycle_through_an_import_inside_a_function_is_found(tmp_path):
 def test_a_name_imported_from_a_module_is_an_edge_to_that_module(tmp_path, text):
     _write(str(tmp_path), {"__init__.py": "", "a.py": text, "b.py": "name = 1\n"})
     assert import_graph(str(tmp_path))["synth.a"] == {"synth.b"}
+
+
+# The realism stages are pure functions over arrays and records: each imports only the shared
+# helpers below it (errors, boxes, measure, geometry, its own sub-module), never the sampling layer
+# (settings, logo_bank, scene) nor anything above it.
+STAGES = ("synth.surface", "synth.placement", "synth.colourway", "synth.curvature", "synth.geometry",
+          "synth.photometric", "synth.camera", "synth.blending", "synth.occlusion", "synth.framing", "synth.gate")
+STAGE_MAY_IMPORT = {"synth.errors", "synth.boxes", "synth.measure", "synth.geometry", "synth.surface",
+                    "synth.surface_plane"}
+
+
+def test_the_realism_stages_import_only_shared_helpers():
+    graph = import_graph()
+    for stage in STAGES:
+        assert stage in graph, stage
+        assert graph[stage] <= STAGE_MAY_IMPORT, f"{stage} imports {sorted(graph[stage] - STAGE_MAY_IMPORT)}"
+    # the sampling layer is where the stages meet
+    assert "synth.curvature" in graph["synth.scene"] and "synth.curvature" in graph["synth.settings"]
