@@ -33,7 +33,8 @@ units (orthographic view; the perspective comes from the placement's homography 
 The frame is the bounding rectangle of the curved logo (its extents found on its outline, sampled
 OUTLINE_SAMPLES times per side, in units of the width, so the same for every resolution), stretched
 to whole pixels: frame pixel (fx, fy) = ((x - x0) / (x1 - x0) * fw - 0.5, (y - y0) / (y1 - y0) * fh - 0.5)
-with fw = round(lw (x1 - x0)), fh = round(lw (y1 - y0)). `forward_map` gives where a logo pixel
+with fw = round(k lw (x1 - x0)), fh = round(k lw (y1 - y0)), k the frame's `scale` over the logo's
+resolution (a logo pasted larger than its artwork is enlarged by the curve's own resampling). `forward_map` gives where a logo pixel
 lands in the frame (compose it with the homography for the image: `to_image`); `warp` renders the
 frame by the inverse map (closed form for the cylinder, Newton's method for the fold) with
 premultiplied alpha, and the shading and highlight maps; `apply` gives the shaded RGBA frame.
@@ -59,6 +60,7 @@ HIGHLIGHT_SIGMA_RAD = 0.12
 OUTLINE_SAMPLES = 257
 _NEWTON_STEPS = 12
 FOLD_TABLE = 4097
+MAX_SCALE = 16.0  # the largest enlargement of a frame over its logo's resolution
 
 
 @dataclass(frozen=True)
@@ -238,35 +240,37 @@ def frame_size(cp: CurvatureParams, logo_hw) -> tuple[float, float]:
     return (y1 - y0) * lw, (x1 - x0) * lw
 
 
-def frame_hw(cp: CurvatureParams, logo_hw) -> tuple[int, int]:
-    """(fh, fw): the frame's whole-pixel size for a logo of `logo_hw` pixels."""
+def frame_hw(cp: CurvatureParams, logo_hw, scale: float = 1.0) -> tuple[int, int]:
+    """(fh, fw): the frame's whole-pixel size for a logo of `logo_hw` pixels, drawn `scale` times
+    the logo's own resolution (an enlarged paste is then resampled once, by the curve, not twice)."""
     h, w = frame_size(cp, logo_hw)
-    return max(2, int(round(h))), max(2, int(round(w)))
+    return max(2, int(round(h * scale))), max(2, int(round(w * scale)))
 
 
-def forward_map(cp: CurvatureParams, logo_hw, uv) -> np.ndarray:
-    """(N, 2) logo pixel-centre points (x = column, y = row) -> (N, 2) frame pixel coordinates."""
+def forward_map(cp: CurvatureParams, logo_hw, uv, scale: float = 1.0) -> np.ndarray:
+    """(N, 2) logo pixel-centre points (x = column, y = row) -> (N, 2) pixel coordinates of the
+    frame drawn at `scale` (see frame_hw)."""
     lh, lw = (float(v) for v in logo_hw)
     p = np.asarray(uv, np.float64).reshape(-1, 2)
     x, y = _curve(cp, (p[:, 0] + 0.5 - lw / 2) / lw, (p[:, 1] + 0.5 - lh / 2) / lw)
     x0, y0, x1, y1 = _extents(cp, lh / lw)
-    fh, fw = frame_hw(cp, logo_hw)
+    fh, fw = frame_hw(cp, logo_hw, scale)
     return np.stack([(x - x0) / (x1 - x0) * fw - 0.5, (y - y0) / (y1 - y0) * fh - 0.5], axis=1)
 
 
-def to_image(cp: CurvatureParams, logo_hw, H: np.ndarray, uv) -> np.ndarray:
+def to_image(cp: CurvatureParams, logo_hw, H: np.ndarray, uv, scale: float = 1.0) -> np.ndarray:
     """Logo pixel points -> image pixels: `forward_map` then the frame's homography H."""
-    f = forward_map(cp, logo_hw, uv)
+    f = forward_map(cp, logo_hw, uv, scale)
     q = f @ np.asarray(H, np.float64)[:, :2].T + np.asarray(H, np.float64)[:, 2]
     return q[:, :2] / q[:, 2:3]
 
 
-def _frame_grid(cp: CurvatureParams, logo_hw):
+def _frame_grid(cp: CurvatureParams, logo_hw, scale: float):
     """Per frame pixel: its (a, b) on the logo and the logo pixel it samples (map_x, map_y). (The
     cylinder's inverse is one value per column and a shift of the rows: computed per column.)"""
     lh, lw = (float(v) for v in logo_hw)
     x0, y0, x1, y1 = _extents(cp, lh / lw)
-    fh, fw = frame_hw(cp, logo_hw)
+    fh, fw = frame_hw(cp, logo_hw, scale)
     xs = x0 + (np.arange(fw) + 0.5) / fw * (x1 - x0)
     ys = y0 + (np.arange(fh) + 0.5) / fh * (y1 - y0)
     if cp.kind == "cylinder":
@@ -306,10 +310,12 @@ def _check_logo(logo_rgba) -> None:
                          f"{getattr(logo_rgba, 'shape', None)}")
 
 
-def _remap(logo_rgba: np.ndarray, cp: CurvatureParams, premultiplied: np.ndarray | None):
+def _remap(logo_rgba: np.ndarray, cp: CurvatureParams, premultiplied: np.ndarray | None, scale: float):
     """(the frame, premultiplied float32 (fh, fw, 4) with opacity 0..1; a; b)."""
     _check_logo(logo_rgba)
-    a, b, mx, my = _frame_grid(cp, logo_rgba.shape[:2])
+    if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
+        raise ValueError(f"curvature: frame scale {scale!r} must be in (0, {MAX_SCALE:g}]")
+    a, b, mx, my = _frame_grid(cp, logo_rgba.shape[:2], scale)
     if premultiplied is None:
         alpha = logo_rgba[..., 3:4].astype(np.float32) / 255.0
         premultiplied = np.concatenate([logo_rgba[..., :3].astype(np.float32) * alpha, alpha], axis=2)
@@ -335,21 +341,22 @@ def _to_uint8(pre: np.ndarray, factor: np.ndarray, add: np.ndarray | None) -> np
     return out
 
 
-def warp(logo_rgba: np.ndarray, cp: CurvatureParams):
+def warp(logo_rgba: np.ndarray, cp: CurvatureParams, scale: float = 1.0):
     """The curved frame of an RGBA uint8 logo, unshaded, and its maps: (rgba uint8 (fh, fw, 4),
     shade float32 (fh, fw), highlight float32 (fh, fw)); the maps are 1 and 0 where the frame holds no logo."""
-    pre, a, b = _remap(logo_rgba, cp, None)
+    pre, a, b = _remap(logo_rgba, cp, None, scale)
     shade, hl = _shading_maps(cp, a, b)
     inside = pre[..., 3] > 0
     return (_to_uint8(pre, np.ones(pre.shape[:2], np.float32), None),
             np.where(inside, shade, 1.0).astype(np.float32), np.where(inside, hl, 0.0).astype(np.float32))
 
 
-def apply(logo_rgba: np.ndarray, cp: CurvatureParams, premultiplied: np.ndarray | None = None) -> np.ndarray:
+def apply(logo_rgba: np.ndarray, cp: CurvatureParams, premultiplied: np.ndarray | None = None,
+          scale: float = 1.0) -> np.ndarray:
     """The curved, shaded RGBA uint8 frame of a logo: what the placement lays on the image. Colour
     = logo colour x shade, then toward white by the highlight: c x shade x (1 - hl) + 255 hl.
-    `premultiplied`: geometry.premultiply(logo_rgba) when the caller keeps it."""
-    pre, a, b = _remap(logo_rgba, cp, premultiplied)
+    `premultiplied`: geometry.premultiply(logo_rgba) when the caller keeps it; `scale`: see frame_hw."""
+    pre, a, b = _remap(logo_rgba, cp, premultiplied, scale)
     shade, hl = _shading_maps(cp, a, b)
     if cp.highlight > 0:
         return _to_uint8(pre, shade * (1.0 - hl), hl * np.float32(255.0))

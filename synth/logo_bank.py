@@ -46,14 +46,17 @@ class LogoBank:
     def curved(self, logo_index: int, cw: str, frame_width_px: float, cp: curvature.CurvatureParams):
         """(curvature.apply of the logo, its gate.PreparedLogo, its geometry.premultiply) for a curved
         frame `frame_width_px` wide on the canvas: the flat logo is chosen for the width it has
-        there (the frame is narrower than the flat logo by the wrap)."""
+        there (the frame is narrower than the flat logo by the wrap), and a frame pasted larger
+        than the artwork is drawn at the paste's size."""
         lh, lw = self._colourway(logo_index, cw).shape[:2]
-        fw = curvature.frame_size(cp, (lh, lw))[1]
-        flat = self.get(logo_index, cw, frame_width_px * lw / fw)[0]
-        key = (id(flat), cp)
+        flat_width = frame_width_px * lw / curvature.frame_size(cp, (lh, lw))[1]
+        flat = self.get(logo_index, cw, flat_width)[0]
+        # a paste larger than the artwork: the curve enlarges it to the paste's size (one resampling)
+        scale = min(curvature.MAX_SCALE, max(1.0, frame_width_px / curvature.frame_size(cp, flat.shape[:2])[1]))
+        key = (id(flat), cp, scale)
         hit = self._curved.pop(key, None)
         if hit is None:
-            img = curvature.apply(flat, cp, self.premultiplied(logo_index, cw, frame_width_px * lw / fw))
+            img = curvature.apply(flat, cp, self.premultiplied(logo_index, cw, flat_width), scale)
             hit = (img, gate.prepare_logo(img), geometry.premultiply(img))
         self._curved[key] = hit  # most recent last
         while len(self._curved) > self.CURVED_KEPT:

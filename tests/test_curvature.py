@@ -42,9 +42,9 @@ def _dot_grid(h=192, w=288):
     return logo, np.array(pts, np.float64)
 
 
-def _paste(logo, cp, quad, out_hw=(480, 640)):
+def _paste(logo, cp, quad, out_hw=(480, 640), scale=1.0):
     """The curved frame laid on `quad` of a canvas as the scene does it: (rgb, alpha, roi, H)."""
-    frame = curvature.apply(logo, cp)
+    frame = curvature.apply(logo, cp, scale=scale)
     H = geometry.logo_homography(frame.shape[:2], np.asarray(quad, np.float64))
     rgb, alpha, roi = geometry.warp_rgba(frame, H, out_hw)
     return rgb, alpha, roi, H
@@ -65,18 +65,20 @@ def _dot_centroids(rgb, alpha, roi):
     return np.array(out)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1.7], ids=["frame at the logo's size", "frame enlarged"])
 @pytest.mark.parametrize("cp", [CYLINDER, FOLD], ids=["cylinder", "fold"])
-def test_a_grid_lands_where_the_geometry_says(cp):
+def test_a_grid_lands_where_the_geometry_says(cp, scale):
     logo, pts = _dot_grid()
-    rgb, alpha, roi, H = _paste(logo, cp, QUAD)
+    rgb, alpha, roi, H = _paste(logo, cp, QUAD, scale=scale)
+    assert curvature.apply(logo, cp, scale=scale).shape[:2] == curvature.frame_hw(cp, logo.shape[:2], scale)
     found = _dot_centroids(rgb, alpha, roi)
-    expected = curvature.to_image(cp, logo.shape[:2], H, pts)
+    expected = curvature.to_image(cp, logo.shape[:2], H, pts, scale)
     assert len(found) == len(pts) == 96  # every dot seen, none merged
     d = np.hypot(found[:, None, 0] - expected[None, :, 0], found[:, None, 1] - expected[None, :, 1]).min(axis=0)
     assert d.max() <= TOL_PX, f"worst grid point {d.max():.2f} px from where the geometry puts it"
     # and the warp is not the identity: the points moved from where the planar homography alone puts them
     planar = geometry.apply_h(geometry.logo_homography(logo.shape[:2], np.asarray(QUAD)), pts)
-    assert np.hypot(*(planar - curvature.to_image(cp, logo.shape[:2], H, pts)).T).max() > 8.0
+    assert np.hypot(*(planar - expected).T).max() > 8.0
 
 
 @pytest.mark.parametrize("cp", [CYLINDER, FOLD], ids=["cylinder", "fold"])
