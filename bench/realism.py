@@ -133,7 +133,7 @@ def measure(n: int = 500) -> dict:
         empty += not params.objects
         for k, o in enumerate(params.objects):
             objects += 1
-            on_texture += bool(o.placement) and o.placement.get("region_kind") == "texture"
+            on_texture += o.placement is not None and o.placement.region_kind == "texture"
             ref = _composited_box(k, r.pasted, r.occluders)
             ious.append(boxlib.iou(r.boxes[k], ref) if ref is not None else 0.0)
             ref = _painter_box(k, r.pasted, r.occluders)

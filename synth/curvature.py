@@ -5,7 +5,9 @@ The logo is curved in its own plane first, into a "frame" (an RGBA image holding
 logo); the planar placement then lays that frame on the image with its homography, exactly as it
 lays a flat logo (synth.geometry, synth.scene). Everything downstream (the warp, the light and
 camera stages, blending, the tight box of visible pixels, the gate) works on the frame as it works
-on a flat logo: the gate compares the composite with the curved, shaded artwork as pasted.
+on a flat logo: the gate compares the composite with the curved, shaded artwork as pasted (its
+homography is the frame's). The background audit (synth.audit) looks for logos in backgrounds
+before anything is pasted, so curved objects never meet it.
 
 Coordinates. A logo of lh x lw pixels is taken in units of its width, centred: the pixel-centre
 point (u, v) is (a, b) = ((u + 0.5 - lw / 2) / lw, (v + 0.5 - lh / 2) / lw), so the logo spans
