@@ -246,3 +246,28 @@ def test_a_bad_params_record_is_refused():
         curvature.CurvatureParams("cylinder", 0.0, 0.0, wrap_deg=170.0)
     with pytest.raises(ConfigError, match="fold over"):
         curvature.CurvatureParams("fold", 0.0, 0.0, fold_height=0.2, fold_periods=2.0, fold_slant_deg=60.0)
+
+
+def test_every_draw_of_the_widest_allowed_config_renders_and_inverts():
+    """The limits validation allows, at their extremes: every frame is finite, holds the whole logo,
+    and the inverse map used to render it undoes the forward map."""
+    cfg = curvature.CurvatureConfig(cylinder_probability=0.5, fold_probability=0.5, wrap_deg=(1.0, 160.0),
+                                    max_tilt_deg=45.0, max_azimuth_deg=5.0, max_light_deg=90.0, max_highlight=1.0,
+                                    fold_height=(0.0, 0.0716), fold_periods=(0.05, 2.0), max_fold_angle_deg=90.0,
+                                    max_fold_slant_deg=75.0, shading=(0.0, 0.95))
+    rng = np.random.default_rng(4)
+    logo = np.full((30, 50, 4), 255, np.uint8)
+    ab = np.random.default_rng(5).uniform(-0.5, 0.5, (500, 2)) * [1.0, 30 / 50]
+    for _ in range(300):
+        cp = curvature.sample_curvature(rng, cfg)
+        frame = curvature.apply(logo, cp)
+        assert frame.shape[:2] == curvature.frame_hw(cp, (30, 50))
+        # the logo fills its frame: opaque at its centre, and its corners land inside the frame
+        corners = curvature.forward_map(cp, (30, 50), geometry.logo_corners((30, 50)))
+        fh, fw = frame.shape[:2]
+        centre = np.round(curvature.forward_map(cp, (30, 50), [[24.5, 14.5]])[0]).astype(int)
+        assert frame[centre[1], centre[0], 3] == 255 and np.isfinite(frame).all()
+        assert np.all(corners >= -0.5 - 1e-6) and np.all(corners <= [fw - 0.5 + 1e-6, fh - 0.5 + 1e-6])
+        x, y = curvature._curve(cp, ab[:, 0], ab[:, 1])
+        a, b = curvature._uncurve(cp, x, y)
+        assert np.abs(a - ab[:, 0]).max() < 1e-5 and np.abs(b - ab[:, 1]).max() < 1e-5, cp
