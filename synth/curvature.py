@@ -36,10 +36,11 @@ The frame is the bounding rectangle of the curved logo (its extents found on its
 OUTLINE_SAMPLES times per side, in units of the width, so the same for every resolution), stretched
 to whole pixels: frame pixel (fx, fy) = ((x - x0) / (x1 - x0) * fw - 0.5, (y - y0) / (y1 - y0) * fh - 0.5)
 with fw = round(k lw (x1 - x0)), fh = round(k lw (y1 - y0)), k the frame's `scale` over the logo's
-resolution (a logo pasted larger than its artwork is enlarged by the curve's own resampling). `forward_map` gives where a logo pixel
-lands in the frame (compose it with the homography for the image: `to_image`); `warp` renders the
-frame by the inverse map (closed form for the cylinder, Newton's method for the fold) with
-premultiplied alpha, and the shading and highlight maps; `apply` gives the shaded RGBA frame.
+resolution (a logo pasted larger than its artwork is enlarged by the curve's own resampling).
+`forward_map` gives where a logo pixel lands in the frame (compose it with the homography for the
+image: `to_image`); `warp` renders the frame by the inverse map (closed form for the cylinder,
+Newton's method on a table for the fold) with premultiplied alpha, and the shading and highlight
+maps; `apply` gives the shaded RGBA frame.
 `sample_curvature` draws a CurvatureParams record (or None: flat) from an explicit generator.
 """
 

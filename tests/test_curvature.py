@@ -104,7 +104,8 @@ def test_the_cylinder_frame_has_the_chord_of_the_wrap():
     h, w = curvature.frame_size(cp, (100, 300))
     assert w == pytest.approx(300 * 2 * math.sin(math.radians(60)) / math.radians(120), rel=1e-4)
     assert h == pytest.approx(100, rel=1e-6)  # no tilt: rows stay straight
-    tilted = curvature.frame_size(curvature.CurvatureParams("cylinder", 0.0, 0.0, wrap_deg=120.0, tilt_deg=20), (100, 300))
+    tilted = curvature.frame_size(curvature.CurvatureParams("cylinder", 0.0, 0.0, wrap_deg=120.0, tilt_deg=20),
+                                  (100, 300))
     r = 300 / math.radians(120)
     assert tilted[0] == pytest.approx(100 * math.cos(math.radians(20)) + r * 0.5 * math.sin(math.radians(20)), rel=1e-4)
 
