@@ -272,3 +272,12 @@ def test_every_draw_of_the_widest_allowed_config_renders_and_inverts():
         x, y = curvature._curve(cp, ab[:, 0], ab[:, 1])
         a, b = curvature._uncurve(cp, x, y)
         assert np.abs(a - ab[:, 0]).max() < 1e-5 and np.abs(b - ab[:, 1]).max() < 1e-5, cp
+
+
+def test_records_written_before_the_stage_still_load_as_flat(workdir):
+    eng = _engine(write_config(workdir))
+    p, _ = scene.compose(np.random.default_rng(2), 2, eng[0], eng[2], eng[3], eng[1])
+    d = json.loads(json.dumps(p.to_json()))
+    for o in d["objects"]:
+        assert o.pop("curvature") is None  # what a params line held before the stage existed
+    assert scene.SceneParams.from_json(d) == p
