@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synth import colourway, gate, geometry
+from synth import colourway, context, gate, geometry
 from synth.inputs import Inputs
 from synth.settings import Settings
 
@@ -39,6 +39,14 @@ class LogoBank:
         if key not in self._cache:
             self._cache[key] = (img, geometry.premultiply(img))  # img kept alive: its id stays unique
         return self._cache[key][1]
+
+    def context_colours(self, logo_index: int, cw: str) -> list:
+        """context.brand_colours of the logo in colourway `cw` (the config's colour_source), cached."""
+        key = (logo_index, cw, "context")
+        if key not in self._cache:
+            self._cache[key] = context.brand_colours(self.inputs.logos[logo_index], self._colourway(logo_index, cw),
+                                                     cw, self.s.plates[logo_index], self.s.context_cfg.colour_source)
+        return self._cache[key]
 
     def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
         key = (logo_index, cw, "base")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synth import (blending, camera, config as configlib, framing, gate, occlusion, photometric, placement,
+from synth import (blending, camera, config as configlib, context, framing, gate, occlusion, photometric, placement,
                    surface)
 
 
@@ -43,6 +43,11 @@ class Settings:
     plates: tuple  # per logo: (r, g, b) or None
     framing_cfg: framing.FramingConfig | None = None  # the size prior; None: min_scale..max_scale
     negative_fraction: float = 0.0
+    context_cfg: context.ContextConfig = context.ContextConfig()  # probability 0: off
+
+    @property
+    def context_on(self) -> bool:
+        return self.context_cfg.probability > 0
 
     @classmethod
     def from_config(cls, c) -> "Settings":
@@ -96,4 +101,14 @@ class Settings:
             plates=tuple(configlib.plate_rgb(lg.plate_colour) if lg.HasField("plate_colour") else None
                          for lg in c.logo),
             framing_cfg=prior, negative_fraction=c.negative_fraction,
+            context_cfg=context_config(r.context),
         )
+
+
+def context_config(cx) -> context.ContextConfig:
+    """The realism block's `context { }` as the context stage's settings."""
+    return context.ContextConfig(
+        probability=cx.probability, min_area_share=cx.min_area_share, max_area_share=cx.max_area_share,
+        shape_weights=(cx.sign_weight, cx.band_weight, cx.shirt_weight, cx.closeup_weight),
+        colour_source=cx.colour_source, min_logo_share=cx.min_logo_share, max_logo_share=cx.max_logo_share,
+        backdrop_shading=cx.backdrop_shading)
