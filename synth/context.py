@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -57,6 +58,7 @@ NEUTRAL_WEIGHT = 0.2  # white and near-black, the commonest colours of products 
 LID_RGB = (186, 188, 192)  # the metal lid of a can
 TRIES = 24  # logo positions tried per size
 SHRINK_ROUNDS = 3  # ... and sizes (each 0.75 of the last) before a placement fails
+MID_GREY = 118.0  # the light stage's reference luminance (synth.photometric.DEFAULT_REFERENCE_LUMA)
 MARGIN_PX = 3  # the logo stays this far inside the image
 CENTRE_SPREAD = 0.6  # the logo's centre lies in the middle 60 % of the room its inner part leaves it
 
@@ -68,8 +70,8 @@ class ContextConfig:
     max_area_share: float = 0.9
     shape_weights: tuple = (1.0, 1.0, 1.0, 1.0)  # in SHAPES order
     colour_source: str = "brand"
-    min_logo_share: float = 0.45  # the logo's width / the width of the shape's inner part
-    max_logo_share: float = 0.85
+    min_logo_share: float = 0.5  # the logo's width / the width of the shape's inner part
+    max_logo_share: float = 0.9
     backdrop_shading: float = 0.6  # exponent of the backdrop's low-frequency luminance on the context
 
     def __post_init__(self):
@@ -471,7 +473,7 @@ def _surface_light(p: ContextParams, u, v, rng) -> tuple:
             shade = shade * (1.0 + amp * np.cos(2 * math.pi * (u * math.cos(ang) + v * math.sin(ang)) / lam + ph))
     if p.shape == "closeup":  # a soft vignette of the lens
         r2 = (u / (w / 2)) ** 2 + (v / (h / 2)) ** 2
-        shade = shade * (1.0 - 0.12 * np.clip(r2 / 2.0, 0, 1))
+        shade = shade * (1.0 - (0.1 + 0.3 * rng.random()) * np.clip(r2 / 2.0, 0, 1))
     return shade.astype(np.float32), None
 
 
@@ -496,9 +498,17 @@ def _backdrop_light(backdrop: np.ndarray, cover: np.ndarray, k: float):
     return field.astype(np.float32), (cast * exposure).astype(np.float32)
 
 
-def render(backdrop: np.ndarray, p: ContextParams) -> tuple[np.ndarray, np.ndarray]:
-    """The backdrop (RGB uint8, not changed) with the context drawn on it: (new RGB uint8 image,
-    coverage float32 (h, w) in [0, 1]). Deterministic: every random detail comes from p.seed."""
+class Drawn(NamedTuple):
+    image: np.ndarray  # RGB uint8: the backdrop with the context drawn on it
+    cover: np.ndarray  # float32 (h, w) in [0, 1]: how much of each pixel the context covers
+    light: np.ndarray  # float32 (h, w, 3): a mid-grey (MID_GREY) surface lit as the context is, what the
+    # light stage reads instead of the context's paint for a logo printed on it
+    grain: np.ndarray  # float32 (h, w): the material's grain (gray levels), which a print on it shares
+
+
+def render(backdrop: np.ndarray, p: ContextParams) -> Drawn:
+    """The backdrop (RGB uint8, not changed) with the context drawn on it, and what a logo printed on
+    it needs (`Drawn`). Deterministic: every random detail comes from p.seed."""
     out_hw = backdrop.shape[:2]
     rng = np.random.default_rng(p.seed)
     H = homography(p)
@@ -507,7 +517,9 @@ def render(backdrop: np.ndarray, p: ContextParams) -> tuple[np.ndarray, np.ndarr
     shade, spec = _surface_light(p, u, v, rng)
     field, gain = _backdrop_light(backdrop, cover, p.backdrop_shading)
     colour = np.asarray(p.colour, np.float32)
-    ctx = colour[None, None, :] * (shade * field)[..., None] * gain[None, None, :]
+    lit = (shade * field)[..., None] * gain[None, None, :]
+    ctx = colour[None, None, :] * lit
+    light = MID_GREY * lit
     if p.shape == "band":  # the metal lid above the body's near arc
         w, h = p.size
         e = max(p.corner * w, 1e-3)
@@ -517,16 +529,24 @@ def render(backdrop: np.ndarray, p: ContextParams) -> tuple[np.ndarray, np.ndarr
         spec = np.where(lid, 0.0, spec)
     if spec is not None:
         ctx = ctx + spec[..., None] * (255.0 - ctx) * np.minimum(field, 1.0)[..., None]
+        light = light + spec[..., None] * (255.0 - light) * np.minimum(field, 1.0)[..., None]
     if p.shape == "sign" and p.gloss > 0:  # a lighter rim along the panel's edge
         hard = (cover >= 0.5).astype(np.uint8)
         rim = hard - cv2.erode(hard, np.ones((3, 3), np.uint8), iterations=2)
         ctx = ctx + (p.gloss * rim.astype(np.float32))[..., None] * (255.0 - ctx)
-    # the material's grain and the photo's own sensor noise
+    # the material's grain (a woven fabric's threads, in the plane's perspective) and the photo's own sensor noise
     grain = cv2.GaussianBlur(rng.standard_normal(out_hw).astype(np.float32), (0, 0), 0.5) * (p.texture * 1.5)
+    if p.shape == "shirt" or (p.shape == "closeup" and rng.random() < 0.5):
+        period = rng.uniform(2.5, 5.0) / p.scale  # px -> plane units
+        twill = rng.random() < 0.5
+        a, b = (u + v, u - v) if twill else (u, v)
+        weave = np.cos(2 * math.pi * a / period) * np.cos(2 * math.pi * b / period)
+        grain = grain + (p.texture * 2.0) * weave.astype(np.float32)
     gray = measure.to_gray(backdrop.astype(np.float32))
     sigma = measure.noise_level(gray, cover >= 0.5)
     noise = rng.standard_normal(out_hw).astype(np.float32) * sigma
     ctx = ctx + (grain + noise)[..., None]
+    grain = grain * cover
     bg = backdrop.astype(np.float32)
     dx, dy, blur, opacity = p.shadow
     if opacity > 0:
@@ -536,7 +556,8 @@ def render(backdrop: np.ndarray, p: ContextParams) -> tuple[np.ndarray, np.ndarr
         bg = bg * (1.0 - opacity * sh)[..., None]
     c3 = cover[..., None]
     img = bg * (1.0 - c3) + ctx * c3
-    return np.clip(img + 0.5, 0, 255).astype(np.uint8), cover
+    return Drawn(np.clip(img + 0.5, 0, 255).astype(np.uint8), cover, np.clip(light, 0, 255).astype(np.float32),
+                 grain.astype(np.float32))
 
 
 def logo_inside(quad, cover: np.ndarray, min_cover: float = 0.95) -> bool:

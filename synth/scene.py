@@ -222,9 +222,13 @@ class _Layer:
     score_rect: PixelRect | None = None  # the region they read: still valid while no later layer touches it
 
 
-def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
+def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings,
+                   ctx: context.Drawn | None = None):
     """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
-    (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended."""
+    (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended.
+    `ctx`: the scene's context as drawn (synth.context.render): a logo printed on it is lit by its
+    light (its paint's colour is no light) and shares its grain."""
+    on_ctx = ctx is not None and o.mode == "context"
     quad = np.asarray(o.quad, np.float64)
     width = float(np.linalg.norm(quad[1] - quad[0]))
     logo, prepared = bank.get(o.logo_index, o.colourway, width)
@@ -246,12 +250,15 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     region = sub[rel[0]:rel[2], rel[1]:rel[3]]
     artwork = rgb  # the logo as drawn: where it is flat, the sensor stage reads noise
     if o.light is not None:  # lit by the background as it was, before the logo's own shadow
-        rgb = photometric.relight(rgb, alpha, region, o.light)
+        lit_by = ctx.light[y0:y1, x0:x1] if on_ctx else region
+        rgb = photometric.relight(rgb, alpha, lit_by, o.light)
     if o.camera is not None:  # optics before blending, the sensor after
         rgb, alpha = camera.match_optics(rgb, alpha, region, o.camera)
     if o.light is not None and o.light.shadow:
         region[...] = photometric.shadow(region, alpha, o.light)
     sub, eff = blending.blend(sub, rgb, alpha, rel, o.blend, inplace=True)
+    if on_ctx:
+        sub[rel[0]:rel[2], rel[1]:rel[3]] += (ctx.grain[y0:y1, x0:x1] * eff)[..., None]
     if o.camera is not None and o.camera.match_noise:
         share = np.zeros(sub.shape[:2], np.float32)
         share[rel[0]:rel[2], rel[1]:rel[3]] = eff
@@ -325,14 +332,16 @@ def _render_all(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Setting
     """Applies a SceneParams record (no randomness): the canvas and, per object, its box (or
     None when nothing of it is visible), gate scores, visible and pasted opacity, homography."""
     _, backdrop, _ = backdrops.get(p.background_index, p.fit_variant)
+    drawn = None
     if p.context is not None:
-        backdrop, _ = context.render(backdrop, p.context)
+        drawn = context.render(backdrop, p.context)
+        backdrop = drawn.image
     canvas = backdrop
     if p.distractors:
         canvas, _ = occlusion.render_distractors(canvas, list(p.distractors), opacity=False)
     layers = []
     for o in p.objects:
-        canvas, la = _render_object(canvas, backdrop, o, bank, s)
+        canvas, la = _render_object(canvas, backdrop, o, bank, s, drawn)
         layers.append(la)
     boxes, scores, visible = _finish(canvas, layers)
     return (canvas, boxes, scores, visible, [la.pasted for la in layers], [la.H for la in layers],
@@ -374,14 +383,15 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
     negative = s.negative_fraction > 0 and float(rng.random()) < s.negative_fraction
     n = 0 if negative else int(rng.integers(s.min_objects, s.max_objects + 1))
-    ctx = ctx_cover = first = None
+    ctx = ctx_cover = drawn = first = None
     if s.context_on and n > 0:  # the context is the first slot's product: its logo and colourway set the colours
         first = sample_slot(rng, s, inputs)
         li, cw, _ = first
         ctx = context.sample_context(rng, s.context_cfg, s.out_hw, li, cw, _logo_hw(inputs, li, cw),
                                      bank.context_colours(li, cw))
         if ctx is not None:
-            backdrop, ctx_cover = context.render(backdrop, ctx)
+            drawn = context.render(backdrop, ctx)
+            backdrop, ctx_cover = drawn.image, drawn.cover
             canvas = backdrop
             if distractors:
                 canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
@@ -411,7 +421,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                 if o == CONTEXT_OVERLAP and ctx.shape == "closeup":
                     break
                 continue
-            trial, la = _render_object(canvas, backdrop, o, bank, s)
+            trial, la = _render_object(canvas, backdrop, o, bank, s, drawn)
             if s.gate_on:
                 v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted
                 la.score = gate.score(la.prepared, la.H, trial, v, la.pasted)

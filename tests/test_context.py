@@ -42,7 +42,7 @@ def test_the_context_covers_the_drawn_share_of_the_image(shape):
     backdrop = make_background(*OUT_HW, seed=1)
     for p in ps:
         assert p.shape == shape
-        _, cover = context.render(backdrop, p)
+        cover = context.render(backdrop, p).cover
         covered = float(np.mean(cover >= 0.5))
         if shape == "closeup":
             assert p.area_share == 1.0 and covered == 1.0
@@ -105,7 +105,7 @@ def test_context_colours_are_the_brands_and_spare_the_logo_as_drawn():
     for _ in range(10):
         p = context.sample_context(rng, c, OUT_HW, 0, "white", (60, 100), _colours("white"))
         assert (p.colour_source, p.colour) in [(n, col) for n, col, _ in _colours("white")]
-        img, cover = context.render(np.full(OUT_HW + (3,), 118, np.uint8), replace(p, gloss=0.0))
+        img, cover = context.render(np.full(OUT_HW + (3,), 118, np.uint8), replace(p, gloss=0.0))[:2]
         mean = img[cover > 0.99].mean(axis=0)
         assert np.argmax(mean) == np.argmax(p.colour)
         assert np.linalg.norm(mean - np.asarray(p.colour)) < 50
@@ -114,21 +114,26 @@ def test_context_colours_are_the_brands_and_spare_the_logo_as_drawn():
 def test_the_backdrop_lights_the_context():
     _, _, ps = _contexts(1, "closeup", seed=5)
     p = replace(ps[0], gradient=0.0, texture=0.0, backdrop_shading=1.0)
-    dark, _ = context.render(np.full(OUT_HW + (3,), 40, np.uint8), p)
-    bright, _ = context.render(np.full(OUT_HW + (3,), 200, np.uint8), p)
+    dark = context.render(np.full(OUT_HW + (3,), 40, np.uint8), p)[0]
+    bright = context.render(np.full(OUT_HW + (3,), 200, np.uint8), p)[0]
     assert dark.mean() < 0.7 * bright.mean()  # the photo's exposure
     ramp = np.repeat(np.linspace(30, 230, OUT_HW[1])[None, :, None], 3, axis=2)
     ramp = np.repeat(ramp, OUT_HW[0], axis=0).astype(np.uint8)
-    lit, _ = context.render(ramp, p)
+    lit = context.render(ramp, p)[0]
     left, right = lit[:, : OUT_HW[1] // 4].mean(), lit[:, -OUT_HW[1] // 4:].mean()
     assert right > 1.3 * left  # the photo's light falls across it
-    flat, _ = context.render(ramp, replace(p, backdrop_shading=0.0))
+    flat = context.render(ramp, replace(p, backdrop_shading=0.0))[0]
     assert flat[:, -OUT_HW[1] // 4:].mean() < 1.1 * flat[:, : OUT_HW[1] // 4].mean()
     warm = np.full(OUT_HW + (3,), 118, np.uint8)
     warm[..., 0], warm[..., 2] = 170, 70
-    cast, _ = context.render(warm, p)
-    neutral, _ = context.render(np.full(OUT_HW + (3,), 118, np.uint8), p)
+    cast = context.render(warm, p)[0]
+    neutral = context.render(np.full(OUT_HW + (3,), 118, np.uint8), p)[0]
     assert cast[..., 0].mean() - cast[..., 2].mean() > neutral[..., 0].mean() - neutral[..., 2].mean() + 5
+    # the light a logo printed on it gets is the surface's light, whatever its paint
+    light_black = context.render(ramp, replace(p, colour=(10, 10, 10))).light
+    light_white = context.render(ramp, replace(p, colour=(250, 250, 250))).light
+    assert np.array_equal(light_black, light_white)
+    assert light_black[:, -OUT_HW[1] // 4:].mean() > 1.3 * light_black[:, : OUT_HW[1] // 4].mean()
 
 
 def test_the_probability_is_honoured():
