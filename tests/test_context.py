@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from synth import (backdrops, colourway, config as configlib, context, generate, logo_bank, replay, scene, settings)
 from synth.errors import ConfigError
 from synth.inputs import load_inputs
-from conftest import make_background, write_config
+from conftest import ROOT, make_background, write_config
 
 OUT_HW = (192, 256)
 
@@ -228,3 +229,15 @@ def test_the_library_config_refuses_bad_values_and_matches_the_validator():
         context.ContextConfig(shape_weights=(1, 1))
     assert configlib.CONTEXT_SHAPES == context.SHAPES
     assert configlib.CONTEXT_COLOUR_SOURCES == context.COLOUR_SOURCES
+
+
+def test_the_benchmark_has_a_with_context_arm():
+    sys.path.insert(0, ROOT)
+    from bench import transfer
+
+    text = transfer.arm_config("with_context", ("fedex",), "/logos", "/bg", 10)
+    c = configlib.parse_config_text(text, "with_context")
+    assert c.realism.context.probability == pytest.approx(0.4)
+    assert settings.context_config(c.realism.context).probability == pytest.approx(0.4)
+    plain = configlib.parse_config_text(transfer.arm_config("realism", ("fedex",), "/logos", "/bg", 10), "realism")
+    assert plain.realism.context.probability == 0  # the default arm keeps the stage off
