@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synth import (blending, boxes as boxlib, camera, colourway, context, framing, gate, geometry, occlusion,
-                   photometric, placement, records)
+from synth import (blending, boxes as boxlib, camera, colourway, context, context_draw, framing, gate, geometry,
+                   occlusion, photometric, placement, records)
 from synth.backdrops import NUM_FIT_VARIANTS, Backdrops
 from synth.boxes import PixelRect
 from synth.inputs import Inputs
@@ -168,7 +168,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cove
         quad, plc, mode = _random_quad(rng, (lh, lw), s), None, "random"
         if _overlaps(quad, taken, s):
             return "placement: overlaps another logo"
-    if ctx_cover is not None and context.overlap(quad, ctx_cover) > 0.02:
+    if ctx_cover is not None and context_draw.overlap(quad, ctx_cover) > 0.02:
         return CONTEXT_OVERLAP
     return _with_stages(rng, s, li, cw, quad, plc, fp, mode)
 
@@ -223,10 +223,10 @@ class _Layer:
 
 
 def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings,
-                   ctx: context.Drawn | None = None):
+                   ctx: context_draw.Drawn | None = None):
     """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
     (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended.
-    `ctx`: the scene's context as drawn (synth.context.render): a logo printed on it is lit by its
+    `ctx`: the scene's context as drawn (synth.context_draw.render): a logo printed on it is lit by its
     light (its paint's colour is no light) and shares its grain."""
     on_ctx = ctx is not None and o.mode == "context"
     quad = np.asarray(o.quad, np.float64)
@@ -334,7 +334,7 @@ def _render_all(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Setting
     _, backdrop, _ = backdrops.get(p.background_index, p.fit_variant)
     drawn = None
     if p.context is not None:
-        drawn = context.render(backdrop, p.context)
+        drawn = context_draw.render(backdrop, p.context)
         backdrop = drawn.image
     canvas = backdrop
     if p.distractors:
@@ -390,7 +390,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         ctx = context.sample_context(rng, s.context_cfg, s.out_hw, li, cw, _logo_hw(inputs, li, cw),
                                      bank.context_colours(li, cw))
         if ctx is not None:
-            drawn = context.render(backdrop, ctx)
+            drawn = context_draw.render(backdrop, ctx)
             backdrop, ctx_cover = drawn.image, drawn.cover
             canvas = backdrop
             if distractors:

@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from synth import (backdrops, colourway, config as configlib, context, generate, logo_bank, replay, scene, settings)
+from synth import (backdrops, colourway, config as configlib, context, context_draw, generate, logo_bank, replay,
+                   scene, settings)
 from synth.errors import ConfigError
 from synth.inputs import load_inputs
 from conftest import ROOT, make_background, write_config
@@ -43,7 +44,7 @@ def test_the_context_covers_the_drawn_share_of_the_image(shape):
     backdrop = make_background(*OUT_HW, seed=1)
     for p in ps:
         assert p.shape == shape
-        cover = context.render(backdrop, p).cover
+        cover = context_draw.render(backdrop, p).cover
         covered = float(np.mean(cover >= 0.5))
         if shape == "closeup":
             assert p.area_share == 1.0 and covered == 1.0
@@ -58,14 +59,14 @@ def test_the_logo_lies_inside_the_context_and_the_image(shape):
     c, rng, ps = _contexts(15, shape, seed=2)
     placed = 0
     for p in ps:
-        cover = context.coverage(p, OUT_HW)
+        cover = context_draw.coverage(p, OUT_HW)
         for target in (None, 20.0, 400.0):  # the size prior's draw is held to the context's inner part
             quad = context.sample_logo_quad(rng, p, c, (60, 100), OUT_HW, target)
             if quad is None:
                 continue
             placed += 1
             q = np.asarray(quad)
-            assert context.logo_inside(q, cover, 0.95), (p, quad)
+            assert context_draw.logo_inside(q, cover, 0.95), (p, quad)
             assert q[:, 0].min() >= -0.5 and q[:, 1].min() >= -0.5
             assert q[:, 0].max() <= OUT_HW[1] - 0.5 and q[:, 1].max() <= OUT_HW[0] - 0.5
     assert placed >= 0.9 * 3 * len(ps)
@@ -96,7 +97,8 @@ def test_context_colours_are_the_brands_and_spare_the_logo_as_drawn():
     shade = dict((n, c) for n, c, _ in orig)["shade"]
     assert shade[0] > shade[1] and shade[0] > shade[2]  # still red
     white = _colours("white")  # a white logo goes on the brand's own colours
-    assert ("palette:0", red) in [(n, c) for n, c, _ in white] and ("palette:1", yellow) in [(n, c) for n, c, _ in white]
+    pairs = [(n, c) for n, c, _ in white]
+    assert ("palette:0", red) in pairs and ("palette:1", yellow) in pairs
     assert _colours("plate") == [("plate", red, 1.0)]  # a plate logo sits on its plate colour
     assert _colours("plate", plate=(10, 90, 200)) == [("plate", (10, 90, 200), 1.0)]
     assert ("plate", (10, 90, 200)) in [(n, c) for n, c, _ in _colours("white", plate=(10, 90, 200))]
@@ -106,7 +108,7 @@ def test_context_colours_are_the_brands_and_spare_the_logo_as_drawn():
     for _ in range(10):
         p = context.sample_context(rng, c, OUT_HW, 0, "white", (60, 100), _colours("white"))
         assert (p.colour_source, p.colour) in [(n, col) for n, col, _ in _colours("white")]
-        img, cover = context.render(np.full(OUT_HW + (3,), 118, np.uint8), replace(p, gloss=0.0))[:2]
+        img, cover = context_draw.render(np.full(OUT_HW + (3,), 118, np.uint8), replace(p, gloss=0.0))[:2]
         mean = img[cover > 0.99].mean(axis=0)
         assert np.argmax(mean) == np.argmax(p.colour)
         assert np.linalg.norm(mean - np.asarray(p.colour)) < 50
@@ -115,24 +117,24 @@ def test_context_colours_are_the_brands_and_spare_the_logo_as_drawn():
 def test_the_backdrop_lights_the_context():
     _, _, ps = _contexts(1, "closeup", seed=5)
     p = replace(ps[0], gradient=0.0, texture=0.0, backdrop_shading=1.0)
-    dark = context.render(np.full(OUT_HW + (3,), 40, np.uint8), p)[0]
-    bright = context.render(np.full(OUT_HW + (3,), 200, np.uint8), p)[0]
+    dark = context_draw.render(np.full(OUT_HW + (3,), 40, np.uint8), p)[0]
+    bright = context_draw.render(np.full(OUT_HW + (3,), 200, np.uint8), p)[0]
     assert dark.mean() < 0.7 * bright.mean()  # the photo's exposure
     ramp = np.repeat(np.linspace(30, 230, OUT_HW[1])[None, :, None], 3, axis=2)
     ramp = np.repeat(ramp, OUT_HW[0], axis=0).astype(np.uint8)
-    lit = context.render(ramp, p)[0]
+    lit = context_draw.render(ramp, p)[0]
     left, right = lit[:, : OUT_HW[1] // 4].mean(), lit[:, -OUT_HW[1] // 4:].mean()
     assert right > 1.3 * left  # the photo's light falls across it
-    flat = context.render(ramp, replace(p, backdrop_shading=0.0))[0]
+    flat = context_draw.render(ramp, replace(p, backdrop_shading=0.0))[0]
     assert flat[:, -OUT_HW[1] // 4:].mean() < 1.1 * flat[:, : OUT_HW[1] // 4].mean()
     warm = np.full(OUT_HW + (3,), 118, np.uint8)
     warm[..., 0], warm[..., 2] = 170, 70
-    cast = context.render(warm, p)[0]
-    neutral = context.render(np.full(OUT_HW + (3,), 118, np.uint8), p)[0]
+    cast = context_draw.render(warm, p)[0]
+    neutral = context_draw.render(np.full(OUT_HW + (3,), 118, np.uint8), p)[0]
     assert cast[..., 0].mean() - cast[..., 2].mean() > neutral[..., 0].mean() - neutral[..., 2].mean() + 5
     # the light a logo printed on it gets is the surface's light, whatever its paint
-    light_black = context.render(ramp, replace(p, colour=(10, 10, 10))).light
-    light_white = context.render(ramp, replace(p, colour=(250, 250, 250))).light
+    light_black = context_draw.render(ramp, replace(p, colour=(10, 10, 10))).light
+    light_white = context_draw.render(ramp, replace(p, colour=(250, 250, 250))).light
     assert np.array_equal(light_black, light_white)
     assert light_black[:, -OUT_HW[1] // 4:].mean() > 1.3 * light_black[:, : OUT_HW[1] // 4].mean()
 
@@ -168,11 +170,11 @@ def test_scenes_put_their_first_logo_on_the_context(workdir):
         if not on:
             continue
         with_ctx += 1
-        cover = context.coverage(p.context, s.out_hw)
-        assert context.logo_inside(on[0].quad, cover, 0.95)
+        cover = context_draw.coverage(p.context, s.out_hw)
+        assert context_draw.logo_inside(on[0].quad, cover, 0.95)
         for o in p.objects:  # every other logo stays off the context
             if o.mode != "context":
-                assert context.overlap(o.quad, cover) <= 0.02
+                assert context_draw.overlap(o.quad, cover) <= 0.02
         back = scene.SceneParams.from_json(json.loads(json.dumps(p.to_json())))
         assert back == p
     assert with_ctx >= 25
