@@ -103,6 +103,7 @@ class Drawn(NamedTuple):
     light: np.ndarray  # float32 (h, w, 3): a mid-grey (MID_GREY) surface lit as the context is, what the
     # light stage reads instead of the context's paint for a logo printed on it
     grain: np.ndarray  # float32 (h, w): the material's grain (gray levels), which a print on it shares
+    backdrop: np.ndarray  # RGB uint8: the photo without the context, whose optics (blur) a print on it shares
 
 
 def render(backdrop: np.ndarray, p: ContextParams) -> Drawn:
@@ -157,7 +158,7 @@ def render(backdrop: np.ndarray, p: ContextParams) -> Drawn:
     c3 = cover[..., None]
     img = bg * (1.0 - c3) + ctx * c3
     return Drawn(np.clip(img + 0.5, 0, 255).astype(np.uint8), cover, np.clip(light, 0, 255).astype(np.float32),
-                 grain.astype(np.float32))
+                 grain.astype(np.float32), backdrop)
 
 
 def logo_inside(quad, cover: np.ndarray, min_cover: float = 0.95) -> bool:

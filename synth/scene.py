@@ -227,7 +227,7 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
     (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended.
     `ctx`: the scene's context as drawn (synth.context_draw.render): a logo printed on it is lit by its
-    light (its paint's colour is no light) and shares its grain."""
+    light (its paint's colour is no light), shares its grain and the photo's optics."""
     on_ctx = ctx is not None and o.mode == "context"
     quad = np.asarray(o.quad, np.float64)
     width = float(np.linalg.norm(quad[1] - quad[0]))
@@ -252,8 +252,10 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     if o.light is not None:  # lit by the background as it was, before the logo's own shadow
         lit_by = ctx.light[y0:y1, x0:x1] if on_ctx else region
         rgb = photometric.relight(rgb, alpha, lit_by, o.light)
-    if o.camera is not None:  # optics before blending, the sensor after
-        rgb, alpha = camera.match_optics(rgb, alpha, region, o.camera)
+    if o.camera is not None:  # optics before blending, the sensor after (on a context: the photo's optics,
+        # which its smooth paint does not show)
+        optics = ctx.backdrop[y0:y1, x0:x1].astype(np.float32) if on_ctx else region
+        rgb, alpha = camera.match_optics(rgb, alpha, optics, o.camera)
     if o.light is not None and o.light.shadow:
         region[...] = photometric.shadow(region, alpha, o.light)
     sub, eff = blending.blend(sub, rgb, alpha, rel, o.blend, inplace=True)
