@@ -54,6 +54,7 @@ NEUTRAL_WEIGHT = 0.2  # white and near-black, the commonest colours of products 
 TRIES = 24  # logo positions tried per size
 SHRINK_ROUNDS = 3  # ... and sizes (each 0.75 of the last) before a placement fails
 MARGIN_PX = 3  # the logo stays this far inside the image
+INNER_WIDTH = {"sign": 0.85, "band": 0.72, "shirt": 0.57}  # about the inner part's share of the shape's width
 CENTRE_SPREAD = 0.6  # the logo's centre lies in the middle 60 % of the room its inner part leaves it
 
 
@@ -297,9 +298,15 @@ def inner_outline(p: ContextParams) -> np.ndarray:
 # -- sampling -------------------------------------------------------------------------------
 
 def sample_context(rng: np.random.Generator, cfg: ContextConfig, out_hw, logo_index: int, cw: str,
-                   logo_hw, colours) -> ContextParams | None:
+                   logo_hw, colours, logo_width_share: float | None = None,
+                   cut_side: str | None = None) -> ContextParams | None:
     """One uniform against cfg.probability (None: no context), then one block of 27 uniforms and a
-    seed. `colours`: brand_colours(...) of the logo in its colourway; `logo_hw`: its size as drawn."""
+    seed. `colours`: brand_colours(...) of the logo in its colourway; `logo_hw`: its size as drawn;
+    `logo_width_share`: the width the size prior drew for the logo, as a share of the image width:
+    the area share is then drawn in [what a shape holding that logo needs, max_area_share] (clamped
+    to [min_area_share, max_area_share]), so that large logos get large contexts. `cut_side`: the
+    side of the image whose border the size prior cuts the logo by: the shape's centre is then drawn
+    near that border, so that the photo cuts the product there too."""
     if float(rng.random()) >= cfg.probability:
         return None
     u = rng.random(27)
@@ -308,7 +315,6 @@ def sample_context(rng: np.random.Generator, cfg: ContextConfig, out_hw, logo_in
     w8 = np.asarray(cfg.shape_weights, np.float64)
     cum = np.cumsum(w8 / w8.sum())
     shape = SHAPES[min(int(np.searchsorted(cum, u[0], side="right")), len(SHAPES) - 1)]
-    share = cfg.min_area_share + u[1] * (cfg.max_area_share - cfg.min_area_share)
     lin = lambda k, a, b: float(a + u[k] * (b - a))  # noqa: E731
     logo_ratio = logo_hw[1] / logo_hw[0]
     corner, wobble, gloss = 0.0, (), 0.0
@@ -330,11 +336,20 @@ def sample_context(rng: np.random.Generator, cfg: ContextConfig, out_hw, logo_in
         ratio, share = ow / oh, 1.0
         tilt = (lin(5, -15, 15), lin(6, -15, 15))
         roll = lin(7, -4, 4)
+    lo = cfg.min_area_share
+    if logo_width_share is not None and shape != "closeup":
+        need_w = logo_width_share / (cfg.max_logo_share * INNER_WIDTH[shape])  # the shape's width share
+        lo = min(max(need_w * need_w * ow / (ratio * oh), cfg.min_area_share), cfg.max_area_share)
+    if shape != "closeup":
+        share = lo + u[1] * (cfg.max_area_share - lo)
     size = (100.0 * math.sqrt(ratio), 100.0 / math.sqrt(ratio)) if shape != "closeup" else (float(ow), float(oh))
     if shape == "closeup":
         centre = (ow / 2 - 0.5, oh / 2 - 0.5)
     else:
-        centre = (lin(8, 0.3, 0.7) * ow - 0.5, lin(9, 0.3, 0.7) * oh - 0.5)
+        fx, fy = lin(8, 0.3, 0.7), lin(9, 0.3, 0.7)
+        fx = {"left": fx - 0.3, "right": fx + 0.3}.get(cut_side, fx)  # 0..0.4 or 0.6..1 of the width
+        fy = {"top": fy - 0.3, "bottom": fy + 0.3}.get(cut_side, fy)
+        centre = (fx * ow - 0.5, fy * oh - 0.5)
     names = [c[0] for c in colours]
     cw_ = np.cumsum(np.asarray([c[2] for c in colours], np.float64))
     pick = min(int(np.searchsorted(cw_ / cw_[-1], u[13], side="right")), len(colours) - 1)
@@ -366,22 +381,53 @@ def _rotated(corners: np.ndarray, deg: float) -> np.ndarray:
     return corners @ np.array([[c, -s], [s, c]])  # u' = u c + v s, v' = -u s + v c
 
 
+def _cut_shift(quad: np.ndarray, cut, out_hw) -> np.ndarray:
+    """The quad slid across the canvas so that the border of side cut[0] cuts cut[1] of its extent."""
+    side, frac = cut
+    oh, ow = out_hw
+    q = quad.copy()
+    k = 0 if side in ("left", "right") else 1
+    lo, hi = q[:, k].min(), q[:, k].max()
+    ext = hi - lo
+    size = ow if k == 0 else oh
+    if side in ("left", "top"):
+        q[:, k] += (-0.5 - frac * ext) - lo
+    else:
+        q[:, k] += (size - 0.5 + frac * ext) - hi
+    return q
+
+
+def _placed(quad: np.ndarray, out_hw, cut) -> bool:
+    """Inside the image (by MARGIN_PX), except on the cut side; convex."""
+    oh, ow = out_hw
+    lo_x, lo_y = quad[:, 0].min() >= MARGIN_PX - 0.5, quad[:, 1].min() >= MARGIN_PX - 0.5
+    hi_x, hi_y = quad[:, 0].max() <= ow - 0.5 - MARGIN_PX, quad[:, 1].max() <= oh - 0.5 - MARGIN_PX
+    side = cut[0] if cut else None
+    ok = ((lo_x or side == "left") and (hi_x or side == "right") and (lo_y or side == "top")
+          and (hi_y or side == "bottom"))
+    return bool(ok and geometry.is_convex(quad))
+
+
 def sample_logo_quad(rng: np.random.Generator, p: ContextParams, cfg: ContextConfig, logo_hw, out_hw,
-                     target_width_px: float | None = None):
+                     target_width_px: float | None = None, cut=None):
     """A quad (TL, TR, BR, BL canvas pixels) of the logo on the context, inside its inner part and
     inside the image, or None. Draws: the width share, the rotation, TRIES centres (fixed count).
-    `target_width_px`: the width the size prior drew (None: a share drawn in [min, max]_logo_share)."""
+    `target_width_px`: the width the size prior drew (None: a share drawn in [min, max]_logo_share).
+    `cut`: (side, fraction) of a logo the size prior framed as cut by the image border: the logo is
+    slid across the canvas until that border cuts that share of it, where the context's inner part
+    runs on past the border (a sign or can that the photo cuts too); else it is placed uncut."""
     share_u, rot_u = float(rng.random()), float(rng.random())
     cu = rng.random((TRIES, 2))
     lh, lw = logo_hw
     aspect = lh / lw
     H = homography(p)
-    x0, y0, x1, y1 = _inner(p)
+    G = geometry.inv3(H)
+    x0, y0, x1, y1 = ix0, iy0, ix1, iy1 = _inner(p)
     oh, ow = out_hw
     # keep to the part of the plane that the image shows (its corners' pre-image, second-outermost
     # values: the box inside a near-rectangle), where it is smaller
     m = MARGIN_PX
-    pre = geometry.apply_h(geometry.inv3(H), np.array([[m, m], [ow - 1 - m, m], [ow - 1 - m, oh - 1 - m],
+    pre = geometry.apply_h(G, np.array([[m, m], [ow - 1 - m, m], [ow - 1 - m, oh - 1 - m],
                                                        [m, oh - 1 - m]], np.float64))
     xs, ys = np.sort(pre[:, 0]), np.sort(pre[:, 1])
     x0, x1, y0, y1 = max(x0, xs[1]), min(x1, xs[2]), max(y0, ys[1]), min(y1, ys[2])
@@ -401,18 +447,24 @@ def sample_logo_quad(rng: np.random.Generator, p: ContextParams, cfg: ContextCon
     # the rotated logo's box must fit the inner part
     fit = min(iw / (c + s * aspect), ih / (s + c * aspect))
     width = min(width, fit)
-    for _ in range(SHRINK_ROUNDS):
-        hgt = width * aspect
-        ex, ey = 0.5 * (width * c + hgt * s), 0.5 * (width * s + hgt * c)
-        corners = _rotated(np.array([[-width / 2, -hgt / 2], [width / 2, -hgt / 2], [width / 2, hgt / 2],
-                                     [-width / 2, hgt / 2]]), rot)
-        for cx, cy in cu:
-            px = 0.5 * (x0 + x1) + (cx - 0.5) * CENTRE_SPREAD * max(0.0, iw - 2 * ex)
-            py = 0.5 * (y0 + y1) + (cy - 0.5) * CENTRE_SPREAD * max(0.0, ih - 2 * ey)
-            quad = geometry.apply_h(H, corners + [px, py])
-            if (quad[:, 0].min() >= MARGIN_PX - 0.5 and quad[:, 1].min() >= MARGIN_PX - 0.5
-                    and quad[:, 0].max() <= ow - 0.5 - MARGIN_PX and quad[:, 1].max() <= oh - 0.5 - MARGIN_PX
-                    and geometry.is_convex(quad)):
-                return tuple((float(x), float(y)) for x, y in quad)
-        width *= 0.75
+    for cut_now in ((cut, None) if cut else (None,)):
+        w_now = width
+        for _ in range(SHRINK_ROUNDS):
+            hgt = w_now * aspect
+            ex, ey = 0.5 * (w_now * c + hgt * s), 0.5 * (w_now * s + hgt * c)
+            corners = _rotated(np.array([[-w_now / 2, -hgt / 2], [w_now / 2, -hgt / 2], [w_now / 2, hgt / 2],
+                                         [-w_now / 2, hgt / 2]]), rot)
+            for cx, cy in cu:
+                px = 0.5 * (x0 + x1) + (cx - 0.5) * CENTRE_SPREAD * max(0.0, iw - 2 * ex)
+                py = 0.5 * (y0 + y1) + (cy - 0.5) * CENTRE_SPREAD * max(0.0, ih - 2 * ey)
+                quad = geometry.apply_h(H, corners + [px, py])
+                if cut_now:
+                    quad = _cut_shift(quad, cut_now, out_hw)
+                    back = geometry.apply_h(G, quad)  # still on the shape's inner part (a close-up's is endless)?
+                    if p.shape != "closeup" and not (back[:, 0].min() >= ix0 and back[:, 0].max() <= ix1
+                            and back[:, 1].min() >= iy0 and back[:, 1].max() <= iy1):
+                        continue
+                if _placed(quad, out_hw, cut_now):
+                    return tuple((float(x), float(y)) for x, y in quad)
+            w_now *= 0.75
     return None

@@ -181,7 +181,8 @@ def _sample_on_context(rng, s: Settings, inputs: Inputs, ctx: context.ContextPar
         target = fp.width_px
     else:
         target = min(s.out_hw) * math.exp(rng.uniform(math.log(s.min_scale), math.log(s.max_scale)))
-    quad = context.sample_logo_quad(rng, ctx, s.context_cfg, (lh, lw), s.out_hw, target)
+    cut = (fp.cut_side, fp.cut_fraction) if fp is not None and fp.cut_side is not None else None
+    quad = context.sample_logo_quad(rng, ctx, s.context_cfg, (lh, lw), s.out_hw, target, cut)
     if quad is None:
         return "context: the logo does not fit on it"
     if _overlaps(quad, taken, s):
@@ -390,7 +391,9 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         first = sample_slot(rng, s, inputs)
         li, cw, _ = first
         ctx = context.sample_context(rng, s.context_cfg, s.out_hw, li, cw, _logo_hw(inputs, li, cw),
-                                     bank.context_colours(li, cw))
+                                     bank.context_colours(li, cw),
+                                     *((first[2].visible_width_share, first[2].cut_side) if first[2] is not None
+                                       else (None, None)))
         if ctx is not None:
             drawn = context_draw.render(backdrop, ctx)
             backdrop, ctx_cover = drawn.image, drawn.cover

@@ -243,3 +243,31 @@ def test_the_benchmark_has_a_with_context_arm():
     assert settings.context_config(c.realism.context).probability == pytest.approx(0.4)
     plain = configlib.parse_config_text(transfer.arm_config("realism", ("fedex",), "/logos", "/bg", 10), "realism")
     assert plain.realism.context.probability == 0  # the default arm keeps the stage off
+
+
+def test_a_cut_logo_runs_off_the_border_on_the_context_and_large_logos_get_large_contexts():
+    c = context.ContextConfig(probability=1.0)
+    rng = np.random.default_rng(8)
+    cut_ok = 0
+    for k in range(40):
+        side = ("left", "right", "top", "bottom")[k % 4]
+        p = context.sample_context(rng, c, OUT_HW, 0, "original", (60, 100), _colours(), 0.3, side)
+        quad = context.sample_logo_quad(rng, p, c, (60, 100), OUT_HW, 80.0, (side, 0.25))
+        assert quad is not None
+        q = np.asarray(quad)
+        k_ax = 0 if side in ("left", "right") else 1
+        lo, hi, size = q[:, k_ax].min() + 0.5, q[:, k_ax].max() + 0.5, OUT_HW[1 - k_ax]
+        out = {"left": -lo, "top": -lo, "right": hi - size, "bottom": hi - size}[side] / (hi - lo)
+        if out > 0:
+            assert out == pytest.approx(0.25, abs=1e-6)  # cut by the drawn share, where the shape runs on
+            cut_ok += 1
+            cover = context_draw.coverage(p, OUT_HW)
+            assert context_draw.logo_inside(q, cover, 0.95)
+        else:
+            assert out <= -context.MARGIN_PX / (hi - lo) + 1e-6  # else placed uncut, inside the image
+    assert cut_ok >= 25  # the product runs off that border too (29 of 40 with seed 8)
+    small = [context.sample_context(rng, c, OUT_HW, 0, "original", (60, 100), _colours(), 0.1) for _ in range(200)]
+    large = [context.sample_context(rng, c, OUT_HW, 0, "original", (60, 100), _colours(), 0.7) for _ in range(200)]
+    mean = lambda ps: np.mean([p.area_share for p in ps if p.shape != "closeup"])  # noqa: E731
+    assert mean(large) > mean(small) + 0.15
+    assert all(c.min_area_share <= p.area_share <= c.max_area_share for p in small + large if p.shape != "closeup")
