@@ -22,7 +22,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   and, with --arms, ablations: no_surface, no_light, no_camera, no_blend (hard paste only),
   no_gate, with_occlusion (the occlusion stage, off by default, switched on), with_curvature (the
   curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
-  fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior).
+  fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_context (the context stage, off by
+  default, switched on: 40 % of composites show their first logo on its own product surface in the
+  brand's colours, synth/context.py).
 - Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.
@@ -84,6 +86,7 @@ ARMS = {
     "with_curvature": {"realism": (), "extra": "curvature { cylinder_probability: 0.3 fold_probability: 0.2 }"},
     "no_gate": {"realism": ("gate",)},
     "old_sizes": {"realism": (), "placement": "min_scale: 0.06 max_scale: 0.4"},
+    "with_context": {"realism": (), "extra": "context { probability: 0.4 }"},
 }
 
 

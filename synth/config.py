@@ -215,6 +215,7 @@ def _validate_realism(c: GenerationConfig, source: str) -> None:
                f"every occluded logo would fail realism.gate.min_visible_fraction ({g.min_visible_fraction:g})")
     _check(r.audit.min_inliers >= 4, source, "realism.audit.min_inliers", r.audit.min_inliers, "must be >= 4")
     _validate_curvature(r.curvature, source)
+    _validate_context(r.context, source)
     for i, logo in enumerate(c.logo):
         for j, cw in enumerate(logo.colourway):
             _check(cw.name in COLOURWAY_NAMES, source, f"logo[{i}].colourway[{j}].name", cw.name,
@@ -255,6 +256,26 @@ def _validate_curvature(cv, source: str) -> None:
     _check(steep <= 0.9, source, f + "max_fold_height", cv.max_fold_height,
            f"max_fold_height x 2 pi x max_fold_periods ({cv.max_fold_periods:g}) = {steep:.2f} must be <= 0.9: "
            "steeper folds fold the logo over itself")
+CONTEXT_SHAPES = ("sign", "band", "shirt", "closeup")  # synth.context.SHAPES
+CONTEXT_COLOUR_SOURCES = ("brand", "plate")  # synth.context.COLOUR_SOURCES
+
+
+def _validate_context(cx, source: str) -> None:
+    f = "realism.context."
+    _check(0 <= cx.probability <= 1, source, f + "probability", cx.probability, "must be in [0, 1]")
+    _check(0.05 <= cx.min_area_share <= 1, source, f + "min_area_share", cx.min_area_share, "must be in [0.05, 1]")
+    _check(cx.min_area_share <= cx.max_area_share <= 1, source, f + "max_area_share", cx.max_area_share,
+           f"must be in [realism.context.min_area_share ({cx.min_area_share:g}), 1]")
+    weights = [getattr(cx, s + "_weight") for s in CONTEXT_SHAPES]
+    for s, w in zip(CONTEXT_SHAPES, weights):
+        _check(w >= 0, source, f"{f}{s}_weight", w, "must be >= 0")
+    _check(sum(weights) > 0, source, f + "*_weight", weights, "at least one shape weight must be > 0")
+    _check(cx.colour_source in CONTEXT_COLOUR_SOURCES, source, f + "colour_source", cx.colour_source,
+           f"must be one of {', '.join(CONTEXT_COLOUR_SOURCES)}")
+    _check(0.05 <= cx.min_logo_share <= 1, source, f + "min_logo_share", cx.min_logo_share, "must be in [0.05, 1]")
+    _check(cx.min_logo_share <= cx.max_logo_share <= 1, source, f + "max_logo_share", cx.max_logo_share,
+           f"must be in [realism.context.min_logo_share ({cx.min_logo_share:g}), 1]")
+    _check(0 <= cx.backdrop_shading <= 1, source, f + "backdrop_shading", cx.backdrop_shading, "must be in [0, 1]")
 
 
 def plate_rgb(text: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synth import colourway, curvature, gate, geometry
+from synth import colourway, context, curvature, gate, geometry
 from synth.inputs import Inputs
 from synth.settings import Settings
 
@@ -62,6 +62,13 @@ class LogoBank:
         while len(self._curved) > self.CURVED_KEPT:
             self._curved.pop(next(iter(self._curved)))
         return hit
+    def context_colours(self, logo_index: int, cw: str) -> list:
+        """context.brand_colours of the logo in colourway `cw` (the config's colour_source), cached."""
+        key = (logo_index, cw, "context")
+        if key not in self._cache:
+            self._cache[key] = context.brand_colours(self.inputs.logos[logo_index], self._colourway(logo_index, cw),
+                                                     cw, self.s.plates[logo_index], self.s.context_cfg.colour_source)
+        return self._cache[key]
 
     def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
         key = (logo_index, cw, "base")

@@ -7,6 +7,7 @@ colourway, pre-shrunk). synth.engine drives this module once per composite.
 
 Stages, each in its own module and each switchable in the config (`realism { ... }`):
   surface (synth.surface)      regions, strong edges and a plane per region, once per backdrop
+  context (synth.context)      the first logo's own product (sign, can, shirt, close-up) in the brand's colours
   placement (synth.placement)  a footprint inside one region, in its perspective, crossing no edge
   colourway (synth.colourway)  the logo as designed, inverted, white, black or on a plate
   curvature (synth.curvature)  the logo wrapped around a cylinder or bent by a fold, shaded, in its
@@ -39,8 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synth import (blending, boxes as boxlib, camera, colourway, curvature, framing, gate, geometry, occlusion,
-                   photometric, placement, records)
+from synth import (blending, boxes as boxlib, camera, colourway, context, context_draw, curvature, framing, gate,
+                   geometry, occlusion, photometric, placement, records)
 from synth.backdrops import NUM_FIT_VARIANTS, Backdrops
 from synth.boxes import PixelRect
 from synth.inputs import Inputs
@@ -58,7 +59,8 @@ class ObjectParams:
     blend: blending.BlendParams
     occluder: occlusion.OccluderParams | None
     framing: framing.FramingParams | None = None  # the size prior's draw (None: min_scale..max_scale)
-    mode: str = "region"  # "region" (surface stage), "closeup" (frontal, no region holds it), "random"
+    mode: str = "region"  # "region" (surface stage), "closeup" (frontal, no region holds it), "random",
+    # "context" (on the scene's context, synth.context)
     curvature: curvature.CurvatureParams | None = None  # the curvature stage's draw (None: flat); the
     # quad then holds the curved logo's frame (synth.curvature), not the flat logo
 
@@ -74,6 +76,7 @@ class SceneParams:
     rejected: dict = field(default_factory=dict)  # gate or placement reason -> count
     dropped_objects: int = 0  # object slots given up after max_attempts
     negative: bool = False  # drawn as a logo-free composite (negative_fraction)
+    context: context.ContextParams | None = None  # the first logo's product surface (synth.context)
 
     def to_json(self) -> dict:
         """The record as plain dicts, tuples and numbers: what dataclasses.asdict gives, without its
@@ -146,7 +149,11 @@ def _overlaps(quad, taken, s: Settings) -> bool:
     return any(boxlib.iou(box, placement.quad_box(np.asarray(t), s.out_hw)) > s.max_overlap_iou for t in taken)
 
 
-def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> ObjectParams | str:
+CONTEXT_OVERLAP = "placement: overlaps the context"
+
+
+def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cover=None) -> ObjectParams | str:
+    """`ctx_cover`: the scene's context coverage (synth.context), which other logos stay off."""
     li, cw, fp, cp = slot
     lh, lw = _logo_hw(inputs, li, cw, cp)
     mode = "region"
@@ -171,6 +178,30 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> Objec
         quad, plc, mode = _random_quad(rng, (lh, lw), s), None, "random"
         if _overlaps(quad, taken, s):
             return "placement: overlaps another logo"
+    if ctx_cover is not None and context_draw.overlap(quad, ctx_cover) > 0.02:
+        return CONTEXT_OVERLAP
+    return _with_stages(rng, s, li, cw, quad, plc, fp, mode, cp)
+
+
+def _sample_on_context(rng, s: Settings, inputs: Inputs, ctx: context.ContextParams, taken, slot) -> ObjectParams | str:
+    """The slot's logo laid on the context, at the size prior's width (min_scale..max_scale without it)."""
+    li, cw, fp, cp = slot
+    lh, lw = _logo_hw(inputs, li, cw, cp)
+    if fp is not None:
+        target = fp.width_px
+    else:
+        target = min(s.out_hw) * math.exp(rng.uniform(math.log(s.min_scale), math.log(s.max_scale)))
+    cut = (fp.cut_side, fp.cut_fraction) if fp is not None and fp.cut_side is not None else None
+    quad = context.sample_logo_quad(rng, ctx, s.context_cfg, (lh, lw), s.out_hw, target, cut)
+    if quad is None:
+        return "context: the logo does not fit on it"
+    if _overlaps(quad, taken, s):
+        return "placement: overlaps another logo"
+    return _with_stages(rng, s, li, cw, quad, None, fp, "context", cp)
+
+
+def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp) -> ObjectParams:
+    """The object at `quad` with the light, camera, blend and occlusion stages' draws."""
     light = photometric.sample_light(rng, s.light_cfg) if s.light_on else None
     cam = camera.sample_camera(rng, s.camera_cfg) if s.camera_on else None
     blend = blending.sample_blend(rng, s.blend_cfg)
@@ -213,9 +244,13 @@ def pasted_logo(o: ObjectParams, bank: LogoBank):
     return logo, prepared, bank.premultiplied(o.logo_index, o.colourway, width)
 
 
-def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings):
+def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings,
+                   ctx: context_draw.Drawn | None = None):
     """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
-    (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended."""
+    (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended.
+    `ctx`: the scene's context as drawn (synth.context_draw.render): a logo printed on it is lit by its
+    light (its paint's colour is no light), shares its grain and the photo's optics."""
+    on_ctx = ctx is not None and o.mode == "context"
     logo, prepared, pre = pasted_logo(o, bank)
     H = geometry.logo_homography(logo.shape[:2], np.asarray(o.quad, np.float64))
     rgb, alpha, roi = geometry.warp_rgba(logo, H, s.out_hw, pre)
@@ -235,12 +270,17 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     region = sub[rel[0]:rel[2], rel[1]:rel[3]]
     artwork = rgb  # the logo as drawn: where it is flat, the sensor stage reads noise
     if o.light is not None:  # lit by the background as it was, before the logo's own shadow
-        rgb = photometric.relight(rgb, alpha, region, o.light)
-    if o.camera is not None:  # optics before blending, the sensor after
-        rgb, alpha = camera.match_optics(rgb, alpha, region, o.camera)
+        lit_by = ctx.light[y0:y1, x0:x1] if on_ctx else region
+        rgb = photometric.relight(rgb, alpha, lit_by, o.light)
+    if o.camera is not None:  # optics before blending, the sensor after (on a context: the photo's optics,
+        # which its smooth paint does not show)
+        optics = ctx.backdrop[y0:y1, x0:x1].astype(np.float32) if on_ctx else region
+        rgb, alpha = camera.match_optics(rgb, alpha, optics, o.camera)
     if o.light is not None and o.light.shadow:
         region[...] = photometric.shadow(region, alpha, o.light)
     sub, eff = blending.blend(sub, rgb, alpha, rel, o.blend, inplace=True)
+    if on_ctx:
+        sub[rel[0]:rel[2], rel[1]:rel[3]] += (ctx.grain[y0:y1, x0:x1] * eff)[..., None]
     if o.camera is not None and o.camera.match_noise:
         share = np.zeros(sub.shape[:2], np.float32)
         share[rel[0]:rel[2], rel[1]:rel[3]] = eff
@@ -314,12 +354,16 @@ def _render_all(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Setting
     """Applies a SceneParams record (no randomness): the canvas and, per object, its box (or
     None when nothing of it is visible), gate scores, visible and pasted opacity, homography."""
     _, backdrop, _ = backdrops.get(p.background_index, p.fit_variant)
+    drawn = None
+    if p.context is not None:
+        drawn = context_draw.render(backdrop, p.context)
+        backdrop = drawn.image
     canvas = backdrop
     if p.distractors:
         canvas, _ = occlusion.render_distractors(canvas, list(p.distractors), opacity=False)
     layers = []
     for o in p.objects:
-        canvas, la = _render_object(canvas, backdrop, o, bank, s)
+        canvas, la = _render_object(canvas, backdrop, o, bank, s, drawn)
         layers.append(la)
     boxes, scores, visible = _finish(canvas, layers)
     return (canvas, boxes, scores, visible, [la.pasted for la in layers], [la.H for la in layers],
@@ -361,23 +405,47 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
     negative = s.negative_fraction > 0 and float(rng.random()) < s.negative_fraction
     n = 0 if negative else int(rng.integers(s.min_objects, s.max_objects + 1))
+    ctx = ctx_cover = drawn = first = None
+    if s.context_on and n > 0:  # the context is the first slot's product: its logo and colourway set the colours
+        first = sample_slot(rng, s, inputs)
+        li, cw, _, cp = first
+        ctx = context.sample_context(rng, s.context_cfg, s.out_hw, li, cw, _logo_hw(inputs, li, cw, cp),
+                                     bank.context_colours(li, cw),
+                                     *((first[2].visible_width_share, first[2].cut_side) if first[2] is not None
+                                       else (None, None)))
+        if ctx is not None:
+            drawn = context_draw.render(backdrop, ctx)
+            backdrop, ctx_cover = drawn.image, drawn.cover
+            canvas = backdrop
+            if distractors:
+                canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
     objects, taken, rejected, dropped, layers = [], [], {}, 0, []
     slot_count, rescue = n, s.framing_cfg is not None
     while slot_count > 0:
         slot_count -= 1
-        slot = sample_slot(rng, s, inputs)
+        slot, first = (first if first is not None else sample_slot(rng, s, inputs)), None
+        on_ctx = ctx is not None and not any(o.mode == "context" for o in objects)
+        if on_ctx:  # whichever slot goes on the context shows the context's logo in its colourway
+            slot = (ctx.logo_index, ctx.colourway, slot[2], slot[3])
         overlaps = 0
         for _attempt in range(s.max_attempts):
-            o = _sample_object(rng, s, inputs, surf, taken, slot)
+            if on_ctx:
+                o = _sample_on_context(rng, s, inputs, ctx, taken, slot)
+            elif ctx is not None and ctx.shape == "closeup":
+                o = CONTEXT_OVERLAP  # the close-up fills the frame: no room for another logo
+            else:
+                o = _sample_object(rng, s, inputs, surf, taken, slot, ctx_cover)
             if isinstance(o, str):
                 rejected[o] = rejected.get(o, 0) + 1
                 if o.startswith("placement: no region") and s.framing_cfg is None:
                     break  # sample_placement has already spent its own attempts
                 overlaps += o.startswith("placement: overlaps")
-                if s.framing_cfg is not None and overlaps >= MAX_OVERLAP_TRIES:
+                if (s.framing_cfg is not None or o == CONTEXT_OVERLAP) and overlaps >= MAX_OVERLAP_TRIES:
                     break  # a logo of this slot's size finds no free space beside the others
+                if o == CONTEXT_OVERLAP and ctx.shape == "closeup":
+                    break
                 continue
-            trial, la = _render_object(canvas, backdrop, o, bank, s)
+            trial, la = _render_object(canvas, backdrop, o, bank, s, drawn)
             if s.gate_on:
                 v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted
                 la.score = gate.score(la.prepared, la.H, trial, v, la.pasted)
@@ -402,7 +470,8 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             # slot, so that a composite is empty only when drawn as a negative.
             rescue, slot_count = False, 1
             rejected["rescue: a fresh slot"] = rejected.get("rescue: a fresh slot", 0) + 1
-    params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped, negative)
+    params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped, negative,
+                         ctx)
     boxes, scores, visible = _finish(canvas, layers)
     pasted, hs, occs = [la.pasted for la in layers], [la.H for la in layers], [la.occluder for la in layers]
     # Later logos and occluders can cover earlier logos: drop any that no longer pass, re-render.
@@ -414,7 +483,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         rej["gate: covered by a later layer"] = rej.get("gate: covered by a later layer", 0) + 1
         params = SceneParams(seed, used, variant, jpeg_quality, distractors,
                              tuple(o for k, o in enumerate(params.objects) if k != bad), rej,
-                             params.dropped_objects + 1, negative)
+                             params.dropped_objects + 1, negative, ctx)
         canvas, boxes, scores, visible, pasted, hs, occs = _render_all(params, backdrops, bank, s)
     return params, SceneResult(canvas, np.array(boxes, np.float32).reshape(-1, 4),
                                np.array([o.logo_index for o in params.objects], np.int64), scores, visible,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synth import (blending, camera, config as configlib, curvature, framing, gate, occlusion, photometric,
-                   placement, surface)
+from synth import (blending, camera, config as configlib, context, curvature, framing, gate, occlusion,
+                   photometric, placement, surface)
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,11 @@ class Settings:
     framing_cfg: framing.FramingConfig | None = None  # the size prior; None: min_scale..max_scale
     negative_fraction: float = 0.0
     curvature_cfg: curvature.CurvatureConfig | None = None  # None: every logo flat (no draw at all)
+    context_cfg: context.ContextConfig = context.ContextConfig()  # probability 0: off
+
+    @property
+    def context_on(self) -> bool:
+        return self.context_cfg.probability > 0
 
     @classmethod
     def from_config(cls, c) -> "Settings":
@@ -98,6 +103,7 @@ class Settings:
                          for lg in c.logo),
             framing_cfg=prior, negative_fraction=c.negative_fraction,
             curvature_cfg=_curvature(r.curvature),
+            context_cfg=context_config(r.context),
         )
 
 
@@ -111,3 +117,12 @@ def _curvature(cv) -> curvature.CurvatureConfig | None:
         fold_height=(cv.min_fold_height, cv.max_fold_height), fold_periods=(cv.min_fold_periods, cv.max_fold_periods),
         max_fold_angle_deg=cv.max_fold_angle_deg, max_fold_slant_deg=cv.max_fold_slant_deg,
         shading=(cv.min_shading, cv.max_shading))
+
+
+def context_config(cx) -> context.ContextConfig:
+    """The realism block's `context { }` as the context stage's settings."""
+    return context.ContextConfig(
+        probability=cx.probability, min_area_share=cx.min_area_share, max_area_share=cx.max_area_share,
+        shape_weights=(cx.sign_weight, cx.band_weight, cx.shirt_weight, cx.closeup_weight),
+        colour_source=cx.colour_source, min_logo_share=cx.min_logo_share, max_logo_share=cx.max_logo_share,
+        backdrop_shading=cx.backdrop_shading)
