@@ -10,26 +10,14 @@ import pytest
 
 from synth import boxes as boxlib, cutout, occlusion as oc, records
 from synth.errors import ConfigError, InputImageError
-from conftest import make_background
+from conftest import make_cluttered
 
 H, W = 200, 240
 BOX = (60, 80, 140, 180)  # y0, x0, y1, x1 of an opaque rectangular "logo"
 
 
 def _textured(seed: int, h=H, w=W) -> np.ndarray:
-    """A photo with objects of their own: make_background's surfaces plus a few discs and boxes of
-    random colour and a fine texture, so that cuts have edges to follow and pixels to compare."""
-    rng = np.random.default_rng(seed)
-    img = make_background(h, w, seed).astype(np.float32)
-    for _ in range(40):
-        colour = tuple(float(v) for v in rng.integers(20, 235, 3))
-        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        if rng.random() < 0.5:
-            cv2.circle(img, c, int(rng.integers(6, 28)), colour, -1)
-        else:
-            cv2.rectangle(img, c, (c[0] + int(rng.integers(10, 45)), c[1] + int(rng.integers(10, 45))), colour, -1)
-    img += rng.normal(0, 6, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return make_cluttered(h, w, seed)
 
 
 def _pool(photos) -> cutout.Cutter:
