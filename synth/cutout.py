@@ -14,11 +14,13 @@ without randomness:
 3. a region grows from the superpixel under ``cut.seed`` (or, when that one touches the window's
    border, the nearest one that does not): the frontier superpixel nearest to the
    region's mean feature joins it, one at a time, until the region holds ``cut.target_area``
-   window pixels; superpixels that touch the window's border join last (a real object's outline
-   lies inside the window, not along it). The region's holes are filled (an object in front
-   hides what is behind it entirely);
-4. it is limited to a rounded envelope (a superellipse a margin inside the window), so that where
-   the region runs to the window's border its outline is a curve, not the window's straight side;
+   window pixels or no superpixel is left to join; superpixels that touch the window's border
+   never join (a real object's outline lies inside the window, not along it). The region's holes
+   are filled (an object in front hides what is behind it entirely);
+4. it is limited to a rounded envelope (an ellipse a margin inside the window), so that where the
+   region still reaches the window's border (a seed superpixel with no inner neighbour) its
+   outline is a curve, not the window's straight side; `cut_region` reports how much of the
+   outline is the photo's own, and the samplers refuse cuts whose outline is mostly the envelope's;
 5. it is enlarged back to the window's size and its edge softened with a Gaussian of sigma
    ``cut.feather``.
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -41,8 +43,7 @@ from skimage.segmentation import felzenszwalb
 from synth.errors import ConfigError
 
 CUT_KINDS = ("object", "busy")
-WORK_SIDE = 112  # segmentation resolution: the window's longer side, px
-BORDER_PENALTY = 60.0  # feature distance added to superpixels touching the window's border
+WORK_SIDE = 96  # segmentation resolution: the window's longer side, px
 ENVELOPE_POWER = 2.0  # superellipse exponent of the envelope (2: an ellipse; larger: squarer)
 _FEATURE_WEIGHTS = {"object": (1.0, 0.35), "busy": (0.35, 1.5)}  # (colour, edge density)
 
@@ -94,7 +95,7 @@ def _features(small: np.ndarray, labels: np.ndarray, kind: str):
     cols.append(np.bincount(flat, e.ravel(), n) / area * wt)
     border = np.zeros(n, bool)
     border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
-    return np.stack(cols, axis=1), area, border
+    return np.stack(cols, axis=1), area, border, e
 
 
 def _interior_seed(labels: np.ndarray, border: np.ndarray, sy: int, sx: int) -> int:
@@ -125,7 +126,8 @@ def _neighbours(labels: np.ndarray) -> list:
 def grow_region(labels: np.ndarray, feats: np.ndarray, area: np.ndarray, border: np.ndarray, seed_label: int,
                 target: float) -> np.ndarray:
     """The superpixels (bool per label) of the region grown from `seed_label` to `target` pixels:
-    the frontier superpixel nearest to the region's mean feature joins first; border ones last."""
+    the frontier superpixel nearest to the region's mean feature joins first; superpixels that touch
+    the window's border never join (growth stops short of `target` when only they are left)."""
     n = feats.shape[0]
     nbrs = _neighbours(labels)
     inside = np.zeros(n, bool)
@@ -133,12 +135,11 @@ def grow_region(labels: np.ndarray, feats: np.ndarray, area: np.ndarray, border:
     inside[seed_label] = True
     frontier[nbrs[seed_label]] = True
     total, mean = area[seed_label], feats[seed_label].copy()
-    penalty = np.where(border, BORDER_PENALTY, 0.0)
     while total < target:
-        cand = np.flatnonzero(frontier & ~inside)
+        cand = np.flatnonzero(frontier & ~inside & ~border)
         if cand.size == 0:
             break
-        d = np.sqrt(((feats[cand] - mean) ** 2).sum(axis=1)) + penalty[cand]
+        d = np.sqrt(((feats[cand] - mean) ** 2).sum(axis=1))
         j = int(cand[int(np.argmin(d))])
         inside[j] = True
         frontier[nbrs[j]] = True
@@ -168,14 +169,25 @@ def _real_outline_share(region: np.ndarray, env: np.ndarray) -> float:
     pad = np.pad(kept, 1)
     inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
     outline = kept & ~inner
-    cut_off = np.pad(region & ~env, 1)
+    # cut off: region pixels outside the envelope, and the region running on past the window's side
+    cut_off = np.pad(region, 1, mode="edge") & ~np.pad(env, 1)
     by_env = outline & (cut_off[:-2, 1:-1] | cut_off[2:, 1:-1] | cut_off[1:-1, :-2] | cut_off[1:-1, 2:])
     return 1.0 - float(np.count_nonzero(by_env)) / float(max(1, np.count_nonzero(outline)))
 
 
-def cut_region(photo: np.ndarray, cut: CutParams) -> tuple[np.ndarray, float]:
-    """(cut_mask, the share of its outline that follows the photo's own edges rather than the
-    envelope: near 1 for an object inside the window, low for a flat area cut to a rounded shape)."""
+@dataclass
+class Segmentation:
+    """A window's superpixels at the work resolution, with what region growing needs."""
+    labels: np.ndarray  # work-resolution label map
+    feats: np.ndarray  # per superpixel: weighted mean CIELAB and edge density
+    area: np.ndarray  # per superpixel: work pixels
+    border: np.ndarray  # per superpixel: touches the window's border
+    edges: np.ndarray  # work-resolution edge density
+    window_hw: tuple  # the window's size, pixels
+
+
+def segment(photo: np.ndarray, cut: CutParams) -> Segmentation:
+    """The superpixels of the cut's window (what depends on its photo, window, kind and scale only)."""
     check_cut(cut, photo.shape[:2])
     y0, x0, y1, x1 = (int(v) for v in cut.window)
     win = photo[y0:y1, x0:x1]
@@ -184,11 +196,26 @@ def cut_region(photo: np.ndarray, cut: CutParams) -> tuple[np.ndarray, float]:
     sh, sw = max(2, int(round(h * f))), max(2, int(round(w * f)))
     small = win if (sh, sw) == (h, w) else cv2.resize(win, (sw, sh), interpolation=cv2.INTER_AREA)
     labels = felzenszwalb(small, scale=float(cut.segment_scale), sigma=0.6, min_size=max(6, sh * sw // 600))
-    feats, area, border = _features(small, labels, cut.kind)
+    feats, area, border, edges = _features(small, labels, cut.kind)
+    return Segmentation(labels, feats, area, border, edges, (h, w))
+
+
+def segment_key(cut: CutParams) -> tuple:
+    return (cut.source_index, cut.source_variant, tuple(cut.window), cut.kind, cut.segment_scale)
+
+
+def cut_region(photo: np.ndarray, cut: CutParams, seg: Segmentation | None = None) -> tuple[np.ndarray, float]:
+    """(cut_mask, the share of its outline that follows the photo's own edges rather than the
+    envelope: near 1 for an object inside the window, low for a flat area cut to a rounded shape).
+    `seg`: the window's `segment`, when already computed."""
+    seg = segment(photo, cut) if seg is None else seg
+    check_cut(cut, photo.shape[:2])
+    labels, (h, w) = seg.labels, seg.window_hw
+    sh, sw = labels.shape
     sy = min(sh - 1, int(cut.seed[0] * sh / h))
     sx = min(sw - 1, int(cut.seed[1] * sw / w))
     scale = (sh * sw) / float(h * w)
-    inside = grow_region(labels, feats, area, border, _interior_seed(labels, border, sy, sx),
+    inside = grow_region(labels, seg.feats, seg.area, seg.border, _interior_seed(labels, seg.border, sy, sx),
                          cut.target_area * scale)
     region = ndimage.binary_fill_holes(inside[labels])
     margin = 2.5 * float(cut.feather) + 1.0
@@ -215,19 +242,35 @@ class Cutter:
     def __init__(self, photo_fn, count: int, max_masks: int = 64):
         self.photo_fn, self.count, self.max_masks = photo_fn, int(count), int(max_masks)
         self._masks: OrderedDict = OrderedDict()
+        self._segments: OrderedDict = OrderedDict()
         self.computed = 0  # masks computed (not found in the cache)
 
     def photo(self, index: int, variant: int) -> tuple[int, np.ndarray]:
         return self.photo_fn(int(index), int(variant))
 
-    def pixels(self, cut: CutParams) -> np.ndarray:
-        """The window of the cut's photo (RGB uint8, a view)."""
+    def _photo_of(self, cut: CutParams) -> np.ndarray:
         used, photo = self.photo(cut.source_index, cut.source_variant)
         if used != cut.source_index:
             raise ConfigError(f"cut from photo {cut.source_index} of the pool: that photo cannot be used now "
                               f"(the pool gave photo {used} instead)")
+        return photo
+
+    def pixels(self, cut: CutParams) -> np.ndarray:
+        """The window of the cut's photo (RGB uint8, a view)."""
         y0, x0, y1, x1 = (int(v) for v in cut.window)
-        return photo[y0:y1, x0:x1]
+        return self._photo_of(cut)[y0:y1, x0:x1]
+
+    def segmentation(self, cut: CutParams) -> Segmentation:
+        """segment of the cut's window (cached: cuts of one window with other seeds share it)."""
+        key = segment_key(cut)
+        if key in self._segments:
+            self._segments.move_to_end(key)
+            return self._segments[key]
+        seg = segment(self._photo_of(cut), cut)
+        self._segments[key] = seg
+        if len(self._segments) > 16:
+            self._segments.popitem(last=False)
+        return seg
 
     def mask(self, cut: CutParams) -> np.ndarray:
         """cut_mask of the cut (cached; do not change the returned array)."""
@@ -238,11 +281,7 @@ class Cutter:
         if cut in self._masks:
             self._masks.move_to_end(cut)
             return self._masks[cut]
-        used, photo = self.photo(cut.source_index, cut.source_variant)
-        if used != cut.source_index:
-            raise ConfigError(f"cut from photo {cut.source_index} of the pool: that photo cannot be used now "
-                              f"(the pool gave photo {used} instead)")
-        m = cut_region(photo, cut)
+        m = cut_region(self._photo_of(cut), cut, self.segmentation(cut))
         self.computed += 1
         self._masks[cut] = m
         if len(self._masks) > self.max_masks:
@@ -250,12 +289,37 @@ class Cutter:
         return m
 
 
+def _draw_seed(rng: np.random.Generator, seg: Segmentation, cut: CutParams) -> tuple:
+    """A seed pixel (window coordinates) inside the envelope on a superpixel that does not touch
+    the window's border: a pixel drawn with weight its superpixel's area (larger objects more
+    often, specks rarely), times the edge density squared for a "busy" cut (text and print)."""
+    labels, (h, w) = seg.labels, seg.window_hw
+    sh, sw = labels.shape
+    kind = cut.kind
+    ok = ~seg.border[labels] & envelope(sh, sw, (3.0 * float(cut.feather) + 2.0) * sh / h)
+    if not ok.any():
+        ok = np.ones_like(ok)
+    weight = (ok * seg.area[labels]).astype(np.float64).ravel()  # by area squared: specks rarely
+    if kind == "busy":
+        weight *= seg.edges.ravel().astype(np.float64) ** 2
+    if weight.sum() <= 0:
+        weight = ok.astype(np.float64).ravel()
+    k = int(rng.choice(weight.size, p=weight / weight.sum()))
+    y, x = divmod(k, sw)
+    return (min(h - 1, int((y + 0.5) * h / sh)), min(w - 1, int((x + 0.5) * w / sw)))
+
+
+def reseed(rng: np.random.Generator, cutter: "Cutter", cut: CutParams) -> CutParams:
+    """The same window with another seed (its segmentation is reused)."""
+    return replace(cut, seed=_draw_seed(rng, cutter.segmentation(cut), cut))
+
+
 def sample_cut(rng: np.random.Generator, cutter: Cutter, exclude: int | None, window_hw, target_share: float,
                kind: str, feather_range, num_variants: int) -> CutParams:
     """Draws a cut of about `window_hw` (clipped to the photo) from a photo of the pool other than
     `exclude` (the composite's own background; a pool of one photo cuts from it anyway), growing to
     `target_share` of the window. A "busy" cut's window is the busiest of a few drawn (edge
-    density) and its seed the busiest point in it; an "object" cut's seed is near the window's centre."""
+    density); the seed is drawn by `_draw_seed`."""
     n = cutter.count
     if n > 1 and exclude is not None and 0 <= exclude < n:
         index = int(rng.integers(n - 1))
@@ -267,33 +331,25 @@ def sample_cut(rng: np.random.Generator, cutter: Cutter, exclude: int | None, wi
     ph, pw = photo.shape[:2]
     wh = int(min(ph, max(8, round(window_hw[0]))))
     ww = int(min(pw, max(8, round(window_hw[1]))))
-    tries = 4 if kind == "busy" else 1
     best, best_e = None, -1.0
-    for _ in range(tries):
+    for _ in range(4 if kind == "busy" else 1):
         wy, wx = int(rng.integers(ph - wh + 1)), int(rng.integers(pw - ww + 1))
+        score = 0.0
         if kind == "busy":
             win = photo[wy:wy + wh, wx:wx + ww]
             f = min(1.0, 64.0 / max(wh, ww))
             small = cv2.resize(win, (max(2, round(ww * f)), max(2, round(wh * f))), interpolation=cv2.INTER_AREA)
-            e = edge_density(small, 1.5)
-            inner = e[e.shape[0] // 4: max(e.shape[0] // 4 + 1, 3 * e.shape[0] // 4),
-                      e.shape[1] // 4: max(e.shape[1] // 4 + 1, 3 * e.shape[1] // 4)]
-            score = float(inner.mean())
-            if score > best_e:
-                iy, ix = np.unravel_index(int(np.argmax(inner)), inner.shape)
-                seed = (min(wh - 1, int((iy + e.shape[0] // 4 + 0.5) / f)),
-                        min(ww - 1, int((ix + e.shape[1] // 4 + 0.5) / f)))
-                best, best_e = (wy, wx, seed), score
-        else:
-            seed = (int(round(wh * rng.uniform(0.35, 0.65))), int(round(ww * rng.uniform(0.35, 0.65))))
-            best = (wy, wx, (min(wh - 1, seed[0]), min(ww - 1, seed[1])))
-    wy, wx, seed = best
+            score = float(edge_density(small, 1.5).mean())
+        if score > best_e:
+            best, best_e = (wy, wx), score
+    wy, wx = best
     feather = float(rng.uniform(*feather_range))
     f = min(1.0, WORK_SIDE / max(wh, ww))
     feather = max(feather, 0.4 / f)  # hides the staircase of a mask enlarged from the work resolution
-    return CutParams(source_index=int(used), source_variant=variant, window=(wy, wx, wy + wh, wx + ww), kind=kind,
-                     seed=tuple(int(v) for v in seed), segment_scale=round(float(rng.uniform(60.0, 200.0)), 3),
-                     target_area=int(round(target_share * wh * ww)), feather=round(feather, 4))
+    cut = CutParams(source_index=int(used), source_variant=variant, window=(wy, wx, wy + wh, wx + ww), kind=kind,
+                    seed=(0, 0), segment_scale=round(float(rng.uniform(60.0, 200.0)), 3),
+                    target_area=int(round(target_share * wh * ww)), feather=round(feather, 4))
+    return reseed(rng, cutter, cut)
 
 
 def mask_rows_cols(alpha: np.ndarray):

@@ -48,8 +48,9 @@ from synth import cutout
 from synth.errors import ConfigError, InputImageError, check_range_pair
 
 SIDES = ("top", "bottom", "left", "right")
-MAX_CUT_TRIES = 6  # cuts drawn for one occluder before the object stays unoccluded
-MAX_DISTRACTOR_CUTS = 3  # cuts drawn for one distractor before it is left out
+MAX_CUT_TRIES = 4  # windows drawn for one occluder before the object stays unoccluded
+SEEDS_PER_WINDOW = 3  # seeds tried in one window (its segmentation is computed once)
+MAX_DISTRACTOR_CUTS = 12  # cuts (4 windows x 3 seeds) drawn for one distractor before it is left out
 MIN_OWN_OUTLINE = 0.65  # share of a cut's outline that must follow its photo's own edges
 MAX_PLACE_TRIES = 8  # positions tried for one distractor
 
@@ -192,25 +193,36 @@ def sample_occluder(rng: np.random.Generator, obj_box_px, out_hw, cfg: Occlusion
     box_area = (box[2] - box[0]) * (box[3] - box[1])
     for _ in range(MAX_CUT_TRIES):
         region = target * box_area * float(rng.uniform(1.6, 3.0))
-        share = float(rng.uniform(0.2, 0.4))  # of the window the region fills
+        share = float(rng.uniform(0.12, 0.3))  # of the window the region fills
         # along the side it enters by, the window spans 0.7 to 1.5 times the box: some cuts cross the
         # whole side (an arm, a pole), others only part of it (a corner)
         along = (box[2] - box[0] if side in ("left", "right") else box[3] - box[1]) * float(rng.uniform(0.7, 1.5))
         across = min(region / share / along, 3.0 * along)
         wh, ww = (along, across) if side in ("left", "right") else (across, along)
         wh, ww = min(wh, out_h), min(ww, out_w)
-        share = min(0.5, region / (wh * ww))
+        share = min(0.4, region / (wh * ww))
         kind = "busy" if rng.random() < cfg.p_busy_occluder else "object"
         cut = cutout.sample_cut(rng, cutter, exclude, (wh, ww), share, kind, cfg.feather_px, cfg.num_variants)
-        alpha, own = cutter.region(cut)
-        if own < MIN_OWN_OUTLINE:
-            continue
-        placed = _enter(rng, alpha, box, side, target, hi)
-        if placed is not None:
-            top, left, got = placed
-            shadow = _sample_shadow(rng, cfg, alpha.shape)
-            return OccluderParams(side, round(got, 6), _patch(rng, cut, alpha, cutter, backdrop, top, left, shadow))
+        for k in range(SEEDS_PER_WINDOW):
+            cut = cut if k == 0 else cutout.reseed(rng, cutter, cut)
+            alpha, own = cutter.region(cut)
+            if own < MIN_OWN_OUTLINE:
+                continue
+            placed = _enter(rng, alpha, box, side, target, hi)
+            if placed is not None:
+                top, left, got = placed
+                shadow = _sample_shadow(rng, cfg, alpha.shape)
+                return OccluderParams(side, round(got, 6),
+                                      _patch(rng, cut, alpha, cutter, backdrop, top, left, shadow))
     return None
+
+
+def _solid(alpha: np.ndarray, ext, target_area: float) -> bool:
+    """An object rather than a sliver or a speck: at least 100 px and a tenth of the area it was grown
+    toward, filling at least a quarter of its bounding box."""
+    rmin, rmax, cmin, cmax = ext
+    area = float(cutout.integral(alpha)[-1, -1])
+    return area >= max(100.0, 0.1 * target_area) and area >= 0.25 * (rmax - rmin + 1) * (cmax - cmin + 1)
 
 
 def sample_distractors(rng: np.random.Generator, out_hw, cfg: OcclusionConfig, cutter: cutout.Cutter,
@@ -234,12 +246,15 @@ def sample_distractors(rng: np.random.Generator, out_hw, cfg: OcclusionConfig, c
         aspect = float(rng.uniform(0.6, 1.6))
         wh, ww = min(out_h, size * math.sqrt(aspect)), min(out_w, size / math.sqrt(aspect))
         kind = "busy" if rng.random() < cfg.p_busy_distractor else "object"
-        for _cut in range(MAX_DISTRACTOR_CUTS):
-            cut = cutout.sample_cut(rng, cutter, exclude, (wh, ww), float(rng.uniform(0.15, 0.4)), kind,
-                                    cfg.feather_px, cfg.num_variants)
+        for k in range(MAX_DISTRACTOR_CUTS):
+            if k % SEEDS_PER_WINDOW == 0:
+                cut = cutout.sample_cut(rng, cutter, exclude, (wh, ww), float(rng.uniform(0.15, 0.4)), kind,
+                                        cfg.feather_px, cfg.num_variants)
+            else:
+                cut = cutout.reseed(rng, cutter, cut)
             alpha, own = cutter.region(cut)
             ext = cutout.mask_rows_cols(alpha)
-            if ext is not None and own >= MIN_OWN_OUTLINE:
+            if ext is not None and own >= MIN_OWN_OUTLINE and _solid(alpha, ext, cut.target_area):
                 break
         else:
             continue
