@@ -6,22 +6,27 @@ pasted at their own scale, optionally with a soft contact shadow. No flat colour
 shapes or random strings: a detector cannot tell them from the photo by their look.
 
 Occluders. With probability ``p_occluder`` an object gets one occluder. A target share
-``fraction`` of the object's box is drawn from ``occluded_fraction``; a cut is drawn whose
-region holds 1.6 to 3 times that many pixels, and it enters the box from one side (top, bottom,
-left or right): it slides in from outside, at a drawn position along that side, to the first
-place where it covers at least the target share of the box. The share it covers there is
-recorded as ``fraction`` and lies in ``occluded_fraction``; a cut that cannot reach it (too thin)
-is replaced by another, and after ``MAX_CUT_TRIES`` the object stays unoccluded.
+``fraction`` of the object's box is drawn from ``occluded_fraction``; a cut is drawn that grows
+toward 1.6 to 3 times that many pixels (in a window spanning 0.7 to 1.5 times the box along the
+side it enters by), and it enters the box from one side (top, bottom, left or right): it slides
+in from outside, at a drawn position along that side, to the first place where it covers at
+least the target share of the box. The share it covers there is recorded as ``fraction`` and
+lies in ``occluded_fraction``. A cut whose outline is mostly not its photo's own
+(``MIN_OWN_OUTLINE``) or that cannot reach the share (its object is too small) is replaced: by
+another seed in the same window, then by another window (``SEEDS_PER_WINDOW`` x
+``MAX_CUT_TRIES``); after that the object stays unoccluded.
 
 The occluder changes only the canvas. The caller multiplies each covered logo's opacity by
 ``1 - occ_alpha``; a box is then the tight box of the pixels whose visible opacity is still
 >= synth.boxes.VISIBLE_ALPHA, and the gate's visible fraction counts those pixels.
 
 Distractors. ``distractor_count`` (inclusive) cuts per image, each about ``distractor_size`` x
-the canvas's shorter side, half of them "busy" (text, print and patterns: the window and seed
-of highest edge density). Each is placed where it covers at most ``max_distractor_overlap`` of
-any logo box given to `sample_distractors` (a few positions are tried; one that finds none is
-left out). They carry no label; `render_distractors` returns their combined opacity, which a
+the canvas's shorter side (their objects may be smaller: a cut is kept when its outline is its
+own, it holds at least 100 px and a tenth of what it grew toward, and fills a quarter of its
+bounding box; up to ``MAX_DISTRACTOR_CUTS`` are drawn), half of them "busy" (text, print and
+patterns: the busiest of a few windows, seeds drawn by edge density). Each is placed where it
+covers at most ``max_distractor_overlap`` of any logo box given to `sample_distractors` (a few
+positions are tried; one that finds none is left out). They carry no label; `render_distractors` returns their combined opacity, which a
 caller that draws them over logos multiplies into the logos' visible opacity like an occluder's.
 
 Light. A cut keeps its texture but takes on the scene's light: its mean colour moves part of the
@@ -32,7 +37,7 @@ shifted down-right or down-left by a few per cent of its size, darkens what is u
 ``shadow_opacity`` before the patch is drawn.
 
 Every drawn choice is in the params records (which photo and fit, which window, seed,
-segmentation scale, region size and feather; where it is pasted; the shadow), and rendering
+segmentation scale, region size and feather; where it is pasted; the gain; the shadow), and rendering
 them again needs no randomness. Drawing is done on each patch's region, never the whole canvas.
 """
 
