@@ -46,23 +46,28 @@ def _gray(rgb):
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _composited_box(i, pasted, occluders):
+def _composited_box(i, pasted, occluders, distractors=None):
     """Reference by forward compositing: an indicator image of logo i, composited layer by
-    layer (each logo, then its occluder) with the layers' own opacities; its tight box at 0.5."""
+    layer (each logo, then its occluder; the distractors last) with the layers' own opacities;
+    its tight box at 0.5."""
     ind = np.zeros(pasted[0].shape, np.float32)
     for j, p in enumerate(pasted):
         ind = ind * (1.0 - p) + p * (1.0 if j == i else 0.0)
         if occluders[j] is not None:
             ind = ind * (1.0 - occluders[j])
+    if distractors is not None:
+        ind = ind * (1.0 - distractors)
     return boxlib.tight_box(ind >= boxlib.VISIBLE_ALPHA)
 
 
-def _painter_box(i, pasted, occluders):
+def _painter_box(i, pasted, occluders, distractors=None):
     top = np.full(pasted[0].shape, -1, np.int32)
     for j, p in enumerate(pasted):
         top[p >= boxlib.VISIBLE_ALPHA] = j
         if occluders[j] is not None:
             top[occluders[j] >= boxlib.VISIBLE_ALPHA] = -2
+    if distractors is not None:
+        top[distractors >= boxlib.VISIBLE_ALPHA] = -3
     return boxlib.tight_box(top == i)
 
 
@@ -134,9 +139,9 @@ def measure(n: int = 500) -> dict:
         for k, o in enumerate(params.objects):
             objects += 1
             on_texture += o.placement is not None and o.placement.region_kind == "texture"
-            ref = _composited_box(k, r.pasted, r.occluders)
+            ref = _composited_box(k, r.pasted, r.occluders, r.distractors)
             ious.append(boxlib.iou(r.boxes[k], ref) if ref is not None else 0.0)
-            ref = _painter_box(k, r.pasted, r.occluders)
+            ref = _painter_box(k, r.pasted, r.occluders, r.distractors)
             painter.append(boxlib.iou(r.boxes[k], ref) if ref is not None else 0.0)
             quad = np.asarray(o.quad)
             if surf is not None:

@@ -19,8 +19,8 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from synth import (audit, blending, camera, composite, config as configlib, engine, gate, job,  # noqa: E402
-                   geometry, occlusion, photometric, placement, surface)
+from synth import (audit, blending, camera, composite, config as configlib, cutout, engine, gate,  # noqa: E402
+                   job, geometry, occlusion, photometric, placement, surface)
 from synth.inputs import load_inputs  # noqa: E402
 
 # (owner, attribute, stage): the entry points synth.scene and synth.engine call through their modules
@@ -37,6 +37,7 @@ STAGES = (
     (gate, "score", "gate"),
     (occlusion, "render_occluder", "occluder"),
     (occlusion, "render_distractors", "distractors"),
+    (cutout, "cut_region", "occlusion: photo cuts"),
     (composite, "encode_jpeg", "jpeg encode"),
     (engine, "serialize", "tf.Example"),
 )

@@ -20,11 +20,12 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
     naive    every realism stage off: surface, light, camera, occlusion, gate, audit off, hard
              paste only; the same logos, colourways, size prior and counts
   and, with --arms, ablations: no_surface, no_light, no_camera, no_blend (hard paste only),
-  no_gate, with_occlusion (the occlusion stage, off by default, switched on), with_curvature (the
+  no_gate, with_occlusion (the occlusion stage, off by default, switched on: occluders and
+  distractors cut from other photos of the background pool, synth.cutout), with_curvature (the
   curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
-  fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_context (the context stage, off by
-  default, switched on: 40 % of composites show their first logo on its own product surface in the
-  brand's colours, synth/context.py).
+  fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_context (the
+  context stage, off by default, switched on: 40 % of composites show their first logo on its own
+  product surface in the brand's colours, synth/context.py).
 - Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.

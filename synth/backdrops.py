@@ -19,7 +19,7 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from synth import surface, surface_plane
+from synth import cutout, surface, surface_plane
 from synth.inputs import Inputs
 from synth.settings import Settings
 
@@ -117,6 +117,8 @@ class SurfaceCache:
 class Backdrops:
     """Fitted backgrounds and their surface analyses, cached; runs the background audit."""
 
+    PHOTOS_KEPT = 24  # fitted photos kept for cuts (about 0.9 MB each at 640x480)
+
     def __init__(self, inputs: Inputs, settings: Settings, cache_mb: float = 256.0, audit_cache=None,
                  surface_cache: SurfaceCache | None = None):
         """`cache_mb`: memory for cached backdrops (least recently used go first). A backdrop at
@@ -132,6 +134,9 @@ class Backdrops:
         self.audit_cache = audit_cache  # an audit.AuditCache shared by a run's processes, or None
         self.surface_cache = surface_cache  # a SurfaceCache shared by a run's processes, or None
         self.analysed = 0  # analyses computed here (not loaded)
+        self._photos: OrderedDict = OrderedDict()
+        # Regions cut from the pool's photos for occluders and distractors (synth.occlusion).
+        self.cutter = cutout.Cutter(self.photo, len(inputs.background_paths))
 
     def _audit(self, index: int, bg: np.ndarray) -> bool:
         if index not in self._audited:
@@ -148,9 +153,9 @@ class Backdrops:
             self._audited[index] = r
         return self._audited[index].found
 
-    def get(self, index: int, variant: int):
-        """(index used, fitted RGB uint8, Surface or None). Backgrounds that fail to decode or
-        that already show a logo are skipped for the next usable one, deterministically."""
+    def _usable(self, index: int) -> tuple[int, np.ndarray]:
+        """(index used, decoded RGB): backgrounds that fail to decode or that already show a logo
+        are skipped for the next usable one, deterministically."""
         while True:
             used, bg = self.inputs.background(index)
             if self.s.audit_on and self._audit(used, bg):
@@ -159,7 +164,26 @@ class Backdrops:
                                             f"logo {r.logo_index} ({r.inliers} RANSAC inliers): skipped")
                 index = used
                 continue
-            break
+            return used, bg
+
+    def photo(self, index: int, variant: int) -> tuple[int, np.ndarray]:
+        """(index used, the background fitted to the canvas) without its surface analysis: the photos
+        that occluders and distractors are cut from (the last `PHOTOS_KEPT` are kept)."""
+        used, bg = self._usable(index)
+        key = (used, variant)
+        if key in self._cache:
+            return used, self._cache[key][0]
+        if key not in self._photos:
+            self._photos[key] = fit_background(bg, variant, self.s.out_hw)
+            if len(self._photos) > self.PHOTOS_KEPT:
+                self._photos.popitem(last=False)
+        self._photos.move_to_end(key)
+        return used, self._photos[key]
+
+    def get(self, index: int, variant: int):
+        """(index used, fitted RGB uint8, Surface or None). Backgrounds that fail to decode or
+        that already show a logo are skipped for the next usable one, deterministically."""
+        used, bg = self._usable(index)
         key = (used, variant)
         if key in self._cache:
             self._cache.move_to_end(key)

@@ -199,6 +199,10 @@ def _validate_realism(c: GenerationConfig, source: str) -> None:
            "need 0 < min <= max < 1")
     _check(0 <= o.min_distractors <= o.max_distractors <= 50, source, "realism.occlusion.min/max_distractors",
            (o.min_distractors, o.max_distractors), "need 0 <= min <= max <= 50")
+    _check(0 <= o.shadow_probability <= 1, source, "realism.occlusion.shadow_probability",
+           o.shadow_probability, "must be in [0, 1]")
+    _check(0 <= o.max_distractor_overlap <= 1, source, "realism.occlusion.max_distractor_overlap",
+           o.max_distractor_overlap, "must be in [0, 1] (a share of a logo's box)")
     g = r.gate
     _check(0 <= g.min_visible_fraction <= 1, source, "realism.gate.min_visible_fraction",
            g.min_visible_fraction, "must be in [0, 1]")

@@ -16,7 +16,8 @@ Stages, each in its own module and each switchable in the config (`realism { ...
   light (synth.photometric)    shading, colour cast, shadow, glare
   camera (synth.camera)        blur (before blending) and noise matching (after it, on the composite)
   blending (synth.blending)    hard, feathered, Poisson or Laplacian-pyramid, drawn per object
-  occlusion (synth.occlusion)  partial occluders over logos, unlabelled distractors
+  occlusion (synth.occlusion)  partial occluders over logos, unlabelled distractors, both cut
+                               from other photos of the pool (synth.cutout)
   gate (synth.gate)            visible fraction, size, contrast, match: objects under it are re-drawn
   audit (synth.audit)          backgrounds that already show a logo are skipped
 
@@ -24,7 +25,7 @@ Stages, each in its own module and each switchable in the config (`realism { ...
 fails the gate is re-drawn (bounded attempts) and never labelled. The accepted choices form
 a `SceneParams` record, and `render_scene(record)` reproduces the same pixels without any
 randomness. Every box is the tight box of the logo pixels still visible (opacity >= 0.5)
-after every later layer: later logos, occluders.
+after every later layer: later logos, occluders, distractors (drawn last, over everything).
 
 Work is kept to each object's neighbourhood: an object is rendered on its ROI, later layers
 multiply earlier opacities only where they are non-zero, and the gate score an object got when
@@ -100,6 +101,7 @@ class SceneResult:
     pasted: list  # [N] full-canvas opacity before later layers
     homographies: list  # [N] logo (as pasted, after colourway, pre-shrink and curvature: `pasted_logo`) -> canvas
     occluders: list = field(default_factory=list)  # [N] full-canvas opacity of each object's occluder, or None
+    distractors: np.ndarray | None = None  # full-canvas combined opacity of the distractors (drawn last), or None
 
 
 # -- sampling ------------------------------------------------------------------------------
@@ -152,8 +154,10 @@ def _overlaps(quad, taken, s: Settings) -> bool:
 CONTEXT_OVERLAP = "placement: overlaps the context"
 
 
-def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cover=None) -> ObjectParams | str:
-    """`ctx_cover`: the scene's context coverage (synth.context), which other logos stay off."""
+def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cover=None,
+                   occ_src: tuple | None = None) -> ObjectParams | str:
+    """`ctx_cover`: the scene's context coverage (synth.context), which other logos stay off;
+    `occ_src`: (cutter, background index, backdrop) the occluders are cut against."""
     li, cw, fp, cp = slot
     lh, lw = _logo_hw(inputs, li, cw, cp)
     mode = "region"
@@ -180,10 +184,11 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cove
             return "placement: overlaps another logo"
     if ctx_cover is not None and context_draw.overlap(quad, ctx_cover) > 0.02:
         return CONTEXT_OVERLAP
-    return _with_stages(rng, s, li, cw, quad, plc, fp, mode, cp)
+    return _with_stages(rng, s, li, cw, quad, plc, fp, mode, cp, occ_src)
 
 
-def _sample_on_context(rng, s: Settings, inputs: Inputs, ctx: context.ContextParams, taken, slot) -> ObjectParams | str:
+def _sample_on_context(rng, s: Settings, inputs: Inputs, ctx: context.ContextParams, taken, slot,
+                       occ_src: tuple | None = None) -> ObjectParams | str:
     """The slot's logo laid on the context, at the size prior's width (min_scale..max_scale without it)."""
     li, cw, fp, cp = slot
     lh, lw = _logo_hw(inputs, li, cw, cp)
@@ -197,10 +202,10 @@ def _sample_on_context(rng, s: Settings, inputs: Inputs, ctx: context.ContextPar
         return "context: the logo does not fit on it"
     if _overlaps(quad, taken, s):
         return "placement: overlaps another logo"
-    return _with_stages(rng, s, li, cw, quad, None, fp, "context", cp)
+    return _with_stages(rng, s, li, cw, quad, None, fp, "context", cp, occ_src)
 
 
-def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp) -> ObjectParams:
+def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp, occ_src=None) -> ObjectParams:
     """The object at `quad` with the light, camera, blend and occlusion stages' draws."""
     light = photometric.sample_light(rng, s.light_cfg) if s.light_on else None
     cam = camera.sample_camera(rng, s.camera_cfg) if s.camera_on else None
@@ -209,7 +214,8 @@ def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp) -> ObjectPar
     if s.occlusion_on:
         b = placement.quad_box(np.asarray(quad), s.out_hw)
         oh, ow = s.out_hw
-        occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg)
+        occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg,
+                                        *(occ_src or (None, None, None)))
     return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), plc, light, cam, blend, occ, fp, mode, cp)
 
 
@@ -244,7 +250,7 @@ def pasted_logo(o: ObjectParams, bank: LogoBank):
     return logo, prepared, bank.premultiplied(o.logo_index, o.colourway, width)
 
 
-def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, bank: LogoBank, s: Settings,
+def _render_object(canvas: np.ndarray, cutter, o: ObjectParams, bank: LogoBank, s: Settings,
                    ctx: context_draw.Drawn | None = None):
     """Pastes one object (and its occluder) onto uint8 `canvas` (not changed); returns
     (new canvas, _Layer). Only the object's neighbourhood is converted to float and blended.
@@ -292,7 +298,7 @@ def _render_object(canvas: np.ndarray, backdrop: np.ndarray, o: ObjectParams, ba
     out[Y0:Y1, X0:X1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)
     occ_alpha = occ_rect = None
     if o.occluder is not None:
-        out, occ_alpha = occlusion.render_occluder(out, backdrop, o.occluder, inplace=True)
+        out, occ_alpha = occlusion.render_occluder(out, cutter, o.occluder, inplace=True)
         occ_rect = PixelRect.of(occlusion.occluder_region(o.occluder, s.out_hw))
     return out, _Layer(pasted, occ_alpha, H, prepared, PixelRect(y0, x0, y1, x1), occ_rect,
                        PixelRect(Y0, X0, Y1, X1).union(occ_rect))
@@ -305,8 +311,16 @@ def _times_clear(v: np.ndarray, a: np.ndarray, rect: PixelRect | None) -> None:
         v[y0:y1, x0:x1] *= 1.0 - a[y0:y1, x0:x1]
 
 
-def _layers_visible(layers: list) -> list:
-    """visible_i = pasted_i x prod over later layers (later logos, own and later occluders) of (1 - a)."""
+@dataclass
+class _Top:
+    """The distractors, drawn over every object: their combined opacity and the regions it lies in."""
+    alpha: np.ndarray
+    rects: list  # PixelRect per distractor drawn
+
+
+def _layers_visible(layers: list, top: _Top | None = None) -> list:
+    """visible_i = pasted_i x prod over later layers (later logos, own and later occluders, the
+    distractors) of (1 - a)."""
     out = []
     for i, la in enumerate(layers):
         v = la.pasted.copy()
@@ -317,6 +331,10 @@ def _layers_visible(layers: list) -> list:
                 _times_clear(v, later.pasted, later.paste_rect)
                 if later.occluder is not None:
                     _times_clear(v, later.occluder, later.occ_rect)
+            if top is not None:
+                for r in top.rects:
+                    if r.overlaps(la.paste_rect):
+                        _times_clear(v, top.alpha, r)
         out.append(v)
     return out
 
@@ -332,10 +350,12 @@ def _visible_box(v: np.ndarray, rect: PixelRect | None):
     return boxlib.from_pixels(r.y0 + y0, r.x0 + x0, r.y1 + y0, r.x1 + x0, *v.shape)
 
 
-def _finish(canvas, layers: list):
+def _finish(canvas, layers: list, top: _Top | None = None):
     """Boxes (None when nothing is visible) and final gate scores of the layers: the score a layer
-    got when it was pasted is kept while no later layer touched the region the gate reads."""
-    visible = _layers_visible(layers)
+    got when it was pasted is kept while no later layer (nor a distractor) touched the region the
+    gate reads."""
+    visible = _layers_visible(layers, top)
+    top_rects = top.rects if top is not None else []
     boxes, scores = [], []
     for i, (v, la) in enumerate(zip(visible, layers)):
         box = _visible_box(v, la.paste_rect)
@@ -343,7 +363,8 @@ def _finish(canvas, layers: list):
         if box is None:
             scores.append(gate.GateScores(0.0, 0.0, 0.0, 0.0))
         elif la.score is not None and not any(la.score_rect.overlaps(r) for later in layers[i + 1:]
-                                              for r in (later.changed, later.paste_rect, later.occ_rect)):
+                                              for r in (later.changed, later.paste_rect, later.occ_rect)) \
+                and not any(la.score_rect.overlaps(r) for r in top_rects):
             scores.append(la.score)
         else:
             scores.append(gate.score(la.prepared, la.H, canvas, v, la.pasted))
@@ -359,26 +380,32 @@ def _render_all(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Setting
         drawn = context_draw.render(backdrop, p.context)
         backdrop = drawn.image
     canvas = backdrop
-    if p.distractors:
-        canvas, _ = occlusion.render_distractors(canvas, list(p.distractors), opacity=False)
     layers = []
     for o in p.objects:
-        canvas, la = _render_object(canvas, backdrop, o, bank, s, drawn)
+        canvas, la = _render_object(canvas, backdrops.cutter, o, bank, s, drawn)
         layers.append(la)
-    boxes, scores, visible = _finish(canvas, layers)
+    canvas, top = _draw_distractors(canvas, p.distractors, backdrops.cutter)
+    boxes, scores, visible = _finish(canvas, layers, top)
     return (canvas, boxes, scores, visible, [la.pasted for la in layers], [la.H for la in layers],
-            [la.occluder for la in layers])
+            [la.occluder for la in layers], top)
+
+
+def _draw_distractors(canvas, distractors, cutter):
+    if not distractors:
+        return canvas, None
+    canvas, alpha, rects = occlusion.render_distractors(canvas, cutter, list(distractors))
+    return canvas, _Top(alpha, [PixelRect(*r) for r in rects])
 
 
 def render_scene(p: SceneParams, backdrops: Backdrops, bank: LogoBank, s: Settings) -> SceneResult:
     """Applies a SceneParams record deterministically; every object of a record from
     `compose` is visible and passes the gate, so each gets a box."""
-    canvas, boxes, scores, visible, pasted, hs, occs = _render_all(p, backdrops, bank, s)
+    canvas, boxes, scores, visible, pasted, hs, occs, top = _render_all(p, backdrops, bank, s)
     keep = [i for i, b in enumerate(boxes) if b is not None]
     return SceneResult(canvas, np.array([boxes[i] for i in keep], np.float32).reshape(-1, 4),
                        np.array([p.objects[i].logo_index for i in keep], np.int64), [scores[i] for i in keep],
                        [visible[i] for i in keep], [pasted[i] for i in keep], [hs[i] for i in keep],
-                       [occs[i] for i in keep])
+                       [occs[i] for i in keep], top.alpha if top is not None else None)
 
 
 def _failing(boxes, scores, s: Settings) -> int | None:
@@ -398,11 +425,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     variant = int(brng.integers(NUM_FIT_VARIANTS))
     used, backdrop, surf = backdrops.get(int(brng.integers(n_bg)), variant)
     jpeg_quality = int(rng.integers(s.jpeg_range[0], s.jpeg_range[1] + 1))
-    distractors = ()
     canvas = backdrop
-    if s.occlusion_on and s.distractor_range[1] > 0:
-        distractors = tuple(occlusion.sample_distractors(rng, s.out_hw, s.distractor_range, s.occlusion_cfg))
-        canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
     negative = s.negative_fraction > 0 and float(rng.random()) < s.negative_fraction
     n = 0 if negative else int(rng.integers(s.min_objects, s.max_objects + 1))
     ctx = ctx_cover = drawn = first = None
@@ -417,8 +440,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             drawn = context_draw.render(backdrop, ctx)
             backdrop, ctx_cover = drawn.image, drawn.cover
             canvas = backdrop
-            if distractors:
-                canvas, _ = occlusion.render_distractors(canvas, list(distractors), opacity=False)
+    occ_src = (backdrops.cutter, used, backdrop)  # what occluders are cut against (synth.cutout)
     objects, taken, rejected, dropped, layers = [], [], {}, 0, []
     slot_count, rescue = n, s.framing_cfg is not None
     while slot_count > 0:
@@ -430,11 +452,11 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         overlaps = 0
         for _attempt in range(s.max_attempts):
             if on_ctx:
-                o = _sample_on_context(rng, s, inputs, ctx, taken, slot)
+                o = _sample_on_context(rng, s, inputs, ctx, taken, slot, occ_src)
             elif ctx is not None and ctx.shape == "closeup":
                 o = CONTEXT_OVERLAP  # the close-up fills the frame: no room for another logo
             else:
-                o = _sample_object(rng, s, inputs, surf, taken, slot, ctx_cover)
+                o = _sample_object(rng, s, inputs, surf, taken, slot, ctx_cover, occ_src)
             if isinstance(o, str):
                 rejected[o] = rejected.get(o, 0) + 1
                 if o.startswith("placement: no region") and s.framing_cfg is None:
@@ -445,7 +467,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                 if o == CONTEXT_OVERLAP and ctx.shape == "closeup":
                     break
                 continue
-            trial, la = _render_object(canvas, backdrop, o, bank, s, drawn)
+            trial, la = _render_object(canvas, backdrops.cutter, o, bank, s, drawn)
             if s.gate_on:
                 v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted
                 la.score = gate.score(la.prepared, la.H, trial, v, la.pasted)
@@ -470,9 +492,18 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             # slot, so that a composite is empty only when drawn as a negative.
             rescue, slot_count = False, 1
             rejected["rescue: a fresh slot"] = rejected.get("rescue: a fresh slot", 0) + 1
+    distractors, top = (), None
+    if s.occlusion_on and s.distractor_range[1] > 0:
+        # Drawn last, over everything, where they cover at most max_distractor_overlap of any logo's box.
+        oh, ow = s.out_hw
+        avoid = [tuple(float(v) * d for v, d in zip(placement.quad_box(np.asarray(o.quad), s.out_hw), (oh, ow, oh, ow)))
+                 for o in objects]
+        distractors = tuple(occlusion.sample_distractors(rng, s.out_hw, s.occlusion_cfg, backdrops.cutter, used,
+                                                         avoid, s.distractor_range, backdrop))
+        canvas, top = _draw_distractors(canvas, distractors, backdrops.cutter)
     params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped, negative,
                          ctx)
-    boxes, scores, visible = _finish(canvas, layers)
+    boxes, scores, visible = _finish(canvas, layers, top)
     pasted, hs, occs = [la.pasted for la in layers], [la.H for la in layers], [la.occluder for la in layers]
     # Later logos and occluders can cover earlier logos: drop any that no longer pass, re-render.
     while True:
@@ -484,7 +515,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         params = SceneParams(seed, used, variant, jpeg_quality, distractors,
                              tuple(o for k, o in enumerate(params.objects) if k != bad), rej,
                              params.dropped_objects + 1, negative, ctx)
-        canvas, boxes, scores, visible, pasted, hs, occs = _render_all(params, backdrops, bank, s)
+        canvas, boxes, scores, visible, pasted, hs, occs, top = _render_all(params, backdrops, bank, s)
     return params, SceneResult(canvas, np.array(boxes, np.float32).reshape(-1, 4),
                                np.array([o.logo_index for o in params.objects], np.int64), scores, visible,
-                               pasted, hs, occs)
+                               pasted, hs, occs, top.alpha if top is not None else None)

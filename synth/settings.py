@@ -90,7 +90,8 @@ class Settings:
             occlusion_cfg=occlusion.OcclusionConfig(
                 p_occluder=occ.occluder_probability,
                 occluded_fraction=(occ.min_occluded_fraction, occ.max_occluded_fraction),
-                distractor_count=(occ.min_distractors, occ.max_distractors)),
+                distractor_count=(occ.min_distractors, occ.max_distractors),
+                p_shadow=occ.shadow_probability, max_distractor_overlap=occ.max_distractor_overlap),
             distractor_range=(occ.min_distractors, occ.max_distractors),
             gate_on=r.gate.enabled,
             gate_cfg=gate.GateConfig(min_visible_fraction=r.gate.min_visible_fraction,

@@ -44,6 +44,22 @@ def make_background(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def make_cluttered(h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
+    """A photo with objects of their own: make_background's surfaces plus 40 discs and boxes of
+    random colours, with camera noise, so that regions cut from it have edges to follow."""
+    rng = np.random.default_rng(seed)
+    img = make_background(h, w, seed).astype(np.float32)
+    for _ in range(40):
+        colour = tuple(float(v) for v in rng.integers(20, 235, 3))
+        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        if rng.random() < 0.5:
+            cv2.circle(img, c, int(rng.integers(6, 28)), colour, -1)
+        else:
+            cv2.rectangle(img, c, (c[0] + int(rng.integers(10, 45)), c[1] + int(rng.integers(10, 45))), colour, -1)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def make_disc_roi(size: int = 160, logo: int = 100, colours=((200, 60, 50), (60, 170, 90))):
     """A ROI of `size` px with a centred disc logo of diameter `logo` (two flat, unsaturated colours:
     a disc and a bar): its float32 RGB and its float32 alpha, as the light and camera stages take them."""

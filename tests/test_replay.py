@@ -4,6 +4,7 @@ them (no randomness) into the very JPEG bytes of the shards."""
 import json
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ from synth import (backdrops, config as configlib, dataset, generate, logo_bank,
 from synth.errors import RecordError
 from synth.inputs import load_inputs
 from synth.tfrecord_keys import IMAGE_ENCODED, IMAGE_SOURCE_ID
-from conftest import run_tool, write_config
+from conftest import make_cluttered, run_tool, write_config
 
 STAGES = ("placement", "light", "camera", "occluder", "framing")
 
@@ -32,9 +33,13 @@ def test_scene_params_round_trip_through_json_for_hundreds_of_composites(workdir
     other = workdir / "other"
     os.makedirs(other)
     prior = str(other / "gen.config")  # the size prior, occluders and distractors; light and camera off
+    os.makedirs(other / "cluttered")  # photos with objects of their own, for occluders to be cut from
+    for i in range(2):
+        cv2.imwrite(str(other / "cluttered" / f"c{i}.png"), make_cluttered(240, 320, i))
     with open(prior, "w") as f:
         f.write(text.replace("min_scale: 0.15 max_scale: 0.35", "")
                 .replace('"logos/', f'"{workdir}/logos/').replace('"backgrounds"', f'"{workdir}/backgrounds"')
+                + 'background { directory: "cluttered" }\n'
                 + "realism { light { enabled: false } camera { enabled: false } "
                   "occlusion { enabled: true occluder_probability: 0.5 } }\nnegative_fraction: 0.05\n")
     ps = _compose_many(plain, range(150)) + _compose_many(prior, range(150))

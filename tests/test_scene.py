@@ -50,15 +50,15 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
     """compose keeps an object's gate score from when it was pasted unless a later layer touched what
     the gate reads; re-rendering the record scores every object afresh: both must agree exactly, and
     the visible opacities (computed on each layer's region only) must be the full-canvas products."""
-    eng = _engine(_halves_config(tmp_path, "occlusion { enabled: true occluder_probability: 0.7 }"))
+    eng = _engine(_occlusion_config(tmp_path, "occlusion { enabled: true occluder_probability: 0.7 }"))
     rescored = []  # per compose call: (objects, gate.score calls made when finishing the scene)
     score, finish = scene.gate.score, scene._finish
     calls = []
     monkeypatch.setattr(scene.gate, "score", lambda *a, **k: calls.append(1) or score(*a, **k))
 
-    def counted_finish(canvas, layers):
+    def counted_finish(canvas, layers, top=None):
         calls.clear()
-        out = finish(canvas, layers)
+        out = finish(canvas, layers, top)
         if any(la.score is not None for la in layers):  # compose's, not render_scene's
             rescored.append((len(layers), len(calls)))
         return out
@@ -76,6 +76,8 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
                 v *= 1.0 - r.pasted[j]
                 if r.occluders[j] is not None:
                     v *= 1.0 - r.occluders[j]
+            if r.distractors is not None:  # drawn last, over everything
+                v *= 1.0 - r.distractors
             np.testing.assert_array_equal(r.visible[k], v)
             kept_and_touched += int(k + 1 < len(r.pasted))
     assert kept_and_touched >= 5, "some objects must have later layers"
@@ -86,7 +88,7 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
 def test_to_json_is_dataclasses_asdict(tmp_path):
     from dataclasses import asdict
 
-    eng = _engine(_halves_config(tmp_path, "occlusion { enabled: true occluder_probability: 0.5 }"))
+    eng = _engine(_occlusion_config(tmp_path, "occlusion { enabled: true occluder_probability: 0.5 }"))
     for seed in range(5):
         params, _ = _compose(eng, seed)
         assert params.to_json() == asdict(params)
@@ -105,6 +107,15 @@ def _halves_config(tmp_path, realism: str) -> str:
                         f'realism {{ {realism} }}\n')
 
 
+def _occlusion_config(tmp_path, realism: str) -> str:
+    """The two halves and a cluttered photo: occluders and distractors are cut from the other one."""
+    from conftest import make_cluttered
+
+    path = _halves_config(tmp_path, realism)
+    cv2.imwrite(str(tmp_path / "bg" / "objects.png"), make_cluttered(240, 320, 5))
+    return path
+
+
 def test_logos_never_cross_the_edge_between_two_flat_regions(tmp_path):
     eng = _engine(_halves_config(tmp_path, "occlusion { enabled: false }"))
     n = 0
@@ -121,22 +132,30 @@ def test_logos_never_cross_the_edge_between_two_flat_regions(tmp_path):
 
 
 def test_boxes_match_an_independent_painter_reference_and_pass_the_gate(tmp_path):
-    eng = _engine(_halves_config(tmp_path, "occlusion { enabled: true occluder_probability: 1 }"))
-    shrunk = 0
+    eng = _engine(_occlusion_config(tmp_path, "occlusion { enabled: true occluder_probability: 1 "
+                                               "min_distractors: 2 max_distractors: 3 }"))
+    covered, distracted, other_photo = 0, 0, 0
     for seed in range(20):
         params, r = _compose(eng, seed)
+        distracted += len(params.distractors)
         for k, o in enumerate(params.objects):
             top = np.full((240, 320), -1)
             for j, pa in enumerate(r.pasted):  # paint the layers in order, each thresholded
                 top[pa >= 0.5] = j
                 if r.occluders[j] is not None:
                     top[r.occluders[j] >= 0.5] = -2
+            if r.distractors is not None:
+                top[r.distractors >= 0.5] = -3
             assert boxlib.iou(r.boxes[k], boxlib.tight_box(top == k)) > 0.9
             assert not r.scores[k].reasons(eng[1].gate_cfg)
             full = boxlib.tight_box(r.pasted[k] >= 0.5)
             assert r.boxes[k][0] >= full[0] - 1e-6 and r.boxes[k][2] <= full[2] + 1e-6
-            shrunk += int(boxlib.area(r.boxes[k]) < boxlib.area(full) - 1e-6)
-    assert shrunk >= 3, "occluders must shrink some boxes to the visible part"
+            if o.occluder is not None:
+                covered += int(r.scores[k].visible_fraction < 0.97)
+                other_photo += int(o.occluder.patch.cut.source_index != params.background_index)
+    assert covered >= 5, "occluders must cover part of some logos"
+    assert other_photo == covered or other_photo >= 5, "and come from the other photo of the pool"
+    assert distracted >= 5  # cuts from the flat halves are refused (their outline is not their own)
 
 
 def test_a_background_that_already_shows_the_logo_is_skipped_and_reported(tmp_path):
