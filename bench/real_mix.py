@@ -21,6 +21,11 @@ Protocol (fixed; the split is written to the output):
 
 A meaningful curve needs a COCO-pretrained checkpoint (--template=faster_rcnn_resnet50_v1_640x640
 --checkpoint=...) and thousands of steps per arm: hours on a GPU, days on these CPUs.
+With --work_dir, a rerun resumes: the synthetic data is kept when its config is unchanged, and an
+arm whose evaluation (runs/realK/eval_once/metrics.json) is of its final step (--num_steps) under
+the same template, start, batch and weight is read back instead of trained again; work_dir's
+stages.json records what each finished stage was run with.
+
 --smoke runs the whole protocol at toy scale (2 brands, 16 composites, 2 steps, arms 0 and 5) to
 prove it runs; it writes real_mix_smoke.json, whose numbers mean nothing.
 
@@ -113,6 +118,32 @@ def synthetic_config(work: str, data: str, brands: list[str], num_images: int, s
     return path
 
 
+def _stages(work: str) -> dict:
+    path = os.path.join(work, "stages.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _save_stages(work: str, stages: dict) -> None:
+    path = os.path.join(work, "stages.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(stages, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def _finished_arm(run_dir: str, key: dict, stages: dict, k: int) -> dict | None:
+    """The arm's result when it already ran to its final step under the same settings, else None."""
+    done = stages.get("arms", {}).get(str(k))
+    metrics_path = os.path.join(run_dir, "eval_once", "metrics.json")
+    if done is None or done.get("key") != key or not os.path.exists(metrics_path):
+        return None
+    with open(metrics_path, encoding="utf-8") as f:
+        m = json.load(f)
+    return done["result"] if m.get("step") == key["num_steps"] else None
+
+
 def run(args) -> dict:
     from synth import dataset
     from synth.importing import import_labels
@@ -130,8 +161,19 @@ def run(args) -> dict:
             os.symlink(os.path.join(args.data, "images", im["file_name"]), link)
     synth_dir = os.path.join(work, "data", "synthetic")
     config = synthetic_config(work, args.data, brands, args.num_images, (480, 640))
-    timings = {"generate_s": round(_tool("make_tfrecords", f"--config={config}", f"--output_dir={synth_dir}",
-                                         "--noprogress", "--overwrite"), 1)}
+    stages = _stages(work) if args.work_dir else {}
+    with open(config, encoding="utf-8") as f:
+        config_text = f.read()
+    gen = stages.get("generate")
+    if gen and gen.get("config") == config_text and os.path.exists(os.path.join(synth_dir, dataset.LABEL_MAP)):
+        timings = {"generate_s": gen["seconds"], "generate_resumed": True}
+        print(f"synthetic data kept from an earlier run ({synth_dir})")
+    else:
+        timings = {"generate_s": round(_tool("make_tfrecords", f"--config={config}", f"--output_dir={synth_dir}",
+                                             "--noprogress", "--overwrite"), 1)}
+        stages = {"generate": {"config": config_text, "seconds": timings["generate_s"]}}
+        if args.work_dir:
+            _save_stages(work, stages)
     label_map = os.path.join(synth_dir, dataset.LABEL_MAP)
 
     def imported(name: str, files: set[str]) -> str:
@@ -147,6 +189,13 @@ def run(args) -> dict:
     arms = []
     for k in args.arms:
         run_dir = os.path.join(work, "runs", f"real{k}")
+        key = {"template": args.template, "checkpoint": args.checkpoint, "num_steps": args.num_steps,
+               "batch_size": args.batch_size, "real_weight": args.real_weight if k else 0.0}
+        done = _finished_arm(run_dir, key, stages, k)
+        if done is not None:
+            arms.append(dict(done, resumed=True))
+            print(f"arm {k:2d} real/brand: mAP@0.5 {done['map50']:.4f}  (read back from an earlier run)")
+            continue
         shutil.rmtree(run_dir, ignore_errors=True)
         mix = [f"--dataset={synth_dir}:{1 - args.real_weight if k else 1}"]
         if k:
@@ -164,6 +213,9 @@ def run(args) -> dict:
         arms.append({"real_per_brand": k, "real_weight": args.real_weight if k else 0.0, "map50": metrics[MAP50],
                      "map": metrics["DetectionBoxes_Precision/mAP"], "train_s": round(train_s, 1),
                      "eval_s": round(eval_s, 1)})
+        if args.work_dir:
+            stages.setdefault("arms", {})[str(k)] = {"key": key, "result": arms[-1]}
+            _save_stages(work, stages)
         print(f"arm {k:2d} real/brand: mAP@0.5 {metrics[MAP50]:.4f}  (train {train_s:.0f} s, eval {eval_s:.0f} s)")
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
