@@ -108,7 +108,7 @@ class HeaderEngine:
             if i in self.failed:
                 continue
             try:
-                r = self.renderer.render(self.pages[i].path, page, theme, self.c.classes)
+                r = self.renderer.render(self.pages[i].path, page, theme, self.c.classes, self.pages[i].root)
             except render.PageSkipped as exc:
                 if exc.page_level:
                     self.failed[i] = exc.reason

@@ -127,7 +127,7 @@ def _allowed(url: str, folder: str) -> bool:
     if not url.startswith("file://"):
         return False
     path = os.path.normpath(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
-    return path == folder or path.startswith(folder + os.sep)
+    return os.path.commonpath([path, folder]) == folder
 
 
 class Renderer:
@@ -197,8 +197,10 @@ class Renderer:
 
     # -- one page ---------------------------------------------------------------------------
 
-    def render(self, path: str, page: themes.PageParams, theme: themes.ThemeParams, scheme: int) -> Rendered:
-        """Renders `path` as `page` with `theme`; raises PageSkipped with the reason."""
+    def render(self, path: str, page: themes.PageParams, theme: themes.ThemeParams, scheme: int,
+               root: str = "") -> Rendered:
+        """Renders `path` as `page` with `theme`; raises PageSkipped with the reason. The page
+        may load files under `root` (default: its own folder)."""
         browser = self._ensure()
         killed = threading.Event()
 
@@ -216,7 +218,7 @@ class Renderer:
             ctx = browser.new_context(viewport={"width": page.width, "height": page.height}, device_scale_factor=1,
                                       java_script_enabled=self.javascript, reduced_motion="reduce",
                                       service_workers="block")
-            return self._render(ctx, path, page, theme, scheme)
+            return self._render(ctx, path, page, theme, scheme, root)
         except PwError as exc:
             if killed.is_set():
                 self.restarts += 1
@@ -239,9 +241,9 @@ class Renderer:
                 except PwError:
                     self._shutdown()
 
-    def _render(self, ctx, path, page, theme, scheme) -> Rendered:
+    def _render(self, ctx, path, page, theme, scheme, root) -> Rendered:
         path = os.path.abspath(path)
-        folder = os.path.dirname(path)
+        folder = os.path.abspath(root) if root else os.path.dirname(path)
         blocked: list[str] = []
 
         def route(r):
