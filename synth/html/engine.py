@@ -93,7 +93,8 @@ class HeaderEngine:
         if self._renderer is None:
             c = self.c
             self._renderer = render.Renderer(c.browser_executable, c.page_timeout_s, c.javascript,
-                                             c.skip_pages_requesting_network, c.max_page_height_px)
+                                             c.skip_pages_requesting_network, c.max_page_height_px,
+                                             c.print.max_pages)
         return self._renderer
 
     def close(self):

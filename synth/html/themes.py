@@ -35,6 +35,7 @@ class PageParams:
     height: int
     scroll: float  # screen: share of the scrollable height scrolled down, 0 = top
     paper: str  # print: the paper's name; screen: ""
+    sheet: float = 0.0  # print: which printed page, as a share of the PDF's pages (0 = the first)
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,10 @@ def sample_page(rng: np.random.Generator, screen, print_cfg) -> PageParams:
     scroll = 0.0 if top else float(rng.uniform(0.0, 1.0))
     papers = list(print_cfg.paper) or list(PAPER)
     paper = papers[int(rng.integers(len(papers)))]
+    sheet = float(rng.random()) if print_cfg.max_pages > 1 else (rng.random() and 0.0)  # drawn either way
     if printed:
         pw, ph = PAPER[paper]
-        return PageParams("print", pw, ph, 0.0, paper)
+        return PageParams("print", pw, ph, 0.0, paper, round(sheet, 6))
     return PageParams("screen", w, h, round(scroll, 4), "")
 
 
