@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 import urllib.parse
 from dataclasses import dataclass
@@ -143,6 +144,7 @@ class Renderer:
         self.max_print_pages = int(max_print_pages)  # printed pages: the first this many of the PDF
         self._browser = None
         self._browser_pid = None  # the browser's main process, found at launch (for the watchdog)
+        self._tmpdir = None  # the browser's TMPDIR, made at launch
         self.restarts = 0
 
     # -- browser lifecycle ------------------------------------------------------------------
@@ -154,9 +156,14 @@ class Renderer:
         from playwright.sync_api import Error as PwError
 
         before = set(_browser_pids())
+        # The browser's own temporary files (its SingletonSocket folder, which a killed browser
+        # leaves behind) go to a folder of this launch, removed by _shutdown. Playwright's
+        # profile folder is the driver's, and Playwright removes it, killed browser or not.
+        self._tmpdir = tempfile.mkdtemp(prefix="tfod-chromium-")
         try:
             self._browser = _playwright().chromium.launch(executable_path=self.executable, args=LAUNCH_ARGS,
-                                                          timeout=max(30.0, self.timeout_s) * 1000)
+                                                          timeout=max(30.0, self.timeout_s) * 1000,
+                                                          env={**os.environ, "TMPDIR": self._tmpdir})
             self._browser_pid = next((pid for pid in _browser_pids(main_only=True) if pid not in before), None)
         except PwError as exc:
             self._shutdown()
@@ -171,6 +178,9 @@ class Renderer:
             except Exception:  # noqa: BLE001 - a dead browser cannot be closed politely
                 pass
         self._browser = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def _kill_browser(self):
         """Kills this renderer's browser: its main process and every process under it."""
