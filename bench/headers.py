@@ -37,8 +37,9 @@ Transfer protocol (fixed; figures are comparable only under it):
   without them; pages up to 200,000 px tall; page scripts off; seed 2; own shards.
 - Detector: pipelines/small_cpu_headers.config (Faster R-CNN ResNet-50, 512 px aspect-keeping
   resizer, wide anchors, batch 1), from scratch (no checkpoint can be downloaded here),
-  tools/configure_pipeline.py + tools/model_main_tf2.py for STEPS steps, scored once with
-  tools/evaluate.py (the OD API's COCO eval loop; --input_pattern = a source's shards).
+  tools/configure_pipeline.py + tools/model_main_tf2.py for STEPS steps, scored once per eval
+  set with synth.evaluation.evaluate_once (tools/evaluate.py's core: the OD API's COCO eval
+  loop; input pattern = a source's shards), in one process.
 - Metric: COCO mAP@0.5 (DetectionBoxes_Precision/mAP@.50IOU); with the one class `header` it
   is the header class's AP. Per source, their mean (transfer_map50_mean), and in-domain.
   full: TRAIN_IMAGES 1,500, STEPS 1,500, EVAL_PAGES 100, EVAL_IMAGES 100 per source;
@@ -204,29 +205,53 @@ def _tool(name: str, args: list[str], log: str) -> float:
 
 
 def _generate(cfg, out: str, workers: int) -> dict:
+    """Generates the dataset (or finishes an interrupted one; a finished one is kept) and
+    summarises it from its params.jsonl and manifest."""
     t = time.perf_counter()
-    s = job.generate_headers(cfg, out, show_progress=True, workers=workers)
+    done = dataset.existing_outputs(out) and not os.path.isdir(os.path.join(out, ".work"))
+    if not done:
+        job.generate_headers(cfg, out, show_progress=True, workers=workers)
     params = _params(out)
-    return {"images": len(params), "seconds": round(time.perf_counter() - t, 1),
-            "distinct_pages": len({p["page"] for p in params}), "skipped_pages": len(s.skipped),
-            "skipped_reasons": [f"{k['path']}: {k['reason']}" for k in s.skipped][:10],
+    with open(os.path.join(out, dataset.MANIFEST), encoding="utf-8") as f:
+        skipped = json.load(f).get("skipped_inputs", [])
+    return {"images": len(params), "seconds": None if done else round(time.perf_counter() - t, 1),
+            "distinct_pages": len({p["page"] for p in params}), "skipped_pages": len(skipped),
+            "skipped_reasons": [f"{k['path']}: {k['reason']}" for k in skipped][:10],
             "headers": header_shares(params)}
 
 
-def _evaluate(run_dir: str, name: str, log: str, pattern: str | None = None) -> dict:
+def _write_config(path: str, text: str, stale: list[str]) -> None:
+    """Writes a generation config; when an earlier run wrote a different one there, the
+    folders in `stale` (its dataset, its evaluation) are removed first."""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            if f.read() != text:
+                for d in stale:
+                    shutil.rmtree(d, ignore_errors=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _evaluate(run_dir: str, name: str, pattern: str | None = None) -> dict:
+    """COCO metrics of the run's checkpoint on the pipeline's eval input (or `pattern`'s shards),
+    with synth.evaluation (what tools/evaluate.py runs), in this process: TensorFlow starts
+    once for all the evaluations. A finished evaluation (its metrics.json) is read back."""
     out = os.path.join(run_dir, f"eval_{name}")
     path = os.path.join(out, "metrics.json")
+    t = time.perf_counter()
     if not os.path.isfile(path):
-        args = [f"--pipeline_config_path={run_dir}/pipeline.config", f"--checkpoint={run_dir}", f"--output_dir={out}"]
-        _tool("evaluate", args + ([f"--input_pattern={pattern}"] if pattern else []), log)
+        from synth import evaluation
+
+        evaluation.evaluate_once(os.path.join(run_dir, "pipeline.config"), run_dir, out, pattern)
     with open(path, encoding="utf-8") as f:
         m = json.load(f)["metrics"]
     return {"map50": round(m[MAP50], 4), "map": round(m["DetectionBoxes_Precision/mAP"], 4),
-            "ar100": round(m["DetectionBoxes_Recall/AR@100"], 4)}
+            "ar100": round(m["DetectionBoxes_Recall/AR@100"], 4), "eval_seconds": round(time.perf_counter() - t, 1)}
 
 
 def transfer(protocol: str, sources: dict, work: str, workers: int) -> dict:
     spec = PROTOCOLS[protocol]
+    t0 = time.perf_counter()
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "tools.log")
     train_dir = os.path.join(work, "data", "train")
@@ -242,10 +267,9 @@ def transfer(protocol: str, sources: dict, work: str, workers: int) -> dict:
             print(f"headers: eval source {name} skipped: {exc}", flush=True)
             continue
         d = os.path.join(work, "data", name)
-        os.makedirs(d, exist_ok=True)
         cfg_path = os.path.join(work, f"{name}.config")
-        with open(cfg_path, "w", encoding="utf-8") as f:
-            f.write(eval_config_text(root, files, spec["eval_images"]))
+        _write_config(cfg_path, eval_config_text(root, files, spec["eval_images"]),
+                      [d, os.path.join(work, "run", f"eval_{name}")])
         print(f"headers: eval source {name}: {len(files)} pages drawn under {root}", flush=True)
         evals[name] = {"root": root, "pattern": pattern, "pages_drawn": files,
                        **_generate(hconfig.load(cfg_path), d, workers)}
@@ -258,18 +282,19 @@ def transfer(protocol: str, sources: dict, work: str, workers: int) -> dict:
                                        f"--num_train_steps={steps}", f"--checkpoint_every_n={steps}"], log)
     print("headers: evaluating in-domain (the train data's val split)", flush=True)
     in_domain = {"images": sum(1 for p in _params(train_dir) if p["split"] == "val"),
-                 **_evaluate(run_dir, "in_domain", log)}
+                 **_evaluate(run_dir, "in_domain")}
     for name in evals:
         print(f"headers: evaluating on {name}", flush=True)
-        evals[name].update(_evaluate(run_dir, name, log, dataset.shard_pattern(os.path.join(work, "data", name),
-                                                                                "train")))
+        shards = dataset.shard_pattern(os.path.join(work, "data", name), "train")
+        evals[name].update(_evaluate(run_dir, name, shards))
     scored = [e["map50"] for e in evals.values()]
     return {"protocol": protocol, **{k: spec[k] for k in ("train_images", "steps", "eval_pages", "eval_images")},
             "template": TEMPLATE, "checkpoint": "none (from scratch)", "sample_seed": SAMPLE_SEED,
             "metric": MAP50 + " (one class: header)", "train": train, "train_seconds": round(train_s, 1),
             "in_domain": in_domain, "sources": evals, "skipped_sources": skipped_sources,
             "transfer_map50_mean": round(float(np.mean(scored)), 4) if scored else None,
-            "transfer_map50": {k: v["map50"] for k, v in evals.items()}, "in_domain_map50": in_domain["map50"]}
+            "transfer_map50": {k: v["map50"] for k, v in evals.items()}, "in_domain_map50": in_domain["map50"],
+            "seconds_total": round(time.perf_counter() - t0, 1)}
 
 
 def keep_transfer(result: dict, path: str | None = None) -> dict:
