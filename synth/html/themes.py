@@ -78,7 +78,8 @@ def sample_page(rng: np.random.Generator, screen, print_cfg) -> PageParams:
     scroll = 0.0 if top else float(rng.uniform(0.0, 1.0))
     papers = list(print_cfg.paper) or list(PAPER)
     paper = papers[int(rng.integers(len(papers)))]
-    sheet = float(rng.random()) if print_cfg.max_pages > 1 else (rng.random() and 0.0)  # drawn either way
+    u = float(rng.random())  # drawn either way: max_pages does not shift the draws after it
+    sheet = u if print_cfg.max_pages > 1 else 0.0
     if printed:
         pw, ph = PAPER[paper]
         return PageParams("print", pw, ph, 0.0, paper, round(sheet, 6))
