@@ -3,7 +3,7 @@ DOM's headers get a box, and the transfer figure: a detector trained on pages of
 sources, scored on pages of other, unseen sources.
 
     python bench/headers.py --smoke        # toy scale, proves it runs: headers_smoke.json (numbers meaningless)
-    python bench/headers.py --quick        # the quick protocol (about 15-20 min on 2 cores): headers_quick.json
+    python bench/headers.py --quick        # the quick protocol (about 20 min on 2 cores): headers_quick.json
     python bench/headers.py                # the full protocol: headers.json
     python bench/headers.py --skip_transfer           # throughput and header coverage only
     python bench/headers.py --source=mysite=/srv/docs::**/*.html   # other eval sources
@@ -31,7 +31,9 @@ Transfer protocol (fixed; figures are comparable only under it):
   left out of the mean, never silently. --source=NAME=DIR[::PATTERN] replaces the list (repeat it).
 - Per source, EVAL_PAGES files drawn from its sorted file list with
   np.random.default_rng([SAMPLE_SEED, crc32(name)]) (the drawn files are written to the output);
-  EVAL_IMAGES images rendered from them by the same renderer (header boxes from the DOM, one
+  EVAL_IMAGES images rendered from them (each image draws its page, as in any header run, so a
+  page may be used twice and another not at all: distinct_pages in the output says how many
+  were used) by the same renderer (header boxes from the DOM, one
   class `header`) with no theme (the pages' own CSS) and no camera; screen sizes, printed-page
   share and paper as in training; network requests (web fonts) blocked and the page rendered
   without them; pages up to 200,000 px tall; page scripts off; seed 2; own shards.
@@ -43,7 +45,10 @@ Transfer protocol (fixed; figures are comparable only under it):
 - Metric: COCO mAP@0.5 (DetectionBoxes_Precision/mAP@.50IOU); with the one class `header` it
   is the header class's AP. Per source, their mean (transfer_map50_mean), and in-domain.
   full: TRAIN_IMAGES 1,500, STEPS 1,500, EVAL_PAGES 100, EVAL_IMAGES 100 per source;
-  quick: 300, 250, 30, 30; smoke: 12, 2, 3, 3 (its numbers mean nothing).
+  quick: 240, 150, 20, 20; smoke: 12, 2, 3, 3 (its numbers mean nothing). Measured here under
+  a load average of 8-10 on 2 cores: 3.9 s per training step, smoke 455 s in all; so quick is
+  about 20 min (estimated: about 10 of training, 5 of rendering, 5 of evaluation) and full
+  several hours. From scratch, 150 steps teach the detector little: quick steers, full measures.
 Everything is written under --work_dir (default bench/out/headers-work-PROTOCOL/); a rerun
 finishes interrupted datasets and skips finished evaluations.
 """
@@ -81,7 +86,7 @@ SOURCES = {  # name: (folder, glob pattern under it); the folder is the source's
 }
 PROTOCOLS = {
     "full": {"train_images": 1500, "steps": 1500, "eval_pages": 100, "eval_images": 100, "throughput_images": 60},
-    "quick": {"train_images": 300, "steps": 250, "eval_pages": 30, "eval_images": 30, "throughput_images": 30},
+    "quick": {"train_images": 240, "steps": 150, "eval_pages": 20, "eval_images": 20, "throughput_images": 30},
     "smoke": {"train_images": 12, "steps": 2, "eval_pages": 3, "eval_images": 3, "throughput_images": 6},
 }
 SAMPLE_SEED = 12
@@ -315,7 +320,7 @@ def keep_transfer(result: dict, path: str | None = None) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--quick", action="store_true", help="the quick protocol (about 15-20 min on 2 cores)")
+    p.add_argument("--quick", action="store_true", help="the quick protocol (about 20 min on 2 cores)")
     p.add_argument("--smoke", action="store_true", help="toy scale: proves it runs; numbers mean nothing")
     p.add_argument("--source", action="append", default=None,
                    help="NAME=DIR[::PATTERN] (repeat): eval sources instead of the fixed SOURCES")
