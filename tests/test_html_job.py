@@ -179,6 +179,26 @@ def test_config_errors_name_the_field(tmp_path):
         hconfig.load(write_cfg(tmp_path, 'html { builtin: "wiki" }\n'))
     with pytest.raises(SynthError, match="unknown_field|no field named"):
         hconfig.load(write_cfg(tmp_path, 'html { builtin: "package_docs" }\nunknown_field: 1\n'))
+    with pytest.raises(SynthError, match="print.max_pages = 0 is invalid"):
+        hconfig.load(write_cfg(tmp_path, 'html { builtin: "package_docs" }\nprint { max_pages: 0 }\n'))
+    with pytest.raises(SynthError, match="html\\[0\\].root = '/srv' is invalid: is only for directory or glob"):
+        hconfig.load(write_cfg(tmp_path, 'html { builtin: "package_docs" root: "/srv" }\n'))
+
+
+def test_a_sources_root_is_checked_and_its_pages_carry_it(tmp_path):
+    site = make_site(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.html").write_text("<html><body><h1>x</h1></body></html>")
+    cfg = hconfig.load(write_cfg(tmp_path, f'html {{ glob: "{tmp_path}/*/*.htm*" root: "{site}" }}\n'))
+    pages, skipped, _ = sources.list_pages(cfg)
+    assert sorted(os.path.basename(p.path) for p in pages) == ["a.html", "b.html", "c.htm"]
+    assert {p.root for p in pages} == {str(site)}
+    assert [(os.path.basename(k.path), "is not under the source's root" in k.reason) for k in skipped] == \
+        [("x.html", True)]
+    missing = hconfig.load(write_cfg(tmp_path, f'html {{ directory: "{site}" root: "{tmp_path}/nope" }}\n',
+                                     "missing.config"))
+    with pytest.raises(SynthError, match=r"html root .*nope.* does not exist or is not a folder"):
+        sources.list_pages(missing)
 
 
 def test_embedded_default_builds_offline_html_from_installed_packages(tmp_path):

@@ -81,3 +81,20 @@ def test_sensor_is_deterministic_and_identity_when_off():
     cfg.enabled = False
     q = camera.sample_page_camera(np.random.default_rng(1), cfg, 77)
     assert not q.applied and q.jpeg_quality == 77 and camera.apply_sensor(img, q) is img
+
+
+def test_printed_page_draws_which_pdf_page_and_one_page_configs_keep_the_first():
+    c = hpb.HeaderConfig()
+    c.print.probability = 1.0
+    many = [themes.sample_page(np.random.default_rng(s), c.screen, c.print) for s in range(40)]
+    assert all(0.0 <= p.sheet < 1.0 for p in many) and len({round(p.sheet, 2) for p in many}) > 20
+    c.print.max_pages = 1
+    one = [themes.sample_page(np.random.default_rng(s), c.screen, c.print) for s in range(40)]
+    assert all(p.sheet == 0.0 for p in one)
+    # The draw happens either way: the rest of the record, and the draws after it, do not move.
+    assert [(p.paper, p.width) for p in one] == [(p.paper, p.width) for p in many]
+    r1, r2 = np.random.default_rng(7), np.random.default_rng(7)
+    themes.sample_page(r1, c.screen, c.print)
+    c.print.max_pages = 4
+    themes.sample_page(r2, c.screen, c.print)
+    assert r1.random() == r2.random()

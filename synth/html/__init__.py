@@ -6,6 +6,8 @@ boxes read from the DOM, written as the same OD API shards as the logo composite
              documentation of installed packages
     themes   CSS themes and page modes, sampled from an explicit np.random.Generator
     labels   the DOM side (JavaScript run in the page) and the pure geometry of header boxes
+    printed  header boxes on any page of a printed PDF: the measured layout shifted by the
+             page's offset (read off the PDF's text layer), checked against its text
     render   one browser per process: load, theme, label, screenshot or print, with timeouts
     camera   photographed or scanned pages: warp, blur, noise, JPEG, boxes transformed exactly
     engine   one image from (config, split, index): HeaderEngine, a synth.job source of its own

@@ -39,6 +39,7 @@ def validate(c: HeaderConfig, source: str) -> None:
         _check(kind is not None, source, f"html[{i}]", "{}", "set one of directory, glob or builtin")
         if kind == "builtin":
             _check(h.builtin in BUILTINS, source, f"html[{i}].builtin", h.builtin, f"must be one of {BUILTINS}")
+            _check(not h.HasField("root"), source, f"html[{i}].root", h.root, "is only for directory or glob")
     _check(c.num_images >= 1, source, "num_images", c.num_images, "must be >= 1")
     _check(0.0 <= c.val_fraction < 1.0, source, "val_fraction", c.val_fraction, "must be in [0, 1)")
     _check(c.num_train_shards >= 1, source, "num_train_shards", c.num_train_shards, "must be >= 1")
@@ -56,6 +57,7 @@ def validate(c: HeaderConfig, source: str) -> None:
            (s.min_height, s.max_height), "need 64 <= min <= max <= 4096")
     _check(0 <= s.top_probability <= 1, source, "screen.top_probability", s.top_probability, "must be in [0, 1]")
     _check(0 <= c.print.probability <= 1, source, "print.probability", c.print.probability, "must be in [0, 1]")
+    _check(1 <= c.print.max_pages <= 100, source, "print.max_pages", c.print.max_pages, "must be in [1, 100]")
     for j, p in enumerate(c.print.paper):
         _check(p in themes.PAPER, source, f"print.paper[{j}]", p, f"must be one of {', '.join(themes.PAPER)}")
     t = c.theme

@@ -93,7 +93,8 @@ class HeaderEngine:
         if self._renderer is None:
             c = self.c
             self._renderer = render.Renderer(c.browser_executable, c.page_timeout_s, c.javascript,
-                                             c.skip_pages_requesting_network, c.max_page_height_px)
+                                             c.skip_pages_requesting_network, c.max_page_height_px,
+                                             c.print.max_pages)
         return self._renderer
 
     def close(self):
@@ -108,7 +109,7 @@ class HeaderEngine:
             if i in self.failed:
                 continue
             try:
-                r = self.renderer.render(self.pages[i].path, page, theme, self.c.classes)
+                r = self.renderer.render(self.pages[i].path, page, theme, self.c.classes, self.pages[i].root)
             except render.PageSkipped as exc:
                 if exc.page_level:
                     self.failed[i] = exc.reason

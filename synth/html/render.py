@@ -1,17 +1,20 @@
 """Rendering HTML pages with headless Chromium through Playwright: one browser per process,
 reused across pages, a fresh browser context (cookies, cache, viewport) per page.
 
-Per page: load it (`file://`, its CSS and images from its own folder; every other request is
-aborted, and the page is skipped naming the URL unless the config says to render it without),
+Per page: load it (`file://`, its CSS and images from its own folder, or from its source's
+root; every other request is aborted, and the page is skipped naming the URL unless the config
+says to render it without),
 add the theme (themes.PREPARE_JS), and then either
   * screen: scroll to the drawn offset, read the header report (labels.LABEL_JS) and take a
     screenshot of the viewport; or
   * print: switch to print media with the paper as the viewport, read the report, print the
-    first page to PDF (page margins 0, backgrounds on) and rasterise it with pypdfium2 at
-    96 dpi, so one CSS px is one image px. Each header box is then checked against the PDF's
-    own text layer: a header whose text is not printed inside its box is dropped when the box
-    is empty in the PDF (the line went to the next page), and the page is skipped when other
-    text is there (the printed layout differs from the measured one: its labels would be wrong).
+    first max_print_pages pages to PDF (page margins 0, backgrounds on) and rasterise the one
+    the page's `sheet` draw picks with pypdfium2 at 96 dpi, so one CSS px is one image px.
+    synth.html.printed places the headers on that page (the measured layout shifted by the
+    page's offset, read off the PDF's text layer) and checks each box against the PDF's text:
+    a header whose text is not printed inside its box is dropped when the box is empty in the
+    PDF (the line went to another page), and this rendering is rejected when other text is
+    there (the printed layout differs from the measured one: its labels would be wrong).
 
 Anything that goes wrong with one page (load timeout, a crash of its renderer, a network
 request, a page over the size limit) raises PageSkipped with the reason; the run goes on. A
@@ -25,8 +28,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
-import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 
@@ -34,7 +37,8 @@ import cv2
 import numpy as np
 
 from synth.errors import SynthError
-from synth.html import labels as labels_lib, themes
+from synth.html import labels as labels_lib, printed, themes
+from synth.html.printed import PDF_DPI_SCALE
 
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 INSTALL_HINT = ("install it with `apt-get install -y chromium` (as root; `make setup` does this), "
@@ -44,7 +48,6 @@ LAUNCH_ARGS = [
     "--no-first-run", "--disable-extensions", "--disable-background-networking", "--disable-sync",
     "--mute-audio", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
 ]
-PDF_DPI_SCALE = 96.0 / 72.0  # PDF points -> CSS px
 
 
 class BrowserError(SynthError):
@@ -127,19 +130,21 @@ def _allowed(url: str, folder: str) -> bool:
     if not url.startswith("file://"):
         return False
     path = os.path.normpath(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
-    return path == folder or path.startswith(folder + os.sep)
+    return os.path.commonpath([path, folder]) == folder
 
 
 class Renderer:
     """One browser for the pages of one process. Use as a context manager, or call close()."""
 
     def __init__(self, executable: str = "", timeout_s: float = 20.0, javascript: bool = False,
-                 skip_network: bool = True, max_page_height: int = 30000):
+                 skip_network: bool = True, max_page_height: int = 30000, max_print_pages: int = 4):
         self.executable = find_browser(executable)
         self.timeout_s, self.javascript = float(timeout_s), bool(javascript)
         self.skip_network, self.max_page_height = bool(skip_network), int(max_page_height)
+        self.max_print_pages = int(max_print_pages)  # printed pages: the first this many of the PDF
         self._browser = None
         self._browser_pid = None  # the browser's main process, found at launch (for the watchdog)
+        self._tmpdir = None  # the browser's TMPDIR, made at launch
         self.restarts = 0
 
     # -- browser lifecycle ------------------------------------------------------------------
@@ -151,9 +156,14 @@ class Renderer:
         from playwright.sync_api import Error as PwError
 
         before = set(_browser_pids())
+        # The browser's own temporary files (its SingletonSocket folder, which a killed browser
+        # leaves behind) go to a folder of this launch, removed by _shutdown. Playwright's
+        # profile folder is the driver's, and Playwright removes it, killed browser or not.
+        self._tmpdir = tempfile.mkdtemp(prefix="tfod-chromium-")
         try:
             self._browser = _playwright().chromium.launch(executable_path=self.executable, args=LAUNCH_ARGS,
-                                                          timeout=max(30.0, self.timeout_s) * 1000)
+                                                          timeout=max(30.0, self.timeout_s) * 1000,
+                                                          env={**os.environ, "TMPDIR": self._tmpdir})
             self._browser_pid = next((pid for pid in _browser_pids(main_only=True) if pid not in before), None)
         except PwError as exc:
             self._shutdown()
@@ -168,6 +178,9 @@ class Renderer:
             except Exception:  # noqa: BLE001 - a dead browser cannot be closed politely
                 pass
         self._browser = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def _kill_browser(self):
         """Kills this renderer's browser: its main process and every process under it."""
@@ -197,8 +210,10 @@ class Renderer:
 
     # -- one page ---------------------------------------------------------------------------
 
-    def render(self, path: str, page: themes.PageParams, theme: themes.ThemeParams, scheme: int) -> Rendered:
-        """Renders `path` as `page` with `theme`; raises PageSkipped with the reason."""
+    def render(self, path: str, page: themes.PageParams, theme: themes.ThemeParams, scheme: int,
+               root: str = "") -> Rendered:
+        """Renders `path` as `page` with `theme`; raises PageSkipped with the reason. The page
+        may load files under `root` (default: its own folder)."""
         browser = self._ensure()
         killed = threading.Event()
 
@@ -216,7 +231,7 @@ class Renderer:
             ctx = browser.new_context(viewport={"width": page.width, "height": page.height}, device_scale_factor=1,
                                       java_script_enabled=self.javascript, reduced_motion="reduce",
                                       service_workers="block")
-            return self._render(ctx, path, page, theme, scheme)
+            return self._render(ctx, path, page, theme, scheme, root)
         except PwError as exc:
             if killed.is_set():
                 self.restarts += 1
@@ -239,9 +254,9 @@ class Renderer:
                 except PwError:
                     self._shutdown()
 
-    def _render(self, ctx, path, page, theme, scheme) -> Rendered:
+    def _render(self, ctx, path, page, theme, scheme, root) -> Rendered:
         path = os.path.abspath(path)
-        folder = os.path.dirname(path)
+        folder = os.path.abspath(root) if root else os.path.dirname(path)
         blocked: list[str] = []
 
         def route(r):
@@ -296,52 +311,27 @@ class Renderer:
         import pypdfium2 as pdfium
 
         report = pg.evaluate(labels_lib.LABEL_JS, {"selector": labels_lib.SELECTOR})
-        pdf = pg.pdf(width=f"{page.width}px", height=f"{page.height}px", print_background=True, page_ranges="1",
-                     margin={"top": "0", "right": "0", "bottom": "0", "left": "0"}, prefer_css_page_size=False)
+        pdf = pg.pdf(width=f"{page.width}px", height=f"{page.height}px", print_background=True,
+                     page_ranges=f"1-{self.max_print_pages}", prefer_css_page_size=False,
+                     margin={"top": "0", "right": "0", "bottom": "0", "left": "0"})
         doc = pdfium.PdfDocument(pdf)
         try:
-            pdf_page = doc[0]
+            sheets = len(doc)
+            sheet = min(int(page.sheet * sheets), sheets - 1)
+            pdf_page = doc[sheet]
             bitmap = pdf_page.render(scale=PDF_DPI_SCALE, fill_color=(255, 255, 255, 255))
             image = np.ascontiguousarray(np.asarray(bitmap.to_pil().convert("RGB")))
-            headers = labels_lib.header_boxes(report, page.width, page.height, scheme, whole_lines_only=True)
-            _check_printed_text(path, headers, pdf_page)
+            try:
+                headers, offset = printed.place_on_sheet(report, page.width, page.height, scheme, pdf_page, sheet)
+            except printed.PrintMismatch as exc:
+                raise PageSkipped(path, str(exc), page_level=False,
+                                  kind="printed layout differs from the measured one") from None
         finally:
             doc.close()
+        info.update(sheet=sheet, sheets=sheets, sheet_offset_px=None if offset is None else round(offset, 2))
         if image.shape[:2] != (page.height, page.width):  # pdfium rounds the page size to whole px
             image = cv2.resize(image, (page.width, page.height), interpolation=cv2.INTER_AREA)
         return Rendered(image, headers, info)
-
-
-def _squash(text: str) -> str:
-    """Letters and digits only, case-folded: what a PDF's text layer and the DOM agree on
-    (spaces, emoji, soft hyphens and ligature forms are not reliably extracted)."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in text if ch.isalnum())
-
-
-def _check_printed_text(path: str, headers: list, pdf_page) -> None:
-    """Compares each kept header with the PDF text inside its box (see the module docstring)."""
-    _, height_pt = pdf_page.get_size()
-    tp = pdf_page.get_textpage()
-    try:
-        for h in headers:
-            box = h.box
-            if box is None or not h.text.strip():
-                continue
-            x0, y0, x1, y1 = (box / PDF_DPI_SCALE).tolist()
-            found = _squash(tp.get_text_bounded(left=x0 - 1, bottom=height_pt - y1 - 1, right=x1 + 1,
-                                                top=height_pt - y0 + 1))
-            want = _squash(h.text)
-            if want and want in found:
-                continue
-            if not found:
-                h.lines, h.dropped = [], "not on the printed page"
-                continue
-            raise PageSkipped(path, f"the printed layout differs from the measured one at header {h.text[:40]!r} "
-                                    f"(printed there: {found[:40]!r})", page_level=False,
-                              kind="printed layout differs from the measured one")
-    finally:
-        tp.close()
 
 
 def smoke_test(executable: str = "", timeout_s: float = 30.0) -> None:

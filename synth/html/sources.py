@@ -34,6 +34,7 @@ class HtmlInputError(InputImageError):
 class Page:
     path: str  # the file rendered
     name: str  # as recorded: the path, or builtin:package_docs/NAME.html
+    root: str = ""  # the folder it may load files from (absolute); "": its own folder
 
 
 def check_html_file(path: str, max_bytes: int) -> None:
@@ -69,6 +70,17 @@ def _files(src, resolve) -> list[str]:
     return found
 
 
+def _root(src, resolve) -> str:
+    """The absolute folder a source's pages may load files from ("" when not set); an error
+    naming it when it is not a folder."""
+    if not src.HasField("root"):
+        return ""
+    root = os.path.abspath(resolve(src.root))
+    if not os.path.isdir(root):
+        raise HtmlInputError(f"html root {src.root!r} ({root}) does not exist or is not a folder")
+    return root
+
+
 def list_pages(cfg) -> tuple[list[Page], list[SkippedInput], tuple]:
     """The usable pages of a LoadedConfig of a HeaderConfig, the skipped inputs with their
     reasons, and the embedded default's documents ((file name, HTML), built in memory: nothing is
@@ -90,13 +102,16 @@ def list_pages(cfg) -> tuple[list[Page], list[SkippedInput], tuple]:
         except HtmlInputError as exc:
             skipped.append(SkippedInput(src.directory or src.glob, str(exc)))
             continue
+        root = _root(src, cfg.resolve)
         for path in files:
             try:
                 check_html_file(path, c.max_file_bytes)
+                if root and os.path.commonpath([os.path.abspath(path), root]) != root:
+                    raise HtmlInputError(f"{path}: is not under the source's root {src.root!r}")
             except HtmlInputError as exc:
                 skipped.append(SkippedInput(path, str(exc)))
                 continue
-            pages.append(Page(os.path.abspath(path), path))
+            pages.append(Page(os.path.abspath(path), path, root))
     if not pages:
         raise HtmlInputError(f"{cfg.source}: no usable HTML page; skipped: "
                              + ("; ".join(s.reason for s in skipped) or "none found"))

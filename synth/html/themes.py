@@ -35,6 +35,7 @@ class PageParams:
     height: int
     scroll: float  # screen: share of the scrollable height scrolled down, 0 = top
     paper: str  # print: the paper's name; screen: ""
+    sheet: float = 0.0  # print: which printed page, as a share of the PDF's pages (0 = the first)
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,11 @@ def sample_page(rng: np.random.Generator, screen, print_cfg) -> PageParams:
     scroll = 0.0 if top else float(rng.uniform(0.0, 1.0))
     papers = list(print_cfg.paper) or list(PAPER)
     paper = papers[int(rng.integers(len(papers)))]
+    u = float(rng.random())  # drawn either way: max_pages does not shift the draws after it
+    sheet = u if print_cfg.max_pages > 1 else 0.0
     if printed:
         pw, ph = PAPER[paper]
-        return PageParams("print", pw, ph, 0.0, paper)
+        return PageParams("print", pw, ph, 0.0, paper, round(sheet, 6))
     return PageParams("screen", w, h, round(scroll, 4), "")
 
 
