@@ -212,8 +212,10 @@ def _seamless_clone(src, dst, mask, mixed):
     gray level, on about 1 % of the pixels)."""
     h, w = mask.shape
     keep = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=3, borderType=cv2.BORDER_CONSTANT,
-                     borderValue=0).astype(np.float32)[..., None]
-    s = src * (mask[..., None] > 0)
+                     borderValue=0).astype(np.float32)
+    keep = cv2.merge([keep, keep, keep])  # (numpy broadcasting over a last axis of 3 is several times slower)
+    inside = (mask > 0).astype(np.float32)
+    s = src * cv2.merge([inside, inside, inside])
     sx, sy = cv2.filter2D(s, -1, _GRAD_X), cv2.filter2D(s, -1, _GRAD_Y)
     dx, dy = cv2.filter2D(dst, -1, _GRAD_X), cv2.filter2D(dst, -1, _GRAD_Y)
     gx, gy = sx - dx, sy - dy  # the guidance field minus dst's own gradient: zero where dst's is kept
@@ -228,7 +230,7 @@ def _seamless_clone(src, dst, mask, mixed):
     lam = ((2.0 * np.cos(np.pi * np.arange(1, n + 1) / (n + 1)) - 2.0)[:, None]
            + (2.0 * np.cos(np.pi * np.arange(1, m + 1) / (m + 1)) - 2.0)[None, :]).astype(np.float32)
     f = scipy.fft.dstn(rhs, type=1, axes=(0, 1), workers=1)
-    f /= lam[..., None]
+    f /= cv2.merge([lam, lam, lam])
     out = dst.copy()
     out[1:-1, 1:-1] += scipy.fft.idstn(f, type=1, axes=(0, 1), workers=1)
     return np.floor(np.clip(out, 0.0, 255.0, out=out), out=out)
@@ -260,7 +262,7 @@ def _poisson(canvas, logo_rgb, alpha, roi, params):
         fine = lambda x: x - cv2.GaussianBlur(x, (k, k), POISSON_DETAIL_SIGMA)  # noqa: E731
         near = cv2.dilate(a[by:by + bh, bx:bx + bw], _disc(POISSON_EDGE_PX))
         w = np.clip(1.0 - near, 0.0, 1.0) * mask[by:by + bh, bx:bx + bw]
-        out += (fine(d) - fine(out)) * w[..., None]
+        out += (fine(d) - fine(out)) * cv2.merge([w, w, w])
     canvas[cy0 + by:cy0 + by + bh, cx0 + bx:cx0 + bx + bw] = np.clip(out, 0.0, 255.0)
 
 

@@ -175,7 +175,13 @@ def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int):
             return 0.0, 0.0
         sigma = mad_sigma(rg[m])
     y0, y1, x0, x1 = _box(m, 2)
-    return sigma, mad_sigma(_residual(img8[y0:y1, x0:x1])[m[y0:y1, x0:x1]]) ** 2
+    return sigma, _channels_sigma(_residual(img8[y0:y1, x0:x1]), m[y0:y1, x0:x1]) ** 2
+
+
+def _channels_sigma(resid3: np.ndarray, m: np.ndarray) -> float:
+    """mad_sigma of an (h, w, 3) residual's values over the pixels of m, all three channels pooled: the
+    same median as mad_sigma(resid3[m]), indexing one plane at a time (several times faster)."""
+    return mad_sigma(np.concatenate([c[m] for c in cv2.split(resid3)]))
 
 
 def _flat_inner(artwork: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -257,7 +263,7 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
     y0, y1, x0, x1 = _box(m, 2)
     m_box, base = m[y0:y1, x0:x1], out[y0:y1, x0:x1]
     vy = bg_sigma ** 2 - y_now ** 2
-    vc = max(0.0, bg_var_c - mad_sigma(_residual(stored(base))[m_box]) ** 2)
+    vc = max(0.0, bg_var_c - _channels_sigma(_residual(stored(base)), m_box) ** 2)
     # covariance s2 * ones + i2 * I between channels: gray var = s2 + LUMA_SQ * i2, channel var = s2 + i2
     i2 = max(0.0, (vc - vy) / (1.0 - _LUMA_SQ))
     s2 = max(0.0, vy - _LUMA_SQ * i2)
@@ -269,7 +275,7 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
     z = _gaussian_noise(np.random.default_rng(seed), (fy1 - fy0, fx1 - fx0, 3))
     wf = w[fy0:fy1, fx0:fx1]
     gain = np.sqrt(np.maximum(np.float32(1.0) - (np.float32(1.0) - wf) ** 2, np.float32(0.0)))
-    noise = cv2.transform(z, _chol3(cov + 1e-9 * np.eye(3))) * gain[..., None]
+    noise = cv2.multiply(cv2.transform(z, _chol3(cov + 1e-9 * np.eye(3))), cv2.merge([gain, gain, gain]))
     part = np.zeros(base.shape, np.float32)  # the noise over the measured box
     ny0, ny1, nx0, nx1 = max(y0, fy0), min(y1, fy1), max(x0, fx0), min(x1, fx1)
     part[ny0 - y0:ny1 - y0, nx0 - x0:nx1 - x0] = noise[ny0 - fy0:ny1 - fy0, nx0 - fx0:nx1 - fx0]
