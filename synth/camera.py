@@ -138,6 +138,20 @@ def _box(mask: np.ndarray, pad: int):
     return max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad), max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)
 
 
+def _mad_sigma_8bit(residual: np.ndarray) -> float:
+    """mad_sigma of the HP residual of an image as stored (8 bits), whose values are whole numbers
+    (integer kernel on integer pixels, |r| <= 255 x 256, exact in float32): the same median, found by
+    counting each value (np.bincount) instead of partitioning (several times faster). Use it only on
+    residuals of stored images (`stored`, or gray levels converted from them)."""
+    if residual.size == 0:
+        return 0.0
+    counts = np.cumsum(np.bincount(np.abs(residual).astype(np.int32).ravel()))
+    k = residual.size // 2  # the median is the k-th smallest value (odd size), or the mean of the
+    hi = int(np.searchsorted(counts, k, side="right"))  # (k-1)-th and k-th (even size), counting from 0
+    med = hi if residual.size % 2 else 0.5 * (int(np.searchsorted(counts, k - 1, side="right")) + hi)
+    return med / (0.6745 * HP_NORM)
+
+
 def _flat_noise(resid: np.ndarray, region: np.ndarray):
     """(noise sigma, mask used) over the pixels of `region` where the signal is flat, or (0.0, None) when
     fewer than MIN_NOISE_PIXELS are, whatever the cut. Flat: |residual| under FLAT_TOL gray levels, or
@@ -153,7 +167,7 @@ def _flat_noise(resid: np.ndarray, region: np.ndarray):
                 break
             thr *= 1.5
             continue
-        best = (mad_sigma(resid[m]), m)
+        best = (_mad_sigma_8bit(resid[m]), m)
         new = max(FLAT_TOL, CLIP_SIGMAS * best[0])
         if new <= 1.05 * thr:
             break
@@ -173,15 +187,15 @@ def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int):
         m = interior(ring, 2)
         if not m.any():
             return 0.0, 0.0
-        sigma = mad_sigma(rg[m])
+        sigma = _mad_sigma_8bit(rg[m])
     y0, y1, x0, x1 = _box(m, 2)
     return sigma, _channels_sigma(_residual(img8[y0:y1, x0:x1]), m[y0:y1, x0:x1]) ** 2
 
 
 def _channels_sigma(resid3: np.ndarray, m: np.ndarray) -> float:
-    """mad_sigma of an (h, w, 3) residual's values over the pixels of m, all three channels pooled: the
-    same median as mad_sigma(resid3[m]), indexing one plane at a time (several times faster)."""
-    return mad_sigma(np.concatenate([c[m] for c in cv2.split(resid3)]))
+    """mad_sigma of the (h, w, 3) residual of a stored image over the pixels of m, all three channels
+    pooled: the same median as mad_sigma(resid3[m]), indexing one plane at a time (several times faster)."""
+    return _mad_sigma_8bit(np.concatenate([c[m] for c in cv2.split(resid3)]))
 
 
 def _flat_inner(artwork: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -196,7 +210,7 @@ def _flat_inner(artwork: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def _reading(rgb: np.ndarray, m: np.ndarray) -> float:
     """Gray noise sigma of `rgb` as stored (8 bits), over the pixels of m."""
-    return mad_sigma(_residual(cv2.cvtColor(stored(rgb), cv2.COLOR_RGB2GRAY))[m])
+    return _mad_sigma_8bit(_residual(cv2.cvtColor(stored(rgb), cv2.COLOR_RGB2GRAY))[m])
 
 
 def _solve_increasing(f, f0: float, x_guess: float, x_max: float, tol: float, steps: int = 4) -> float:
