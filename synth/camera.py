@@ -175,12 +175,21 @@ def _flat_noise(resid: np.ndarray, region: np.ndarray):
     return best
 
 
-def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int):
+def _stored_residuals(image: np.ndarray):
+    """(gray, per-channel) HP residuals of `image` as stored (8 bits), over the whole image. Every reading
+    takes them on pixels at least 2 px inside its mask and the image (`interior(.., 2)`), whose 5x5
+    support lies inside any box around the mask: read here once, they equal what a reading computes on
+    such a box."""
+    img8 = stored(image)
+    return _residual(cv2.cvtColor(img8, cv2.COLOR_RGB2GRAY)), _residual(img8)
+
+
+def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int, residuals=None):
     """(gray noise sigma, mean per-channel noise variance) of the background around a footprint as
     stored (8 bits; `dist`: distance to the footprint), read on the flat pixels of the ring 2..context_px
-    px around it (`_flat_noise`), else on every pixel of that ring; (0, 0) when there is no ring."""
-    img8 = stored(image)
-    rg = _residual(cv2.cvtColor(img8, cv2.COLOR_RGB2GRAY))
+    px around it (`_flat_noise`), else on every pixel of that ring; (0, 0) when there is no ring.
+    `residuals`: `_stored_residuals(image)` when the caller has them."""
+    rg, r3 = residuals if residuals is not None else _stored_residuals(image)
     ring = (dist > 2) & (dist <= context_px)
     sigma, m = _flat_noise(rg, ring)
     if m is None:
@@ -188,8 +197,7 @@ def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int):
         if not m.any():
             return 0.0, 0.0
         sigma = _mad_sigma_8bit(rg[m])
-    y0, y1, x0, x1 = _box(m, 2)
-    return sigma, _channels_sigma(_residual(img8[y0:y1, x0:x1]), m[y0:y1, x0:x1]) ** 2
+    return sigma, _channels_sigma(r3, m) ** 2
 
 
 def _channels_sigma(resid3: np.ndarray, m: np.ndarray) -> float:
@@ -266,7 +274,7 @@ def _chol3(c: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- sensor (noise)
 
-def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
+def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed, resid3=None) -> None:
     """Adds to `out` (in place) the noise it lacks where it is the logo's (weight w: the logo's share of
     each pixel; a pixel that is a share w of a clean logo over a noisy background gets sigma x
     sqrt(1 - (1 - w)^2)), so that the stored image reads the background's gray noise `bg_sigma` on the
@@ -277,7 +285,8 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
     y0, y1, x0, x1 = _box(m, 2)
     m_box, base = m[y0:y1, x0:x1], out[y0:y1, x0:x1]
     vy = bg_sigma ** 2 - y_now ** 2
-    vc = max(0.0, bg_var_c - _channels_sigma(_residual(stored(base)), m_box) ** 2)
+    now_c = _channels_sigma(resid3, m) if resid3 is not None else _channels_sigma(_residual(stored(base)), m_box)
+    vc = max(0.0, bg_var_c - now_c ** 2)
     # covariance s2 * ones + i2 * I between channels: gray var = s2 + LUMA_SQ * i2, channel var = s2 + i2
     i2 = max(0.0, (vc - vy) / (1.0 - _LUMA_SQ))
     s2 = max(0.0, vy - _LUMA_SQ * i2)
@@ -318,20 +327,25 @@ def match_sensor(composite: np.ndarray, alpha: np.ndarray, params: CameraParams,
     # everything read lies within context_px of the footprint, plus the residual's 2 px support
     y0, y1, x0, x1 = _box(foot, int(params.context_px) + 4)
     crop, a = out[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
-    bg_sigma, bg_var_c = _background_noise(crop, distance_outside(a), params.context_px)
+    residuals = _stored_residuals(crop)  # what each reading before the noise is added reads
+    bg_sigma, bg_var_c = _background_noise(crop, distance_outside(a), params.context_px, residuals)
     _sensor(crop, np.clip(a, 0.0, 1.0), _flat_inner(crop if artwork is None else artwork[y0:y1, x0:x1], a),
-            bg_sigma, bg_var_c, params.noise_seed)
+            bg_sigma, bg_var_c, params.noise_seed, residuals)
     return np.clip(out, 0.0, 255.0, out=out)
 
 
-def _sensor(out, w, m, bg_sigma, bg_var_c, seed) -> None:
-    """The noise `out` lacks (in place) so that, as stored, it reads bg_sigma on the pixels m."""
+def _sensor(out, w, m, bg_sigma, bg_var_c, seed, residuals=None) -> None:
+    """The noise `out` lacks (in place) so that, as stored, it reads bg_sigma on the pixels m (eroded by
+    2 px, as `_flat_inner` gives them). `residuals`: `_stored_residuals(out)` when the caller has them."""
     if bg_sigma <= 0 or not m.any():
         return
-    y0, y1, x0, x1 = _box(m, 2)
-    y_now = _reading(out[y0:y1, x0:x1], m[y0:y1, x0:x1])
+    if residuals is not None:
+        y_now = _mad_sigma_8bit(residuals[0][m])
+    else:
+        y0, y1, x0, x1 = _box(m, 2)
+        y_now = _reading(out[y0:y1, x0:x1], m[y0:y1, x0:x1])
     if y_now < bg_sigma:
-        _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed)
+        _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed, None if residuals is None else residuals[1])
 
 
 # ---------------------------------------------------------------- optics (blur)
