@@ -12,7 +12,8 @@ and every mode's parameters once (so turning a mode's weight to 0 does not chang
                  r + 1 px outside the footprint are unchanged.
   * "poisson":   cv2.seamlessClone's clone (NORMAL_CLONE, or MIXED_CLONE when `poisson_mixed`; the same
                  equation solved by `_seamless_clone`, a few times faster) on the ROI plus a margin.
-                 Source: the logo over a flat field of the mean background colour around it; mask: the footprint (alpha > 0.01) dilated by `poisson_pad_px` (> OpenCV's internal 3-px erosion of
+                 Source: the logo over a flat field of the mean background colour around it; mask: the
+                 footprint (alpha > 0.01) dilated by `poisson_pad_px` (> OpenCV's internal 3-px erosion of
                  the mask, so the logo's outline stays in the guidance field). The logo's outline and inner
                  edges are kept while the flat band around it and the low frequencies follow the background.
                  Poisson's margin: pixels inside the bounding rectangle of that dilated mask may change (the
