@@ -208,7 +208,7 @@ def _seamless_clone(src, dst, mask, mixed):
     |gx - gy| of the source's channel beats the destination's), the divergence by backward
     differences, the Poisson equation on the rectangle with the destination on its outer ring
     (Dirichlet), solved with DST-I. Solved for the change to dst (zero on the ring) with scipy's FFT
-    instead of OpenCV's DFT of twice the size: a third of the time or less. Returns the float32 result
+    instead of OpenCV's DFT of twice the size: 2 to 3 times faster. Returns the float32 result
     truncated to whole gray levels in 0..255 as OpenCV's 8-bit output is (they agree to within one
     gray level, on about 1 % of the pixels)."""
     h, w = mask.shape
