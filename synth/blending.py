@@ -10,9 +10,10 @@ and every mode's parameters once (so turning a mode's weight to 0 does not chang
   * "feather":   a = Gaussian blur (sigma r / 2) of alpha grey-eroded by a disc of radius round(r), r the
                  drawn `feather_radius` in px. The 0.5 contour moves about r px inward; pixels more than
                  r + 1 px outside the footprint are unchanged.
-  * "poisson":   cv2.seamlessClone (NORMAL_CLONE, or MIXED_CLONE when `poisson_mixed`) on the ROI plus a
-                 margin. Source: the logo over a flat field of the mean background colour around it; mask:
-                 the footprint (alpha > 0.01) dilated by `poisson_pad_px` (> OpenCV's internal 3-px erosion of
+  * "poisson":   cv2.seamlessClone's clone (NORMAL_CLONE, or MIXED_CLONE when `poisson_mixed`; the same
+                 equation solved by `_seamless_clone`, a few times faster) on the ROI plus a margin.
+                 Source: the logo over a flat field of the mean background colour around it; mask: the
+                 footprint (alpha > 0.01) dilated by `poisson_pad_px` (> OpenCV's internal 3-px erosion of
                  the mask, so the logo's outline stays in the guidance field). The logo's outline and inner
                  edges are kept while the flat band around it and the low frequencies follow the background.
                  Poisson's margin: pixels inside the bounding rectangle of that dilated mask may change (the
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import scipy.fft
 
 from synth.errors import ConfigError, InputImageError, check_range_pair
 
@@ -191,6 +193,50 @@ def effective_mode(canvas_shape, alpha: np.ndarray, roi, params: BlendParams) ->
     return params.mode
 
 
+_GRAD_X = np.array([[0, -1, 1]], np.float32)  # forward differences (as OpenCV's seamlessClone)
+_GRAD_Y = _GRAD_X.T.copy()
+_DIV_X = np.array([[-1, 1, 0]], np.float32)  # backward differences: the divergence
+_DIV_Y = _DIV_X.T.copy()
+
+
+def _seamless_clone(src, dst, mask, mixed):
+    """What cv2.seamlessClone (NORMAL_CLONE, or MIXED_CLONE when `mixed`) computes on the bounding
+    rectangle of its mask, here with the mask's rectangle given: float32 (h, w, 3) `src` and `dst`
+    (whole gray levels), uint8 0/1 `mask` touching every side of the rectangle. Same equation and
+    discretisation as OpenCV: the source (zero outside the mask) and destination gradients by forward
+    differences, the mask eroded by 3 px (3x3, three times) selecting the source's (MIXED: where
+    |gx - gy| of the source's channel beats the destination's), the divergence by backward
+    differences, the Poisson equation on the rectangle with the destination on its outer ring
+    (Dirichlet), solved with DST-I. Solved for the change to dst (zero on the ring) with scipy's FFT
+    instead of OpenCV's DFT of twice the size: 2 to 3 times faster. Returns the float32 result
+    truncated to whole gray levels in 0..255 as OpenCV's 8-bit output is (they agree to within one
+    gray level, on about 1 % of the pixels)."""
+    h, w = mask.shape
+    keep = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=3, borderType=cv2.BORDER_CONSTANT,
+                     borderValue=0).astype(np.float32)
+    keep = cv2.merge([keep, keep, keep])  # (numpy broadcasting over a last axis of 3 is several times slower)
+    inside = (mask > 0).astype(np.float32)
+    s = src * cv2.merge([inside, inside, inside])
+    sx, sy = cv2.filter2D(s, -1, _GRAD_X), cv2.filter2D(s, -1, _GRAD_Y)
+    dx, dy = cv2.filter2D(dst, -1, _GRAD_X), cv2.filter2D(dst, -1, _GRAD_Y)
+    gx, gy = sx - dx, sy - dy  # the guidance field minus dst's own gradient: zero where dst's is kept
+    if mixed:
+        keep = keep * (np.abs(sx - sy) > np.abs(dx - dy))
+    gx *= keep
+    gy *= keep
+    rhs = (cv2.filter2D(gx, -1, _DIV_X) + cv2.filter2D(gy, -1, _DIV_Y))[1:-1, 1:-1]
+    n, m = h - 2, w - 2
+    if n <= 0 or m <= 0:
+        return np.floor(np.clip(dst, 0.0, 255.0))
+    lam = ((2.0 * np.cos(np.pi * np.arange(1, n + 1) / (n + 1)) - 2.0)[:, None]
+           + (2.0 * np.cos(np.pi * np.arange(1, m + 1) / (m + 1)) - 2.0)[None, :]).astype(np.float32)
+    f = scipy.fft.dstn(rhs, type=1, axes=(0, 1), workers=1)
+    f /= cv2.merge([lam, lam, lam])
+    out = dst.copy()
+    out[1:-1, 1:-1] += scipy.fft.idstn(f, type=1, axes=(0, 1), workers=1)
+    return np.floor(np.clip(out, 0.0, 255.0, out=out), out=out)
+
+
 def _poisson(canvas, logo_rgb, alpha, roi, params):
     H, W = canvas.shape[:2]
     pad = params.poisson_pad_px
@@ -204,11 +250,10 @@ def _poisson(canvas, logo_rgb, alpha, roi, params):
     surround = np.float32(cv2.mean(dst, mask=band)[:3])
     a3 = cv2.merge([a, a, a])
     src = surround * (1.0 - a3) + _in_crop(roi, crop, logo_rgb, 0.0) * a3
-    to8 = lambda x: np.clip(x + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+    q8 = lambda x: np.floor(np.clip(x + 0.5, 0, 255))  # noqa: E731  (the 8-bit images OpenCV's clone reads)
     bx, by, bw, bh = cv2.boundingRect(mask)
-    flag = cv2.MIXED_CLONE if params.poisson_mixed else cv2.NORMAL_CLONE
-    cloned = cv2.seamlessClone(to8(src), to8(dst), mask * 255, (bx + bw // 2, by + bh // 2), flag)
-    out = cloned[by:by + bh, bx:bx + bw].astype(np.float32)
+    rect = (slice(by, by + bh), slice(bx, bx + bw))
+    out = _seamless_clone(q8(src[rect]), q8(dst[rect]), mask[rect], params.poisson_mixed)
     if not params.poisson_mixed:
         # The flat surround has no detail, so the solver fills the band around the logo with a smooth
         # membrane: the background's texture and noise would stop short of the logo. Its fine detail
@@ -218,7 +263,7 @@ def _poisson(canvas, logo_rgb, alpha, roi, params):
         fine = lambda x: x - cv2.GaussianBlur(x, (k, k), POISSON_DETAIL_SIGMA)  # noqa: E731
         near = cv2.dilate(a[by:by + bh, bx:bx + bw], _disc(POISSON_EDGE_PX))
         w = np.clip(1.0 - near, 0.0, 1.0) * mask[by:by + bh, bx:bx + bw]
-        out += (fine(d) - fine(out)) * w[..., None]
+        out += (fine(d) - fine(out)) * cv2.merge([w, w, w])
     canvas[cy0 + by:cy0 + by + bh, cx0 + bx:cx0 + bx + bw] = np.clip(out, 0.0, 255.0)
 
 

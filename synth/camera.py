@@ -138,6 +138,20 @@ def _box(mask: np.ndarray, pad: int):
     return max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad), max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)
 
 
+def _mad_sigma_8bit(residual: np.ndarray) -> float:
+    """mad_sigma of the HP residual of an image as stored (8 bits), whose values are whole numbers
+    (integer kernel on integer pixels, |r| <= 255 x 256, exact in float32): the same median, found by
+    counting each value (np.bincount) instead of partitioning (several times faster). Use it only on
+    residuals of stored images (`stored`, or gray levels converted from them)."""
+    if residual.size == 0:
+        return 0.0
+    counts = np.cumsum(np.bincount(np.abs(residual).astype(np.int32).ravel()))
+    k = residual.size // 2  # the median is the k-th smallest value (odd size), or the mean of the
+    hi = int(np.searchsorted(counts, k, side="right"))  # (k-1)-th and k-th (even size), counting from 0
+    med = hi if residual.size % 2 else 0.5 * (int(np.searchsorted(counts, k - 1, side="right")) + hi)
+    return med / (0.6745 * HP_NORM)
+
+
 def _flat_noise(resid: np.ndarray, region: np.ndarray):
     """(noise sigma, mask used) over the pixels of `region` where the signal is flat, or (0.0, None) when
     fewer than MIN_NOISE_PIXELS are, whatever the cut. Flat: |residual| under FLAT_TOL gray levels, or
@@ -153,7 +167,7 @@ def _flat_noise(resid: np.ndarray, region: np.ndarray):
                 break
             thr *= 1.5
             continue
-        best = (mad_sigma(resid[m]), m)
+        best = (_mad_sigma_8bit(resid[m]), m)
         new = max(FLAT_TOL, CLIP_SIGMAS * best[0])
         if new <= 1.05 * thr:
             break
@@ -161,21 +175,35 @@ def _flat_noise(resid: np.ndarray, region: np.ndarray):
     return best
 
 
-def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int):
+def _stored_residuals(image: np.ndarray):
+    """(gray, per-channel) HP residuals of `image` as stored (8 bits), over the whole image. Every reading
+    takes them on pixels at least 2 px inside its mask and the image (`interior(.., 2)`), whose 5x5
+    support lies inside any box around the mask: read here once, they equal what a reading computes on
+    such a box."""
+    img8 = stored(image)
+    return _residual(cv2.cvtColor(img8, cv2.COLOR_RGB2GRAY)), _residual(img8)
+
+
+def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int, residuals=None):
     """(gray noise sigma, mean per-channel noise variance) of the background around a footprint as
     stored (8 bits; `dist`: distance to the footprint), read on the flat pixels of the ring 2..context_px
-    px around it (`_flat_noise`), else on every pixel of that ring; (0, 0) when there is no ring."""
-    img8 = stored(image)
-    rg = _residual(cv2.cvtColor(img8, cv2.COLOR_RGB2GRAY))
+    px around it (`_flat_noise`), else on every pixel of that ring; (0, 0) when there is no ring.
+    `residuals`: `_stored_residuals(image)` when the caller has them."""
+    rg, r3 = residuals if residuals is not None else _stored_residuals(image)
     ring = (dist > 2) & (dist <= context_px)
     sigma, m = _flat_noise(rg, ring)
     if m is None:
         m = interior(ring, 2)
         if not m.any():
             return 0.0, 0.0
-        sigma = mad_sigma(rg[m])
-    y0, y1, x0, x1 = _box(m, 2)
-    return sigma, mad_sigma(_residual(img8[y0:y1, x0:x1])[m[y0:y1, x0:x1]]) ** 2
+        sigma = _mad_sigma_8bit(rg[m])
+    return sigma, _channels_sigma(r3, m) ** 2
+
+
+def _channels_sigma(resid3: np.ndarray, m: np.ndarray) -> float:
+    """mad_sigma of the (h, w, 3) residual of a stored image over the pixels of m, all three channels
+    pooled: the same median as mad_sigma(resid3[m]), indexing one plane at a time (several times faster)."""
+    return _mad_sigma_8bit(np.concatenate([c[m] for c in cv2.split(resid3)]))
 
 
 def _flat_inner(artwork: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -190,7 +218,7 @@ def _flat_inner(artwork: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def _reading(rgb: np.ndarray, m: np.ndarray) -> float:
     """Gray noise sigma of `rgb` as stored (8 bits), over the pixels of m."""
-    return mad_sigma(_residual(cv2.cvtColor(stored(rgb), cv2.COLOR_RGB2GRAY))[m])
+    return _mad_sigma_8bit(_residual(cv2.cvtColor(stored(rgb), cv2.COLOR_RGB2GRAY))[m])
 
 
 def _solve_increasing(f, f0: float, x_guess: float, x_max: float, tol: float, steps: int = 4) -> float:
@@ -230,7 +258,7 @@ def _gauss_table() -> np.ndarray:
 def _gaussian_noise(rng: np.random.Generator, shape) -> np.ndarray:
     """Standard normal float32 samples, via uint16 draws and a quantile table: half the time of
     Generator.standard_normal, and indistinguishable at image precision."""
-    return _gauss_table()[rng.integers(0, 65536, size=shape, dtype=np.uint16)]
+    return _gauss_table().take(rng.integers(0, 65536, size=shape, dtype=np.uint16))
 
 
 def _chol3(c: np.ndarray) -> np.ndarray:
@@ -246,7 +274,7 @@ def _chol3(c: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- sensor (noise)
 
-def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
+def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed, resid3=None) -> None:
     """Adds to `out` (in place) the noise it lacks where it is the logo's (weight w: the logo's share of
     each pixel; a pixel that is a share w of a clean logo over a noisy background gets sigma x
     sqrt(1 - (1 - w)^2)), so that the stored image reads the background's gray noise `bg_sigma` on the
@@ -257,7 +285,8 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
     y0, y1, x0, x1 = _box(m, 2)
     m_box, base = m[y0:y1, x0:x1], out[y0:y1, x0:x1]
     vy = bg_sigma ** 2 - y_now ** 2
-    vc = max(0.0, bg_var_c - mad_sigma(_residual(stored(base))[m_box]) ** 2)
+    now_c = _channels_sigma(resid3, m) if resid3 is not None else _channels_sigma(_residual(stored(base)), m_box)
+    vc = max(0.0, bg_var_c - now_c ** 2)
     # covariance s2 * ones + i2 * I between channels: gray var = s2 + LUMA_SQ * i2, channel var = s2 + i2
     i2 = max(0.0, (vc - vy) / (1.0 - _LUMA_SQ))
     s2 = max(0.0, vy - _LUMA_SQ * i2)
@@ -269,7 +298,7 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed) -> None:
     z = _gaussian_noise(np.random.default_rng(seed), (fy1 - fy0, fx1 - fx0, 3))
     wf = w[fy0:fy1, fx0:fx1]
     gain = np.sqrt(np.maximum(np.float32(1.0) - (np.float32(1.0) - wf) ** 2, np.float32(0.0)))
-    noise = cv2.transform(z, _chol3(cov + 1e-9 * np.eye(3))) * gain[..., None]
+    noise = cv2.multiply(cv2.transform(z, _chol3(cov + 1e-9 * np.eye(3))), cv2.merge([gain, gain, gain]))
     part = np.zeros(base.shape, np.float32)  # the noise over the measured box
     ny0, ny1, nx0, nx1 = max(y0, fy0), min(y1, fy1), max(x0, fx0), min(x1, fx1)
     part[ny0 - y0:ny1 - y0, nx0 - x0:nx1 - x0] = noise[ny0 - fy0:ny1 - fy0, nx0 - fx0:nx1 - fx0]
@@ -291,27 +320,32 @@ def match_sensor(composite: np.ndarray, alpha: np.ndarray, params: CameraParams,
     check_inputs(alpha, composite=composite)
     if artwork is not None:
         check_inputs(alpha, artwork=artwork)
-    out = np.clip(composite, 0.0, 255.0).astype(np.float32)
+    out = np.clip(composite, np.float32(0.0), np.float32(255.0))  # a new float32 array (checked above)
     foot = alpha > ALPHA_EPS
     if not params.match_noise or not foot.any():
         return out
     # everything read lies within context_px of the footprint, plus the residual's 2 px support
     y0, y1, x0, x1 = _box(foot, int(params.context_px) + 4)
     crop, a = out[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
-    bg_sigma, bg_var_c = _background_noise(crop, distance_outside(a), params.context_px)
+    residuals = _stored_residuals(crop)  # what each reading before the noise is added reads
+    bg_sigma, bg_var_c = _background_noise(crop, distance_outside(a), params.context_px, residuals)
     _sensor(crop, np.clip(a, 0.0, 1.0), _flat_inner(crop if artwork is None else artwork[y0:y1, x0:x1], a),
-            bg_sigma, bg_var_c, params.noise_seed)
+            bg_sigma, bg_var_c, params.noise_seed, residuals)
     return np.clip(out, 0.0, 255.0, out=out)
 
 
-def _sensor(out, w, m, bg_sigma, bg_var_c, seed) -> None:
-    """The noise `out` lacks (in place) so that, as stored, it reads bg_sigma on the pixels m."""
+def _sensor(out, w, m, bg_sigma, bg_var_c, seed, residuals=None) -> None:
+    """The noise `out` lacks (in place) so that, as stored, it reads bg_sigma on the pixels m (eroded by
+    2 px, as `_flat_inner` gives them). `residuals`: `_stored_residuals(out)` when the caller has them."""
     if bg_sigma <= 0 or not m.any():
         return
-    y0, y1, x0, x1 = _box(m, 2)
-    y_now = _reading(out[y0:y1, x0:x1], m[y0:y1, x0:x1])
+    if residuals is not None:
+        y_now = _mad_sigma_8bit(residuals[0][m])
+    else:
+        y0, y1, x0, x1 = _box(m, 2)
+        y_now = _reading(out[y0:y1, x0:x1], m[y0:y1, x0:x1])
     if y_now < bg_sigma:
-        _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed)
+        _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed, None if residuals is None else residuals[1])
 
 
 # ---------------------------------------------------------------- optics (blur)

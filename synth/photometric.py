@@ -233,7 +233,7 @@ def relight(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray, par
     if p.gamma != 1.0:
         lut = (255.0 * np.linspace(0.0, 1.0, _GAMMA_STEPS + 1) ** p.gamma).astype(np.float32)
         np.clip(out, 0.0, 255.0, out=out)
-        out = lut[(out * np.float32(_GAMMA_STEPS / 255.0) + np.float32(0.5)).astype(np.int32)]
+        out = lut.take((out * np.float32(_GAMMA_STEPS / 255.0) + np.float32(0.5)).astype(np.int32))
     if p.contrast != 1.0 or p.brightness != 0.0:  # contrast about the logo's mean luminance
         g = to_gray(np.clip(out, 0.0, 255.0))
         m = float(cv2.sumElems(g * alpha)[0]) / max(float(cv2.sumElems(alpha)[0]), 1e-6)

@@ -235,3 +235,21 @@ def test_optics_then_sensor_is_what_match_camera_does_on_the_logo_alone():
     c_rgb, c_a = cam.match_camera_rgba(rgb, alpha, bg, p)
     np.testing.assert_array_equal(o_a, c_a)
     np.testing.assert_allclose(np.clip(o_rgb, 0, 255), c_rgb)
+
+
+@pytest.mark.parametrize("drop", [0, 1])
+def test_the_8bit_median_reads_what_np_median_reads(drop):
+    """_mad_sigma_8bit counts whole-number residuals instead of partitioning: on the residual of a
+    stored image it gives exactly the robust sigma that np.median gives (odd and even counts)."""
+    from synth.measure import HP_NORM
+
+    rng = np.random.default_rng(7)
+    for sigma in (0.7, 3.0, 25.0):
+        img = cam.stored(np.float32(120) + np.float32(sigma) * rng.standard_normal((90, 130, 3), np.float32))
+        r = cam._residual(img)
+        m = rng.random(r.shape[:2]) < 0.6
+        vals = r[m].ravel()[drop:]
+        want = float(np.median(np.abs(vals))) / (0.6745 * HP_NORM)
+        assert cam._mad_sigma_8bit(vals) == want
+        assert cam._channels_sigma(r, m) == float(np.median(np.abs(r[m]))) / (0.6745 * HP_NORM)
+    assert cam._mad_sigma_8bit(np.zeros(0, np.float32)) == 0.0

@@ -1,0 +1,48 @@
+"""CPU seconds per composite of the embedded default, in this process (issue 14: keep generation fast).
+
+    taskset -c 0 .venv/bin/python bench/cpu_rate.py [N]
+
+Makes N (default 200) train composites of the embedded default (640x480, every stage on) with
+synth.engine.Engine in one process, one BLAS thread, after 10 val composites that warm the imports
+and caches, and serialises each record (JPEG encoding and the tf.Example included; nothing is
+written). Prints one JSON line: cpu_s_per_composite (process CPU time, which other processes on a
+busy machine inflate less than the wall clock), wall_s_per_composite, the objects made, and the
+first 16 hex digits of a SHA-256 over the serialised records: two runs of one commit print the same
+digest (generation is deterministic), and a change that keeps every byte keeps it too.
+Surface analysis and the background audit run once per backdrop and background and are included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from synth import config as configlib, engine, job  # noqa: E402
+from synth.inputs import load_inputs  # noqa: E402
+
+
+def measure(n: int = 200) -> dict:
+    cfg = configlib.apply_overrides(configlib.load_config(None), num_images=n)
+    inputs = load_inputs(cfg)
+    with job.single_threaded_blas():
+        eng = engine.Engine(inputs, cfg.proto)
+        for i in range(10):
+            engine.serialize(eng.make("val", i))
+        digest, objects = hashlib.sha256(), 0
+        c0, w0 = time.process_time(), time.perf_counter()
+        for i in range(n):
+            comp = eng.make("train", i)
+            digest.update(engine.serialize(comp))
+            objects += len(comp.class_ids)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    return {"composites": n, "objects": objects, "cpu_s_per_composite": round(cpu / n, 4),
+            "wall_s_per_composite": round(wall / n, 4), "records_sha256": digest.hexdigest()[:16]}
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 200)))
