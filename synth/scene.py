@@ -116,18 +116,25 @@ def _logo_hw(inputs: Inputs, li: int, cw: str) -> tuple[float, float]:
     return lh, lw
 
 
-def sample_slot(rng, s: Settings, inputs: Inputs) -> tuple:
+def sample_slot(rng, s: Settings, inputs: Inputs, bank: LogoBank | None = None) -> tuple:
     """(logo index, colourway, FramingParams or None) of one object slot: drawn once per slot,
     so that the gate's re-draws (which re-draw everything else) keep the colourway mix and the
-    size distribution that the config asks for."""
+    size distribution that the config asks for. With `bank`, the size prior starts at the size
+    where the logo's finest structure reaches the gate's min_detail_px (bank.readable_side)."""
     li = int(rng.integers(len(inputs.logos)))
     names, weights = zip(*s.colourways[li])
     cw = colourway.sample_colourway(rng, names, weights)
     fp = None
     if s.framing_cfg is not None:
         lh, lw = _logo_hw(inputs, li, cw)
-        fp = framing.sample_framing(rng, s.framing_cfg, lh / lw, s.out_hw,
-                                    s.gate_cfg.min_size_px if s.gate_on else 0.0)
+        min_side = 0.0
+        if s.gate_on:
+            min_side = s.gate_cfg.min_size_px
+            if bank is not None:
+                # framing raises a draw to MIN_SIDE_MARGIN x min_side; READABLE_MARGIN is the room kept
+                # above the readable size (tilt and blur lower detail_px a little)
+                min_side = max(min_side, bank.readable_side(li, cw) * READABLE_MARGIN / framing.MIN_SIDE_MARGIN)
+        fp = framing.sample_framing(rng, s.framing_cfg, lh / lw, s.out_hw, min_side)
     return li, cw, fp
 
 
@@ -174,6 +181,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot) -> Objec
 
 # -- rendering -----------------------------------------------------------------------------
 
+READABLE_MARGIN = 1.2  # the size prior starts at this x the logo's readable size (gate min_detail_px)
 MAX_OVERLAP_TRIES = 8  # with the size prior, a slot gives up after this many overlapping draws
 SUB_MARGIN = 32  # blending works on the object's ROI grown by this (Laplacian reach at 4 levels)
 
@@ -282,7 +290,7 @@ def _finish(canvas, layers: list):
         box = _visible_box(v, la.paste_rect)
         boxes.append(box)
         if box is None:
-            scores.append(gate.GateScores(0.0, 0.0, 0.0, 0.0))
+            scores.append(gate.ZERO)
         elif la.score is not None and not any(la.score_rect.overlaps(r) for later in layers[i + 1:]
                                               for r in (later.changed, later.paste_rect, later.occ_rect)):
             scores.append(la.score)
@@ -346,7 +354,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     slot_count, rescue = n, s.framing_cfg is not None
     while slot_count > 0:
         slot_count -= 1
-        slot = sample_slot(rng, s, inputs)
+        slot = sample_slot(rng, s, inputs, bank)
         overlaps = 0
         for _attempt in range(s.max_attempts):
             o = _sample_object(rng, s, inputs, surf, taken, slot)
