@@ -12,31 +12,41 @@ go into the params record, and the reasons of the rejected draws into its "rejec
   pixel on the boundary of the visible region, the mean CIELAB colour of the logo pixels and of
   the non-logo pixels inside a window of (2 ``ring_px`` + 1)^2 around it are compared
   (Euclidean distance / 100: 0.05 is a delta-E of 5); the score is the mean over boundary
-  points. Default minimum 0.08.
-- ``match``: how much of the artwork's structure is in the composite, at the rendered
+  points. Default minimum 0.02: only a logo whose outline vanishes fails here; a logo with a
+  pale rim on a pale wall but a strong inner pattern (a BMW roundel, a Starbucks badge) is read
+  by its pattern, which ``legibility`` judges.
+- ``match``: how much of the artwork's structure the composite shows, at the rendered
   resolution. The composite is warped back onto the logo's frame with inv(H) at the size the
-  logo was pasted at (at most ``MAX_WORK_SIDE`` px), with a margin of ``MARGIN_PX`` around it.
-  The reference is the artwork in the colourway in use, reduced to that size, drawn over an
-  estimate of what lies under it (the composite's surround, filled in by a normalised blur of
-  the pixels outside the logo), so that its outline is predicted as well as its inner detail.
-  Both are smoothed (sigma ``GRAD_SIGMA`` px) and differentiated (Sobel) in the three CIELAB
-  channels; the score is the normalised correlation of the two gradient fields (sum of dot
-  products over sqrt of the two energies), computed separately over the outline band (within
-  ``BAND_PX`` of the silhouette) and over the interior, and averaged with weights equal to the
-  reference's gradient energy in each. Pixels near a covered part of the logo, and outside the
-  canvas, are left out. Shading, colour casts and glare change slowly and hardly move
-  gradients; mild blur, noise and JPEG lower the score a little; a logo drawn as a filled
-  silhouette keeps only its outline's share of the energy, a washed-out or blurred-away logo
-  loses its detail to the noise and the blur, and a different pattern in the same place
-  correlates near 0. Default minimum 0.5.
-- ``detail_px``: the rendered size of the artwork's finest structure: the artwork's stroke and
-  gap widths (twice the distance to the nearest edge along the medial ridges of its Canny edge
-  map, drawn over mid grey) at their ``DETAIL_PERCENTILE``th percentile, times the paste's
-  scale. Below about 2 px a stroke or gap merges with its neighbours and text turns to a smear.
-  Default minimum 2.
-- ``legibility``: ``contrast`` x ``detail_px``. Size and contrast trade against each other for a
-  reader: a large logo is read at low contrast, a small one needs a strong one. Default
-  minimum 0.4 (e.g. delta-E 10 at 4 px of detail, delta-E 20 at 2 px).
+  logo was pasted at (at most ``MAX_WORK_SIDE`` px), with ``MARGIN_PX`` around it. The reference
+  is the artwork in the colourway in use, reduced to that size and drawn over an estimate of
+  what lies under it (a normalised blur of the composite's pixels outside the logo), so that its
+  outline is predicted as well as its inner pattern. Both are smoothed (``GRAD_SIGMA`` px) and
+  differentiated (Sobel) in the three CIELAB channels. In the outline band (within ``BAND_PX``
+  of the silhouette) and in the interior, r is the normalised correlation of the two gradient
+  fields (the larger of all three channels' and of lightness alone, so a relit or desaturated
+  logo keeps its score; unsigned, since an outline steps up or down with the surround); the
+  score is the mean of the two r^2 (the share of the artwork's structure the composite
+  explains), or the band's alone when the interior holds under ``INTERIOR_SHARE`` of the
+  reference's gradient energy (a flat shape). Pixels near a covered part of the logo and outside
+  the canvas are left out. Shading, colour casts and glare change slowly and hardly move
+  gradients; mild blur, noise and JPEG cost a little (0.85-0.95); a filled silhouette of an
+  artwork with an inner pattern scores at most 0.5 (its interior explains nothing), a
+  blurred-away, washed-out or different pattern scores low. Default minimum 0.6.
+- ``detail_px``: the paste's scale times the artwork's ``fine_width_px``, defined from its
+  readable width: the narrowest width at which the artwork, reduced to it and enlarged back,
+  keeps ``RETAIN`` of the structure it shows at ``READ_RATIO`` times that width; that width
+  gives a detail_px of 2. Default minimum 2: a paste narrower than the readable width fails.
+  (FlickrLogos-27 artwork: readable widths from about 10 px for Apple's silhouette, 20-30 px
+  for bold word marks such as intel, FedEx, DHL, PUMA, to 53 px for Starbucks and BMW and 76 px
+  for MINI's thin wings.)
+- ``edge_contrast``: the median, over the reference's edges (centre lines of gradients at
+  least ``EDGE_FRACTION`` of its strongest), of the composite's CIELAB distance / 100 between
+  the two sides of the edge (``EDGE_STEP_PX`` either side): the contrast a reader sees across
+  the artwork's outline and inner pattern alike.
+- ``legibility``: ``edge_contrast`` x min(``detail_px``, ``DETAIL_CAP_PX``). Size and contrast
+  trade against each other for a reader: a large logo is read at low contrast, a small one needs
+  a strong one; beyond ``DETAIL_CAP_PX`` size no longer helps. Default minimum 0.4: delta-E 20
+  at the readable width (detail 2 px), delta-E 10 at 4 px, delta-E 7 from 6 px up.
 
 `colourway_identity` scores, once per logo and colourway, how much of the original artwork's
 structure a colourway keeps (white, black, a plate: a silhouette): a disc whose identity is
