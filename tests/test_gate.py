@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 
 import cv2
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from synth import colourway, gate
 from synth.errors import ConfigError, InputImageError
-from conftest import make_background, make_logo
+from conftest import make_background, make_logo, write_config
 
 CFG = gate.GateConfig()
 OUT_H, OUT_W = 480, 640
@@ -309,3 +310,31 @@ def test_colourway_identity_refuses_a_white_disc_and_keeps_a_white_shape():
     assert gate.colourway_identity(shape, plate, (m, m, m + 150, m + 150)) > CFG.min_colourway_identity
     with pytest.raises(InputImageError, match="same size"):
         gate.colourway_identity(shape, plate)
+
+
+def test_bad_gate_fields_in_a_config_are_refused_naming_the_field(workdir):
+    from synth import config as configlib
+
+    for field, bad in (("min_detail_px", -1), ("min_legibility", 200), ("min_colourway_identity", 1.5)):
+        path = write_config(workdir, extra=f"realism {{ gate {{ {field}: {bad} }} }}\n")
+        with pytest.raises(ConfigError, match=f"realism.gate.{field}"):
+            configlib.load_config(path)
+
+
+def test_an_engine_refuses_a_colourway_that_loses_the_logo_naming_it(workdir):
+    from synth import config as configlib, engine
+    from synth.inputs import load_inputs
+
+    body = open(write_config(workdir)).read().replace(
+        'path: "logos/logo.png" }', 'path: "logos/logo.png" colourway { name: "original" weight: 0.7 } '
+        'colourway { name: "white" weight: 0.3 } }')
+    with open(os.path.join(str(workdir), "gen.config"), "w") as f:
+        f.write(body)
+    cfg = configlib.load_config(os.path.join(str(workdir), "gen.config"))
+    inputs = load_inputs(cfg)  # the logo is make_logo's red disc with a white bar: drawn white, a white disc
+    with pytest.raises(ConfigError, match=r"logo\[0\] \('acme'\) colourway\[1\] 'white'.*min_colourway_identity"):
+        engine.Engine(inputs, cfg.proto)
+    relaxed = cfg.proto.__class__()
+    relaxed.CopyFrom(cfg.proto)
+    relaxed.realism.gate.min_colourway_identity = 0.3
+    engine.Engine(inputs, relaxed)  # a looser threshold accepts it
