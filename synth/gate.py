@@ -17,7 +17,7 @@ go into the params record, and the reasons of the rejected draws into its "rejec
   by its pattern, which ``legibility`` judges.
 - ``match``: how much of the artwork's structure the composite shows, at the rendered
   resolution. The composite is warped back onto the logo's frame with inv(H) at the size the
-  logo was pasted at (at most ``MAX_WORK_SIDE`` px), with ``MARGIN_PX`` around it. The reference
+  logo was pasted at (at most ``MAX_WORK_SIDE`` = 160 px), with ``MARGIN_PX`` around it. The reference
   is the artwork in the colourway in use, reduced to that size and drawn over an estimate of
   what lies under it (a normalised blur of the composite's pixels outside the logo), so that its
   outline is predicted as well as its inner pattern. Both are smoothed (``GRAD_SIGMA`` px) and
@@ -71,7 +71,8 @@ from synth.boxes import VISIBLE_ALPHA
 from synth.errors import ConfigError, InputImageError
 
 RING_PX = 4
-MAX_WORK_SIDE = 256
+MAX_WORK_SIDE = 160  # match works at the rendered size up to this: structure a reader uses is coarser
+DETAIL_GRID = 256  # fine_width's grid: readable widths run to ~80 px, compared at 4x that
 MARGIN_PX = 6  # px around the working logo: the outline band plus the gradients' reach
 BAND_PX = 2  # the outline band: within this many px of the silhouette
 GRAD_SIGMA = 0.8  # px, smoothing before the gradients (noise and JPEG blocks)
@@ -82,6 +83,7 @@ DETAIL_SIDE = 512  # the fine-structure width is measured on a level at most thi
 MIN_ENERGY = 1e-6
 DETAIL_CAP_PX = 6.0  # legibility counts detail up to this size: larger does not help a reader more
 EDGE_FRACTION = 0.3  # edge pixels of the reference: at least this x its strongest gradient
+MAX_EDGE_SAMPLES = 3000  # edge pixels read by edge_contrast, at most
 EDGE_STEP_PX = 1.0  # px either side of an edge where the composite is read
 INTERIOR_SHARE = 0.1  # an interior with less of the reference's gradient energy has no pattern
 _LOWPASS_SIDE = 32  # the surround's fill-in runs on a grid of at most this longer side
@@ -184,11 +186,12 @@ def fine_width(lab_alpha: np.ndarray) -> float:
     its width over its readable width, the narrowest width (in steps of 2^(1/4), from 8 px) at which
     the artwork drawn over mid grey, reduced to it (INTER_AREA) and enlarged back (bilinear), keeps
     at least RETAIN of the structure it has at READ_RATIO times that width (the structure score of
-    `match`, on a grid of the artwork at most MAX_WORK_SIDE px long). So a paste at the readable width has a detail_px of 2: what is finer than
+    `match`, on a grid of the artwork at most DETAIL_GRID px long). So a paste at the readable
+    width has a detail_px of 2: what is finer than
     that width resolves is what a person loses first; thin decorations that carry little of the
     artwork's edge energy do not decide it, letters and inner shapes do."""
     h, w = lab_alpha.shape[:2]
-    s = min(1.0, MAX_WORK_SIDE / max(h, w))
+    s = min(1.0, DETAIL_GRID / max(h, w))
     size = (max(2, int(round(w * s))), max(2, int(round(h * s))))
     work = cv2.resize(lab_alpha, size, interpolation=cv2.INTER_AREA) if s < 1.0 else lab_alpha
     m = MARGIN_PX
@@ -312,11 +315,11 @@ def _regions(alpha: np.ndarray, keep: np.ndarray):
     return outer & ~inner & keep, inner & keep
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    """|sum(a b)| / sqrt(sum(a a) sum(b b)): the sign is dropped (an outline steps up or down with
-    what happens to surround it; a logo printed inverted is still the logo)."""
-    den = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    return abs(float((a * b).sum())) / den if den > MIN_ENERGY else 0.0
+def _ratio(ab: float, aa: float, bb: float) -> float:
+    """|ab| / sqrt(aa bb): a normalised correlation from its sums, without its sign (an outline
+    steps up or down with what surrounds it; a logo printed inverted is still the logo)."""
+    den = math.sqrt(aa * bb)
+    return abs(ab) / den if den > MIN_ENERGY else 0.0
 
 
 def _structure_corr(ref_g, img_g, regions, magnitudes: bool = False) -> float:
@@ -327,22 +330,39 @@ def _structure_corr(ref_g, img_g, regions, magnitudes: bool = False) -> float:
     image explains); the mean of the two, or the band's alone when the interior holds less than
     INTERIOR_SHARE of the reference's gradient energy (a flat silhouette has no inner pattern)."""
     (rx, ry), (ix, iy) = ref_g, img_g
+    if magnitudes:
+        maps = None
+    else:  # per-pixel dot products and energies, all channels and lightness alone
+        rr_l, ii_l, ri_l = (rx[..., 0] * rx[..., 0] + ry[..., 0] * ry[..., 0],
+                            ix[..., 0] * ix[..., 0] + iy[..., 0] * iy[..., 0],
+                            rx[..., 0] * ix[..., 0] + ry[..., 0] * iy[..., 0])
+        maps = np.stack([(rx * rx + ry * ry).sum(axis=2), (ix * ix + iy * iy).sum(axis=2),
+                         (rx * ix + ry * iy).sum(axis=2), rr_l, ii_l, ri_l], axis=-1)
     scores, energies = [], []
     for m in regions:
-        a = np.concatenate([rx[m], ry[m]])
-        b = np.concatenate([ix[m], iy[m]])
-        e_ref = float((a * a).sum())
-        if np.count_nonzero(m) < 4 or e_ref < MIN_ENERGY:
+        if np.count_nonzero(m) < 4:
             scores.append(0.0)
             energies.append(0.0)
             continue
-        if magnitudes:
-            a = np.sqrt((rx[m] ** 2 + ry[m] ** 2).sum(axis=1))
-            b = np.sqrt((ix[m] ** 2 + iy[m] ** 2).sum(axis=1))
-            a, b = a - a.mean(), b - b.mean()
-        r = _corr(a, b)
-        if not magnitudes:  # or in lightness alone: a relit or desaturated logo keeps its L structure
-            r = max(r, _corr(a[:, 0], b[:, 0]))
+        if maps is not None:
+            rr, ii, ri, rr_l, ii_l, ri_l = (float(v) for v in maps[m].sum(axis=0))
+            if rr < MIN_ENERGY:
+                scores.append(0.0)
+                energies.append(0.0)
+                continue
+            r = max(_ratio(ri, rr, ii), _ratio(ri_l, rr_l, ii_l))  # or in lightness alone: a relit or
+            scores.append(r * r)  # desaturated logo keeps its L structure
+            energies.append(rr)
+            continue
+        e_ref = float((rx[m] ** 2 + ry[m] ** 2).sum())
+        if e_ref < MIN_ENERGY:
+            scores.append(0.0)
+            energies.append(0.0)
+            continue
+        a = np.sqrt((rx[m] ** 2 + ry[m] ** 2).sum(axis=1))
+        b = np.sqrt((ix[m] ** 2 + iy[m] ** 2).sum(axis=1))
+        a, b = a - a.mean(), b - b.mean()
+        r = _ratio(float((a * b).sum()), float((a * a).sum()), float((b * b).sum()))
         scores.append(r * r)
         energies.append(e_ref)
     total = sum(energies)
@@ -422,6 +442,9 @@ def _edge_contrast(ref_g, back: np.ndarray, keep: np.ndarray) -> float:
     if top < 0.5:  # under half a delta-E per px: the reference has no edges here
         return 0.0
     ys, xs = np.nonzero(keep & (mag >= EDGE_FRACTION * top))
+    if ys.size > MAX_EDGE_SAMPLES:  # a median needs no more: an even stride over them
+        step = -(-ys.size // MAX_EDGE_SAMPLES)
+        ys, xs = ys[::step], xs[::step]
     theta = 0.5 * np.arctan2(2.0 * jxy[ys, xs], jxx[ys, xs] - jyy[ys, xs])
     cx, cy = np.cos(theta), np.sin(theta)
     # the edges' centre lines: pixels whose magnitude is not below either neighbour across the edge
