@@ -118,8 +118,8 @@ def sheet(items, cfg: gate.GateConfig, cols: int = 8) -> np.ndarray:
         why = "" if ok else " " + ",".join(r.split(":")[0][4:][:5] for r in sc.reasons(cfg))
         cv2.putText(img, f"m{sc.match:.2f} d{sc.detail_px:.1f} c{sc.contrast:.2f}", (x + 2, y + TILE + 15),
                     cv2.FONT_HERSHEY_PLAIN, 0.85, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, f"e{sc.edge_contrast:.2f} L{sc.legibility:.2f} v{sc.visible_fraction:.1f}{why}", (x + 2, y + TILE + 29),
-                    cv2.FONT_HERSHEY_PLAIN, 0.85, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"e{sc.edge_contrast:.2f} L{sc.legibility:.2f} v{sc.visible_fraction:.1f}{why}",
+                    (x + 2, y + TILE + 29), cv2.FONT_HERSHEY_PLAIN, 0.85, (0, 0, 0), 1, cv2.LINE_AA)
     return img
 
 
@@ -150,7 +150,8 @@ def main(argv):
     passes = sum(sc.passes(gcfg) for _, sc, _ in items)
     print(f"{len(items)} draws, {passes} pass ({100.0 * passes / len(items):.0f} %)")
     for k in ("match", "detail_px", "contrast", "legibility", "visible_fraction", "size_px"):
-        print(f"  failing min_{k}: {sum(any(r.startswith('min_' + k) for r in sc.reasons(gcfg)) for _, sc, _ in items)}")
+        failing = sum(any(r.startswith("min_" + k) for r in sc.reasons(gcfg)) for _, sc, _ in items)
+        print(f"  failing min_{k}: {failing}")
     os.makedirs(FLAGS.out, exist_ok=True)
     near = sorted(items, key=lambda it: margin(it[1], gcfg))
     ok = [it for it in near if it[1].passes(gcfg)][:FLAGS.tiles // 2]

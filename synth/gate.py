@@ -187,8 +187,7 @@ def fine_width(lab_alpha: np.ndarray) -> float:
     the artwork drawn over mid grey, reduced to it (INTER_AREA) and enlarged back (bilinear), keeps
     at least RETAIN of the structure it has at READ_RATIO times that width (the structure score of
     `match`, on a grid of the artwork at most DETAIL_GRID px long). So a paste at the readable
-    width has a detail_px of 2: what is finer than
-    that width resolves is what a person loses first; thin decorations that carry little of the
+    width has a detail_px of 2: what is finer than that width resolves is what a person loses first; thin decorations that carry little of the
     artwork's edge energy do not decide it, letters and inner shapes do."""
     h, w = lab_alpha.shape[:2]
     s = min(1.0, DETAIL_GRID / max(h, w))
