@@ -87,6 +87,11 @@ def _rounded_rect_alpha(h: int, w: int, radius: float) -> np.ndarray:
     return np.clip(radius - dist + 0.5, 0.0, 1.0).astype(np.float32)
 
 
+def plate_margin(logo_hw, margin_frac: float = 0.15) -> int:
+    """The plate's margin in px around a logo of (h, w): where the logo lies inside its plate."""
+    return max(1, int(round(margin_frac * max(logo_hw))))
+
+
 def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = "contrast",
           margin_frac: float = 0.15, corner_frac: float = 0.2) -> np.ndarray:
     """Returns the logo in colourway `name` as a new RGBA uint8 array (the input is not changed)."""
@@ -111,7 +116,7 @@ def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = 
         raise ConfigError(f"plate corner_frac {corner_frac!r} must be in [0, 0.5]")
     colour = dominant_colour(logo_rgba) if plate_rgb is None else _check_rgb(plate_rgb, "plate_rgb")
     h, w = logo_rgba.shape[:2]
-    m = max(1, int(round(margin_frac * max(h, w))))
+    m = plate_margin((h, w), margin_frac)
     ph, pw = h + 2 * m, w + 2 * m
     out = np.zeros((ph, pw, 4), np.uint8)
     plate = np.empty((ph, pw, 3), np.float32)

@@ -213,6 +213,11 @@ def _validate_realism(c: GenerationConfig, source: str) -> None:
            f"{short} px = {short * c.placement.max_scale:.0f} px wide")
     _check(0 <= g.min_contrast <= 1, source, "realism.gate.min_contrast", g.min_contrast, "must be in [0, 1]")
     _check(-1 <= g.min_match <= 1, source, "realism.gate.min_match", g.min_match, "must be in [-1, 1]")
+    _check(0 <= g.min_detail_px <= 100, source, "realism.gate.min_detail_px", g.min_detail_px, "must be in [0, 100]")
+    _check(0 <= g.min_legibility <= 100, source, "realism.gate.min_legibility", g.min_legibility,
+           "must be in [0, 100]")
+    _check(-1 <= g.min_colourway_identity <= 1, source, "realism.gate.min_colourway_identity",
+           g.min_colourway_identity, "must be in [-1, 1]")
     if r.occlusion.enabled and g.enabled:
         _check(1 - o.min_occluded_fraction >= g.min_visible_fraction, source,
                "realism.occlusion.min_occluded_fraction", o.min_occluded_fraction,

@@ -58,6 +58,7 @@ class Engine:
             surfaces = backdrops.SurfaceCache(os.path.join(work_dir, SURFACES))
         self.backdrops = backdrops.Backdrops(inputs, self.settings, audit_cache=cache, surface_cache=surfaces)
         self.bank = logo_bank.LogoBank(inputs, self.settings)
+        self.bank.check_colourways()
         self._replay_backdrops = None
 
     def make(self, split: str, index: int) -> Composite:

@@ -1,65 +1,64 @@
-"""Recognisability gate: is a pasted logo still something a person would recognise?
+"""Recognisability gate: would a person read this pasted logo as the logo?
 
-`score` measures four things for one object; `GateScores.passes(cfg)` compares them with
-the thresholds of a `GateConfig`. An object that fails is re-sampled by the caller and
-never emitted as a label; the scores of emitted objects go into the manifest.
+`score` measures one object in the final composite; `GateScores.reasons(cfg)` compares the
+scores with the thresholds of a `GateConfig`. An object that fails is re-drawn by the caller
+(in the same colourway and size) and never emitted as a label; the scores of emitted objects
+go into the params record, and the reasons of the rejected draws into its "rejected" counts.
 
 - ``visible_fraction``: pixels with visible opacity >= 0.5 (after every later occluder,
   distractor or logo) over pixels with pasted opacity >= 0.5. Default minimum 0.6.
-- ``size_px``: the shorter side, in pixels, of the box of the visible pixels. Default
-  minimum 16 (SynthText keeps characters of 8 px and more; a logo needs more detail).
-- ``contrast``: how well the logo's silhouette stands out from what surrounds it in the
-  composite. At every visible pixel on the boundary of the visible region, the mean
-  CIELAB colour of the logo pixels and of the non-logo pixels inside a window of
-  (2 ``ring_px`` + 1)^2 around it are compared (Euclidean distance, divided by 100, so
-  0.05 is a delta-E of 5, a difference most people see at a glance); the score is the
-  mean over boundary points. Local windows make it work on textured backgrounds, where
-  a global inside/outside mean can cancel out; colour (not only grey) keeps a red logo on
-  an equally bright green wall visible. Boundary points at the canvas edge have no
-  outside pixels and are skipped. Default minimum 0.05.
-- ``match``: how well the logo's own pattern survives, at about the pasted resolution:
-  the composite is warped back to the front with inv(H) (cv2.warpPerspective onto the
-  logo's frame) and compared with the logo, both at the pasted size (the logo is first
-  reduced to it, at most 256 px on its longer side, so a small paste is not penalised
-  for detail it cannot hold), over the pixels that are opaque (alpha >= 0.5) in the logo
-  and visible in the composite (the kept pixels). The score is the larger of:
+- ``size_px``: the shorter side, in pixels, of the box of the visible pixels. Default minimum 16.
+- ``contrast``: how well the logo's outline stands out from what surrounds it. At every visible
+  pixel on the boundary of the visible region, the mean CIELAB colour of the logo pixels and of
+  the non-logo pixels inside a window of (2 ``ring_px`` + 1)^2 around it are compared
+  (Euclidean distance / 100: 0.05 is a delta-E of 5); the score is the mean over boundary
+  points. Default minimum 0.02: only a logo whose outline vanishes fails here; a logo with a
+  pale rim on a pale wall but a strong inner pattern (a BMW roundel, a Starbucks badge) is read
+  by its pattern, which ``legibility`` judges.
+- ``match``: how much of the artwork's structure the composite shows, at the rendered
+  resolution. The composite is warped back onto the logo's frame with inv(H) at the size the
+  logo was pasted at (at most ``MAX_WORK_SIDE`` = 160 px), with ``MARGIN_PX`` around it. The reference
+  is the artwork in the colourway in use, reduced to that size and drawn over an estimate of
+  what lies under it (a normalised blur of the composite's pixels outside the logo), so that its
+  outline is predicted as well as its inner pattern. Both are smoothed (``GRAD_SIGMA`` px) and
+  differentiated (Sobel) in the three CIELAB channels. In the outline band (within ``BAND_PX``
+  of the silhouette) and in the interior, r is the normalised correlation of the two gradient
+  fields (the larger of all three channels' and of lightness alone, so a relit or desaturated
+  logo keeps its score; unsigned, since an outline steps up or down with the surround); the
+  score is the mean of the two r^2 (the share of the artwork's structure the composite
+  explains), or the band's alone when the interior holds under ``INTERIOR_SHARE`` of the
+  reference's gradient energy (a flat shape). Pixels near a covered part of the logo and outside
+  the canvas are left out. Shading, colour casts and glare change slowly and hardly move
+  gradients; mild blur, noise and JPEG cost a little (0.85-0.95); a filled silhouette of an
+  artwork with an inner pattern scores at most 0.5 (its interior explains nothing), a
+  blurred-away, washed-out or different pattern scores low. Default minimum 0.6.
+- ``detail_px``: the paste's scale times the artwork's ``fine_width_px``, defined from its
+  readable width: the narrowest width at which the artwork, reduced to it and enlarged back,
+  keeps ``RETAIN`` of the structure it shows at ``READ_RATIO`` times that width; that width
+  gives a detail_px of 2. Default minimum 2: a paste narrower than the readable width fails.
+  (FlickrLogos-27 artwork: readable widths from about 10 px for Apple's silhouette, 20-30 px
+  for bold word marks such as intel, FedEx, DHL, PUMA, to 53 px for Starbucks and BMW and 76 px
+  for MINI's thin wings.)
+- ``edge_contrast``: the median, over the reference's edges (centre lines of gradients at
+  least ``EDGE_FRACTION`` of its strongest), of the composite's CIELAB distance / 100 between
+  the two sides of the edge (``EDGE_STEP_PX`` either side): the contrast a reader sees across
+  the artwork's outline and inner pattern alike.
+- ``legibility``: ``edge_contrast`` x min(``detail_px``, ``DETAIL_CAP_PX``). Size and contrast
+  trade against each other for a reader: a large logo is read at low contrast, a small one needs
+  a strong one; beyond ``DETAIL_CAP_PX`` size no longer helps. Default minimum 0.4: delta-E 20
+  at the readable width (detail 2 px), delta-E 10 at 4 px, delta-E 7 from 6 px up.
 
-  (a) the normalised cross-correlation (NCC) of grey levels;
-  (b) a shading-discounted colour correlation. In each CIELAB channel (L in 0..100, a, b)
-      of both images, every kept pixel loses its local mean: a Gaussian low-pass of
-      standard deviation ``COLOUR_SIGMA_FRAC`` = 0.08 x the working logo's longer side
-      (at least ``COLOUR_MIN_SIGMA`` = 1.5 px) taken over the kept pixels only,
-      blur(image * keep) / blur(keep), so occluders and the surround do not leak in (the
-      blur runs on a grid reduced so that its longer side is at most 32 px, which a blur
-      this wide does not notice). The three residual channels, each minus its mean, are
-      stacked and correlated once (one NCC over 3 x the kept pixels). The channels are
-      weighed equally in CIELAB units (``LAB_WEIGHTS``): CIELAB is built so that one
-      unit of L and one unit of a or b are about equally visible differences (delta-E,
-      as ``contrast`` uses), so lightness and hue structure each count by how visible
-      they are and neither swamps the other by its numeric range; weighing L less would
-      let a paste pass on its hue layout alone, weighing it more would bring back the
-      problem below. If the reference's residual is weaker than ``COLOUR_FLAT_RMS`` = 2
-      delta-E RMS over the kept pixels (a logo that is itself a smooth gradient: one
-      running 60 delta-E corner to corner leaves about 1, where the low-pass lags it
-      along the silhouette), it has no pattern here and (b) is 0, so (a) decides.
+`colourway_identity` scores, once per logo and colourway, how much of the original artwork's
+structure a colourway keeps (white, black, a plate: a silhouette): a disc whose identity is
+in its inner pattern, drawn white, keeps only its outline. A colourway under
+``min_colourway_identity`` is refused when an engine starts (synth.logo_bank), rather than
+drawn and rejected, which would shift the colourway mix the config asks for.
 
-  Why (b): the light stage multiplies a paste by a smooth shading field and adds glare,
-  a low-frequency change whose grey variance can exceed that of a logo with little grey
-  contrast. skimage's logo (green and orange halves of nearly the same luminance, grey
-  standard deviation 0.063, its identity carried by hue and dark outlines) scored (a) =
-  0.07 pasted 105 px wide under strong shading and a glare spot although it aligned
-  perfectly, and 0.85 on (b). (b) discards what varies more slowly than the logo's
-  detail and sees hue; taking the larger keeps every paste that (a) accepted. A logo
-  with almost no grey texture (grey standard deviation under ``FLAT_STD`` = 0.04, e.g.
-  the all-white colourway) is matched by its silhouette instead of (a) and (b): its
-  match is the grey correlation, over the logo's box plus a 15 % margin, between the
-  composite and the logo drawn over the mean grey of that margin, i.e. how well the
-  silhouette survives. Default minimum 0.5.
-
-The work is done on the region of interest given by H's projection of the logo's
-corners, never the whole canvas. `prepare_logo` computes a logo's grey, opacity and
-CIELAB pyramids once, so scoring many pastes of a large logo does not reduce it every
-time. `check_thresholds_feasible` refuses thresholds that no placement can meet.
+The work is done on the region of interest given by H's projection of the logo's corners.
+`prepare_logo` computes a logo's CIELAB pyramid and fine-structure width once. The structure
+comparison itself (gradients, the band/interior score, `fine_width`, `colourway_identity`, and the
+constants in ``double backquotes`` above that are not defined here) lives in synth.structure.
+`check_thresholds_feasible` refuses thresholds that no placement can meet.
 """
 
 from __future__ import annotations
@@ -72,15 +71,17 @@ import numpy as np
 
 from synth.boxes import VISIBLE_ALPHA
 from synth.errors import ConfigError, InputImageError
+from synth.structure import (BAND_PX, MARGIN_PX, MAX_WORK_SIDE, MID_GREY, check_logo, colourway_identity,  # noqa: F401
+                             fine_width, gradients, lab_alpha, over, band_and_interior, structure_score)
 
 RING_PX = 4
-FLAT_STD = 0.04
-MAX_WORK_SIDE = 256
-COLOUR_SIGMA_FRAC = 0.08  # low-pass sigma of the colour match, x the working logo's longer side
-COLOUR_MIN_SIGMA = 1.5  # px, its floor at the working resolution
-COLOUR_FLAT_RMS = 2.0  # delta-E: a reference residual weaker than this has no pattern for (b)
-LAB_WEIGHTS = (1.0, 1.0, 1.0)  # L, a, b: CIELAB units are about equally visible differences
-_LOWPASS_SIDE = 32  # the low-pass runs on a grid of at most this longer side (it is smooth there)
+SURROUND_SIGMA_FRAC = 0.15  # the surround's fill-in blur, x the working logo's longer side
+DETAIL_SIDE = 512  # the fine-structure width is measured on a level at most this long
+DETAIL_CAP_PX = 6.0  # legibility counts detail up to this size: larger does not help a reader more
+EDGE_FRACTION = 0.3  # edge pixels of the reference: at least this x its strongest gradient
+MAX_EDGE_SAMPLES = 3000  # edge pixels read by edge_contrast, at most
+EDGE_STEP_PX = 1.0  # px either side of an edge where the composite is read
+_LOWPASS_SIDE = 32  # the surround's fill-in runs on a grid of at most this longer side
 _LAB8_UNITS = np.array([100.0 / 255.0, 1.0, 1.0])  # OpenCV's 8-bit Lab (L x 2.55, a, b + 128) to CIELAB units
 
 
@@ -88,16 +89,23 @@ _LAB8_UNITS = np.array([100.0 / 255.0, 1.0, 1.0])  # OpenCV's 8-bit Lab (L x 2.5
 class GateConfig:
     min_visible_fraction: float = 0.6
     min_size_px: float = 16.0
-    min_contrast: float = 0.05
-    min_match: float = 0.5
+    min_contrast: float = 0.02
+    min_match: float = 0.6
+    min_detail_px: float = 2.0
+    min_legibility: float = 0.4
+    min_colourway_identity: float = 0.55
 
     def __post_init__(self):
         limits = {"min_visible_fraction": (0.0, 1.0), "min_size_px": (0.0, 1e5),
-                  "min_contrast": (0.0, 2.0), "min_match": (-1.0, 1.0)}
+                  "min_contrast": (0.0, 2.0), "min_match": (-1.0, 1.0), "min_detail_px": (0.0, 1e4),
+                  "min_legibility": (0.0, 1e4), "min_colourway_identity": (-1.0, 1.0)}
         for name, (lo, hi) in limits.items():
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi):
                 raise ConfigError(f"gate {name} {v!r} must be a number in [{lo:g}, {hi:g}]")
+
+
+SCORED = ("visible_fraction", "size_px", "contrast", "match", "detail_px", "legibility")
 
 
 @dataclass(frozen=True)
@@ -106,13 +114,15 @@ class GateScores:
     size_px: float
     contrast: float
     match: float
+    detail_px: float = 0.0
+    edge_contrast: float = 0.0
+    legibility: float = 0.0
 
     def reasons(self, cfg: GateConfig) -> list[str]:
         """One line per failed threshold, naming it; empty when the object passes."""
         out = []
-        for name, value in (("visible_fraction", self.visible_fraction), ("size_px", self.size_px),
-                            ("contrast", self.contrast), ("match", self.match)):
-            limit = getattr(cfg, "min_" + name)
+        for name in SCORED:
+            value, limit = getattr(self, name), getattr(cfg, "min_" + name)
             if not value >= limit:
                 out.append(f"min_{name}: {name} {value:.3g} < {limit:g}")
         return out
@@ -121,33 +131,32 @@ class GateScores:
         return not self.reasons(cfg)
 
 
+ZERO = GateScores(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
 @dataclass(frozen=True)
 class PreparedLogo:
-    """A logo's grey levels and opacity (float32 in [0, 1]) and its CIELAB colours at 1, 1/2,
-    1/4, ... of its size, down to 16 px; made once per logo by `prepare_logo` so `score` never
-    reduces a big logo. The colours are reduced in sRGB (as the paste is), then converted."""
+    """A logo's CIELAB colours and opacity at 1, 1/2, 1/4, ... of its size, down to 16 px, and the
+    width of its finest structure; made once per logo by `prepare_logo`, so `score` never reduces
+    a big logo. The colours are reduced in sRGB (as the paste is), then converted."""
     shape: tuple  # (h, w) of the original logo
-    levels: tuple  # ((grey, alpha), ...), level k about 2^-k of the original
-    colour_levels: tuple  # (lab_alpha, ...), the same sizes: float32 HxWx4, CIELAB (L in 0..100) and alpha
+    colour_levels: tuple  # (lab_alpha, ...): float32 HxWx4, CIELAB (L in 0..100) and alpha in [0, 1]
+    fine_width_px: float  # the artwork's finest structure, in px of the original (see `fine_width`)
 
 
 def prepare_logo(logo_rgba: np.ndarray) -> PreparedLogo:
-    if not (isinstance(logo_rgba, np.ndarray) and logo_rgba.dtype == np.uint8 and logo_rgba.ndim == 3
-            and logo_rgba.shape[2] == 4 and min(logo_rgba.shape[:2]) > 0):
-        raise InputImageError(f"gate: logo must be RGBA uint8 HxWx4, got shape {getattr(logo_rgba, 'shape', None)}")
-    grey = cv2.cvtColor(np.ascontiguousarray(logo_rgba[..., :3]), cv2.COLOR_RGB2GRAY)
-    level = cv2.merge([grey, np.ascontiguousarray(logo_rgba[..., 3])]).astype(np.float32) * np.float32(1.0 / 255.0)
+    check_logo(logo_rgba, "gate: logo")
     rgb = logo_rgba[..., :3].astype(np.float32) * np.float32(1.0 / 255.0)
-    levels, colours = [level], [cv2.merge([cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), level[..., 1]])]
-    while min(level.shape[:2]) >= 32:
-        h, w = level.shape[:2]
-        level = cv2.resize(level, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+    alpha = logo_rgba[..., 3].astype(np.float32) * np.float32(1.0 / 255.0)
+    colours = [lab_alpha(rgb, alpha)]
+    while min(rgb.shape[:2]) >= 32:
+        h, w = rgb.shape[:2]
         rgb = cv2.resize(rgb, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-        levels.append(level)
-        colours.append(cv2.merge([cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), level[..., 1]]))
-    return PreparedLogo(tuple(logo_rgba.shape[:2]),
-                        tuple((np.ascontiguousarray(lv[..., 0]), np.ascontiguousarray(lv[..., 1])) for lv in levels),
-                        tuple(colours))
+        alpha = cv2.resize(alpha, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        colours.append(lab_alpha(rgb, alpha))
+    k = next((i for i, c in enumerate(colours) if max(c.shape[:2]) <= DETAIL_SIDE), len(colours) - 1)
+    fine = fine_width(colours[k]) * logo_rgba.shape[1] / colours[k].shape[1]
+    return PreparedLogo(tuple(logo_rgba.shape[:2]), tuple(colours), float(fine))
 
 
 def _det3(m: np.ndarray) -> float:
@@ -209,121 +218,113 @@ def _contrast(lab: np.ndarray, vis: np.ndarray, ring_px: int) -> float:
     return float(np.sqrt((diff * diff).sum(axis=1)).mean() / 100.0)
 
 
-def _ncc(a: np.ndarray, b: np.ndarray) -> float:
-    if a.size < 4:
-        return 0.0
-    a = a - a.mean()
-    b = b - b.mean()
-    den = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    return float((a * b).sum() / den) if den > 1e-9 else 0.0
+def _fill_in(lab: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """`lab` where `known`, elsewhere a normalised blur of the known pixels (blur(x * known) /
+    blur(known)), on a grid whose longer side is at most _LOWPASS_SIDE: what lies under the logo,
+    guessed from around it. All unknown: the mean grey."""
+    h, w = known.shape
+    if not known.any():
+        return np.full(lab.shape, MID_GREY, np.float32)
+    q = max(1, -(-max(h, w) // _LOWPASS_SIDE))
+    hs, ws = -(-h // q), -(-w // q)
+    k = known.astype(np.float32)
+    stack = cv2.merge([lab[..., 0] * k, lab[..., 1] * k, lab[..., 2] * k, k])
+    stack = cv2.copyMakeBorder(stack, 0, hs * q - h, 0, ws * q - w, cv2.BORDER_CONSTANT, value=0)
+    small = cv2.resize(stack, (ws, hs), interpolation=cv2.INTER_AREA)
+    sigma = max(1.0, SURROUND_SIGMA_FRAC * max(h, w) / q)
+    small = cv2.GaussianBlur(small, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    den = np.maximum(small[..., 3:4], 1e-6)
+    filled = small[..., :3] / den
+    if small[..., 3].max() < 1e-4:  # too far from any known pixel for the blur: the known mean
+        filled[...] = lab[known].mean(axis=0)
+    filled = cv2.resize(filled, (ws * q, hs * q), interpolation=cv2.INTER_LINEAR)[:h, :w]
+    return np.where(known[..., None], lab, filled).astype(np.float32)
 
 
-def _coarse_blur(img: np.ndarray, sigma: float, q: int) -> np.ndarray:
-    """A Gaussian blur of sigma px, zero outside the image, of an HxWxC (C <= 4) float32 image, on a
-    grid reduced by the integer factor q (block means of the image zero-padded to a multiple of q);
-    `_upsample` brings a result back. A blur of large sigma is smooth, so the grid does not show,
-    and the cost no longer grows with sigma."""
-    if q > 1:
-        h, w = img.shape[:2]
-        hs, ws = -(-h // q), -(-w // q)
-        img = cv2.copyMakeBorder(img, 0, hs * q - h, 0, ws * q - w, cv2.BORDER_CONSTANT, value=0)
-        img = cv2.resize(img, (ws, hs), interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(img, (0, 0), sigma / q, borderType=cv2.BORDER_CONSTANT)
-
-
-def _upsample(img: np.ndarray, q: int, hw) -> np.ndarray:
-    if q == 1:
-        return img
-    hs, ws = img.shape[:2]
-    return cv2.resize(img, (ws * q, hs * q), interpolation=cv2.INTER_LINEAR)[:hw[0], :hw[1]]
-
-
-def _colour_match(ref: np.ndarray, back: np.ndarray, keep: np.ndarray) -> float:
-    """Score (b) of `match` (see the module docstring): the correlation of the CIELAB residuals
-    left after each image loses its low-pass over the kept pixels; 0 when the reference's residual
-    is flat. `ref` is the reference, HxWx4 float32 (CIELAB, alpha); `back` the warped-back
-    composite, HxWx3 float32 in OpenCV's 8-bit Lab units (L x 2.55, a and b + 128) and 0 outside
-    `keep`. Removing a low-pass and a mean is linear per channel, so back's units are converted
-    on the sums at the end. blur(x * keep) / blur(keep) weighs kept values only, so it stays within
-    their range even where blur(keep) is tiny. Written with OpenCV's per-pixel arithmetic and few
-    full-size temporaries: numpy broadcasting over a last axis of 3 is several times slower."""
-    mask = keep.view(np.uint8)
-    if cv2.countNonZero(mask) < 4:
-        return 0.0
-    hw = keep.shape
-    sigma = max(COLOUR_MIN_SIGMA, COLOUR_SIGMA_FRAC * max(hw))
-    q = -(-max(hw) // _LOWPASS_SIDE)  # the blur's grid: longer side at most _LOWPASS_SIDE
-    ref_k = cv2.bitwise_and(ref, ref, mask=mask)
-    ref_k[..., 3] = mask  # channel 3 blurred is then blur(keep), the normaliser
-    low_ref = _coarse_blur(ref_k, sigma, q)
-    den = np.maximum(low_ref[..., 3], np.float32(1e-12))
-    den = cv2.merge([den, den, den])
-    r_ref = cv2.cvtColor(ref, cv2.COLOR_BGRA2BGR)  # a copy, without alpha
-    r_ref -= _upsample(cv2.divide(cv2.cvtColor(low_ref, cv2.COLOR_BGRA2BGR), den), q, hw)
-    # per-channel means and second moments over the kept pixels (cv2.mean sums in float64)
-    m_ref = np.array(cv2.mean(r_ref, mask)[:3])
-    tmp = np.empty_like(r_ref)
-    s_rr = np.array(cv2.mean(np.multiply(r_ref, r_ref, out=tmp), mask)[:3])
-    w2 = np.square(np.asarray(LAB_WEIGHTS, np.float64))
-    var_ref = float(w2 @ (s_rr - m_ref * m_ref))
-    if var_ref < COLOUR_FLAT_RMS ** 2:  # no pattern in the reference: the composite is not needed
-        return 0.0
-    r_back = _upsample(cv2.divide(_coarse_blur(back, sigma, q), den), q, hw)
-    np.subtract(back, r_back, out=r_back)
-    m_back = np.array(cv2.mean(r_back, mask)[:3])
-    s_bb = np.array(cv2.mean(np.multiply(r_back, r_back, out=tmp), mask)[:3])
-    s_rb = np.array(cv2.mean(np.multiply(r_ref, r_back, out=tmp), mask)[:3])
-    unit = _LAB8_UNITS  # back's units to CIELAB's
-    var_back = float((w2 * unit * unit) @ (s_bb - m_back * m_back))
-    cov = float((w2 * unit) @ (s_rb - m_ref * m_back))
-    return cov / math.sqrt(var_ref * var_back) if var_back > 1e-12 else 0.0
-
-
-def _match(logo: PreparedLogo, H_roi, grey_roi, lab_roi, vis_roi, quad_area) -> float:
+def _working(logo: PreparedLogo, quad_area: float):
+    """The logo's colour level at the rendered size (at most MAX_WORK_SIDE): HxWx4 CIELAB + alpha."""
     lh, lw = logo.shape
     s = min(1.0, math.sqrt(max(quad_area, 1.0) / (lh * lw)), MAX_WORK_SIDE / max(lh, lw))
     wh, ww = max(2, int(round(lh * s))), max(2, int(round(lw * s)))
-    # The smallest prepared level still at least the working size, reduced the rest of the way
-    # (alpha from the colour level: resized with it, it is the same as resized alone).
-    k = next(i for i in reversed(range(len(logo.levels)))
-             if logo.levels[i][0].shape[0] >= wh and logo.levels[i][0].shape[1] >= ww)
-    ref, colour = logo.levels[k][0], logo.colour_levels[k]
-    if ref.shape != (wh, ww):
-        ref = cv2.resize(ref, (ww, wh), interpolation=cv2.INTER_AREA)
+    k = next(i for i in reversed(range(len(logo.colour_levels)))
+             if logo.colour_levels[i].shape[0] >= wh and logo.colour_levels[i].shape[1] >= ww)
+    colour = logo.colour_levels[k]
+    if colour.shape[:2] != (wh, ww):
         colour = cv2.resize(colour, (ww, wh), interpolation=cv2.INTER_AREA)
-    alpha = colour[..., 3]
-    opaque = alpha >= VISIBLE_ALPHA
-    if not opaque.any():
-        return 0.0
-    # Output pixel -> working (reduced) logo pixel -> logo pixel -> roi pixel, in cv2's convention
-    # (integer coordinates at pixel centres), the one H has when it pasted the logo with warpPerspective.
+    return colour
+
+
+def _match(logo: PreparedLogo, H_roi, lab_roi, vis_roi, quad_area) -> float:
+    colour = _working(logo, quad_area)
+    wh, ww = colour.shape[:2]
+    lh, lw = logo.shape
+    m = MARGIN_PX
+    # Output pixel -> working logo pixel -> logo pixel -> roi pixel, in cv2's convention (integer
+    # coordinates at pixel centres), the one H has when it pasted the logo with warpPerspective.
     sx, sy = lw / ww, lh / wh  # as cv2.resize maps centres: x = (u + 0.5) * sx - 0.5
     S_c = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
-    flat = float(ref[opaque].std()) < FLAT_STD
-    m = max(2, int(round(0.15 * max(wh, ww)))) if flat else 0
     T = np.array([[1.0, 0.0, -m], [0.0, 1.0, -m], [0.0, 0.0, 1.0]])
     M = H_roi @ S_c @ T
     size = (ww + 2 * m, wh + 2 * m)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    back = cv2.warpPerspective(grey_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    back = cv2.warpPerspective(lab_roi, M, size, flags=flags, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    back *= np.float32(_LAB8_UNITS[0]), 1.0, 1.0
+    back -= (0.0, 128.0, 128.0)
     vis_back = cv2.warpPerspective(vis_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    if not flat:
-        keep = opaque & (vis_back >= VISIBLE_ALPHA)
-        back_lab = cv2.warpPerspective(lab_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        back_lab = cv2.bitwise_and(back_lab, back_lab, mask=keep.view(np.uint8)).astype(np.float32)  # masked in 8 bits
-        return max(_ncc(ref[keep], back[keep]), _colour_match(colour, back_lab, keep))
-    valid = cv2.warpPerspective(np.ones_like(grey_roi), M, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
-    a = np.zeros((wh + 2 * m, ww + 2 * m), np.float32)
-    a[m:m + wh, m:m + ww] = alpha
-    g = np.zeros_like(a)
-    g[m:m + wh, m:m + ww] = ref
-    ring = valid & (a < VISIBLE_ALPHA)
-    keep = ring | (valid & (a >= VISIBLE_ALPHA) & (vis_back >= VISIBLE_ALPHA))
-    if not ring.any():
+    valid = cv2.warpPerspective(np.ones(lab_roi.shape[:2], np.uint8), M, size,
+                                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=0)
+    alpha = np.zeros((wh + 2 * m, ww + 2 * m), np.float32)
+    alpha[m:m + wh, m:m + ww] = colour[..., 3]
+    ref = np.zeros((wh + 2 * m, ww + 2 * m, 4), np.float32)
+    ref[m:m + wh, m:m + ww] = colour
+    opaque = alpha >= VISIBLE_ALPHA
+    covered = opaque & (vis_back < VISIBLE_ALPHA) & (valid > 0)
+    reach = np.ones((2 * BAND_PX + 3, 2 * BAND_PX + 3), np.uint8)
+    near_covered = cv2.dilate(covered.view(np.uint8), reach).view(bool)
+    inside_canvas = cv2.erode(valid, reach, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+    keep = inside_canvas & ~near_covered
+    surround = (alpha < 0.02) & (valid > 0)
+    under = _fill_in(back, surround)
+    predicted = over(ref, under)
+    ref_g = gradients(predicted)
+    regions = band_and_interior(alpha, keep)
+    return structure_score(ref_g, gradients(back), regions), _edge_contrast(ref_g, back, regions[0] | regions[1])
+
+
+def _edge_contrast(ref_g, back: np.ndarray, keep: np.ndarray) -> float:
+    """The median, over the reference's edge pixels in `keep` (gradient magnitude at least
+    EDGE_FRACTION of its maximum there), of the CIELAB distance / 100 between the composite
+    EDGE_STEP_PX to either side of the pixel across the edge (the structure tensor's direction):
+    the contrast a person sees across the artwork's edges, outline and inner pattern alike."""
+    gx, gy = ref_g
+    jxx = (gx * gx).sum(axis=2)
+    jyy = (gy * gy).sum(axis=2)
+    jxy = (gx * gy).sum(axis=2)
+    mag = np.sqrt(jxx + jyy)
+    if np.count_nonzero(keep) < 4:
         return 0.0
-    predicted = a * g + (1.0 - a) * float(back[ring].mean())
-    return _ncc(predicted[keep], back[keep])
+    top = float(mag[keep].max())
+    if top < 0.5:  # under half a delta-E per px: the reference has no edges here
+        return 0.0
+    ys, xs = np.nonzero(keep & (mag >= EDGE_FRACTION * top))
+    if ys.size > MAX_EDGE_SAMPLES:  # a median needs no more: an even stride over them
+        step = -(-ys.size // MAX_EDGE_SAMPLES)
+        ys, xs = ys[::step], xs[::step]
+    theta = 0.5 * np.arctan2(2.0 * jxy[ys, xs], jxx[ys, xs] - jyy[ys, xs])
+    cx, cy = np.cos(theta), np.sin(theta)
+    # the edges' centre lines: pixels whose magnitude is not below either neighbour across the edge
+    nb = cv2.remap(mag, np.stack([xs + cx, xs - cx]).astype(np.float32),
+                   np.stack([ys + cy, ys - cy]).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ridge = mag[ys, xs] >= nb.max(axis=0)
+    if not ridge.any():
+        return 0.0
+    xs, ys, cx, cy = xs[ridge], ys[ridge], cx[ridge] * EDGE_STEP_PX, cy[ridge] * EDGE_STEP_PX
+    sides = cv2.remap(back, np.stack([xs + cx, xs - cx]).astype(np.float32),
+                      np.stack([ys + cy, ys - cy]).astype(np.float32), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    step = np.sqrt(((sides[0] - sides[1]) ** 2).sum(axis=1))
+    return float(np.median(step)) / 100.0
 
 
 def _roi(logo_hw, H, canvas_hw, ring_px):
@@ -358,14 +359,14 @@ def score(logo, H, composite_rgb: np.ndarray, visible_alpha: np.ndarray,
     H = _check_inputs(H, composite_rgb, visible_alpha, pasted_alpha)
     quad, (y0, x0, y1, x1) = _roi(logo.shape, H, composite_rgb.shape[:2], ring_px)
     if x1 <= x0 or y1 <= y0:
-        return GateScores(0.0, 0.0, 0.0, 0.0)
+        return ZERO
     pasted = pasted_alpha[y0:y1, x0:x1] >= VISIBLE_ALPHA
     n_pasted = int(np.count_nonzero(pasted))
     vis_roi = np.ascontiguousarray(visible_alpha[y0:y1, x0:x1], dtype=np.float32)
     vis = vis_roi >= VISIBLE_ALPHA
     n_vis = int(np.count_nonzero(vis))
     if n_pasted == 0 or n_vis == 0:
-        return GateScores(0.0, 0.0, 0.0, 0.0)
+        return ZERO
     rows, cols = np.flatnonzero(vis.any(axis=1)), np.flatnonzero(vis.any(axis=0))
     size_px = float(min(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
     rgb = np.ascontiguousarray(composite_rgb[y0:y1, x0:x1])
@@ -373,13 +374,19 @@ def score(logo, H, composite_rgb: np.ndarray, visible_alpha: np.ndarray,
     # narrow images
     lab = cv2.cvtColor(rgb.reshape(1, -1, 3), cv2.COLOR_RGB2Lab).reshape(rgb.shape)
     contrast = _contrast(lab, vis, ring_px)
-    grey = cv2.cvtColor(rgb.reshape(1, -1, 3), cv2.COLOR_RGB2GRAY).reshape(rgb.shape[:2]).astype(np.float32) \
-        * np.float32(1.0 / 255.0)
     H_roi = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ H
     qx, qy = quad[:, 0], quad[:, 1]
     area = 0.5 * abs(float(np.dot(qx, np.roll(qy, -1)) - np.dot(qy, np.roll(qx, -1))))
-    match = _match(logo, H_roi, grey, lab, vis_roi, area)
-    return GateScores(round(n_vis / n_pasted, 6), size_px, round(contrast, 6), round(match, 6))
+    match, edge = _match(logo, H_roi, lab, vis_roi, area)
+    detail = logo.fine_width_px * math.sqrt(area / (logo.shape[0] * logo.shape[1]))
+    return GateScores(round(n_vis / n_pasted, 6), size_px, round(contrast, 6), round(match, 6),
+                      round(detail, 4), round(edge, 6), round(edge * min(detail, DETAIL_CAP_PX), 6))
+
+
+def readable_side_px(logo: PreparedLogo, cfg: GateConfig) -> float:
+    """The shorter side, in px, below which a paste of `logo` (frontal) cannot reach
+    cfg.min_detail_px: its finest structure would be thinner than that."""
+    return cfg.min_detail_px * min(logo.shape) / max(logo.fine_width_px, 1e-6)
 
 
 def check_thresholds_feasible(cfg: GateConfig, logo_hw, out_hw, max_scale: float,

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from synth import colourway, context, curvature, gate, geometry
+from synth.errors import ConfigError
 from synth.inputs import Inputs
 from synth.settings import Settings
 
@@ -62,6 +63,7 @@ class LogoBank:
         while len(self._curved) > self.CURVED_KEPT:
             self._curved.pop(next(iter(self._curved)))
         return hit
+
     def context_colours(self, logo_index: int, cw: str) -> list:
         """context.brand_colours of the logo in colourway `cw` (the config's colour_source), cached."""
         key = (logo_index, cw, "context")
@@ -69,6 +71,42 @@ class LogoBank:
             self._cache[key] = context.brand_colours(self.inputs.logos[logo_index], self._colourway(logo_index, cw),
                                                      cw, self.s.plates[logo_index], self.s.context_cfg.colour_source)
         return self._cache[key]
+
+    def readable_side(self, logo_index: int, cw: str) -> float:
+        """gate.readable_side_px of the logo in colourway `cw`: the shorter side (px) below which its
+        finest structure is thinner than the gate's min_detail_px."""
+        key = (logo_index, cw, "readable")
+        if key not in self._cache:
+            self._cache[key] = gate.readable_side_px(gate.prepare_logo(self._colourway(logo_index, cw)),
+                                                     self.s.gate_cfg)
+        return self._cache[key]
+
+    def colourway_identity(self, logo_index: int, cw: str) -> float:
+        """gate.colourway_identity of the logo in colourway `cw` against the logo as designed."""
+        original = self.inputs.logos[logo_index]
+        inner = None
+        if cw == "plate":
+            m = colourway.plate_margin(original.shape[:2])
+            inner = (m, m, m + original.shape[0], m + original.shape[1])
+        return gate.colourway_identity(original, self._colourway(logo_index, cw), inner)
+
+    def check_colourways(self) -> None:
+        """Raises ConfigError naming the logo and colourway when a colourway with a weight > 0 keeps
+        less of its artwork's structure than the gate's min_colourway_identity (gate off: no check)."""
+        if not self.s.gate_on:
+            return
+        limit = self.s.gate_cfg.min_colourway_identity
+        for li, pairs in enumerate(self.s.colourways):
+            for j, (cw, weight) in enumerate(pairs):
+                if weight <= 0 or cw == "original":
+                    continue
+                ident = self.colourway_identity(li, cw)
+                if ident < limit:
+                    raise ConfigError(
+                        f"logo[{li}] ({self.inputs.class_names[self.inputs.logo_class_ids[li] - 1]!r}) "
+                        f"colourway[{j}] {cw!r} keeps {ident:.2f} of the artwork's structure, under "
+                        f"realism.gate.min_colourway_identity ({limit:g}): drawn {cw}, the logo loses the "
+                        "inner pattern a person recognises it by; remove that colourway (or set its weight to 0)")
 
     def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
         key = (logo_index, cw, "base")

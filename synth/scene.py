@@ -129,11 +129,12 @@ def _logo_hw(inputs: Inputs, li: int, cw: str, cp: curvature.CurvatureParams | N
     return lh, lw
 
 
-def sample_slot(rng, s: Settings, inputs: Inputs) -> tuple:
+def sample_slot(rng, s: Settings, inputs: Inputs, bank: LogoBank | None = None) -> tuple:
     """(logo index, colourway, FramingParams or None, CurvatureParams or None) of one object slot:
     drawn once per slot, so that the gate's re-draws (which re-draw everything else) keep the
     colourway mix, the share of curved logos and the size distribution that the config asks for.
-    The curvature stage draws nothing when it is off."""
+    The curvature stage draws nothing when it is off. With `bank`, the size prior starts at the size
+    where the logo's finest structure reaches the gate's min_detail_px (bank.readable_side)."""
     li = int(rng.integers(len(inputs.logos)))
     names, weights = zip(*s.colourways[li])
     cw = colourway.sample_colourway(rng, names, weights)
@@ -141,8 +142,14 @@ def sample_slot(rng, s: Settings, inputs: Inputs) -> tuple:
     fp = None
     if s.framing_cfg is not None:
         lh, lw = _logo_hw(inputs, li, cw, cp)
-        fp = framing.sample_framing(rng, s.framing_cfg, lh / lw, s.out_hw,
-                                    s.gate_cfg.min_size_px if s.gate_on else 0.0)
+        min_side = 0.0
+        if s.gate_on:
+            min_side = s.gate_cfg.min_size_px
+            if bank is not None:
+                # framing raises a draw to MIN_SIDE_MARGIN x min_side; READABLE_MARGIN is the room kept
+                # above the readable size (tilt and blur lower detail_px a little)
+                min_side = max(min_side, bank.readable_side(li, cw) * READABLE_MARGIN / framing.MIN_SIDE_MARGIN)
+        fp = framing.sample_framing(rng, s.framing_cfg, lh / lw, s.out_hw, min_side)
     return li, cw, fp, cp
 
 
@@ -221,6 +228,7 @@ def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp, occ_src=None
 
 # -- rendering -----------------------------------------------------------------------------
 
+READABLE_MARGIN = 1.2  # the size prior starts at this x the logo's readable size (gate min_detail_px)
 MAX_OVERLAP_TRIES = 8  # with the size prior, a slot gives up after this many overlapping draws
 SUB_MARGIN = 32  # blending works on the object's ROI grown by this (Laplacian reach at 4 levels)
 
@@ -361,7 +369,7 @@ def _finish(canvas, layers: list, top: _Top | None = None):
         box = _visible_box(v, la.paste_rect)
         boxes.append(box)
         if box is None:
-            scores.append(gate.GateScores(0.0, 0.0, 0.0, 0.0))
+            scores.append(gate.ZERO)
         elif la.score is not None and not any(la.score_rect.overlaps(r) for later in layers[i + 1:]
                                               for r in (later.changed, later.paste_rect, later.occ_rect)) \
                 and not any(la.score_rect.overlaps(r) for r in top_rects):
@@ -430,7 +438,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     n = 0 if negative else int(rng.integers(s.min_objects, s.max_objects + 1))
     ctx = ctx_cover = drawn = first = None
     if s.context_on and n > 0:  # the context is the first slot's product: its logo and colourway set the colours
-        first = sample_slot(rng, s, inputs)
+        first = sample_slot(rng, s, inputs, bank)
         li, cw, _, cp = first
         ctx = context.sample_context(rng, s.context_cfg, s.out_hw, li, cw, _logo_hw(inputs, li, cw, cp),
                                      bank.context_colours(li, cw),
@@ -445,7 +453,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
     slot_count, rescue = n, s.framing_cfg is not None
     while slot_count > 0:
         slot_count -= 1
-        slot, first = (first if first is not None else sample_slot(rng, s, inputs)), None
+        slot, first = (first if first is not None else sample_slot(rng, s, inputs, bank)), None
         on_ctx = ctx is not None and not any(o.mode == "context" for o in objects)
         if on_ctx:  # whichever slot goes on the context shows the context's logo in its colourway
             slot = (ctx.logo_index, ctx.colourway, slot[2], slot[3])

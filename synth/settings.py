@@ -96,7 +96,9 @@ class Settings:
             gate_on=r.gate.enabled,
             gate_cfg=gate.GateConfig(min_visible_fraction=r.gate.min_visible_fraction,
                                      min_size_px=r.gate.min_size_px, min_contrast=r.gate.min_contrast,
-                                     min_match=r.gate.min_match),
+                                     min_match=r.gate.min_match, min_detail_px=r.gate.min_detail_px,
+                                     min_legibility=r.gate.min_legibility,
+                                     min_colourway_identity=r.gate.min_colourway_identity),
             audit_on=r.audit.enabled, audit_min_inliers=r.audit.min_inliers,
             colourways=tuple(tuple((cw.name, cw.weight) for cw in lg.colourway) or (("original", 1.0),)
                              for lg in c.logo),

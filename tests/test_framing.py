@@ -115,8 +115,8 @@ def test_colourway_mix_comes_out_as_configured_although_the_gate_rejects_some(wo
     drawn = []  # per composite, the colourway of each object slot as drawn
     real_slot = scene.sample_slot
 
-    def recording(rng, s, inputs):
-        slot = real_slot(rng, s, inputs)
+    def recording(rng, s, inputs, bank=None):
+        slot = real_slot(rng, s, inputs, bank)
         drawn[-1].append(slot[1])
         return slot
 
