@@ -156,9 +156,9 @@ def test_a_name_imported_from_a_module_is_an_edge_to_that_module(tmp_path, text)
 # (settings, logo_bank, scene) nor anything above it.
 STAGES = ("synth.surface", "synth.placement", "synth.colourway", "synth.curvature", "synth.geometry",
           "synth.photometric", "synth.camera", "synth.blending", "synth.occlusion", "synth.cutout", "synth.framing",
-          "synth.gate", "synth.context", "synth.context_draw")
+          "synth.gate", "synth.structure", "synth.context", "synth.context_draw")
 STAGE_MAY_IMPORT = {"synth.errors", "synth.boxes", "synth.measure", "synth.geometry", "synth.surface",
-                    "synth.surface_plane", "synth.cutout", "synth.colourway", "synth.context"}
+                    "synth.surface_plane", "synth.cutout", "synth.colourway", "synth.context", "synth.structure"}
 
 
 def test_the_realism_stages_import_only_shared_helpers():
