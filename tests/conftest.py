@@ -260,3 +260,19 @@ def pytest_collection_modifyitems(config, items):
     """The longest tests first, so that with pytest-xdist (`make test` runs two processes) the
     end-to-end test starts at once and the rest of the suite runs beside it."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("slow") and "end_to_end" in item.nodeid else 1)
+
+
+def kill_renderers_after(delay_s: float) -> None:
+    """Sleeps `delay_s`, then kills every Chromium renderer process this test process started
+    (a crashed renderer, as a page that crashes it would leave)."""
+    import time
+
+    import psutil
+
+    time.sleep(delay_s)
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in " ".join(p.cmdline()):
+                p.kill()
+        except psutil.Error:
+            pass

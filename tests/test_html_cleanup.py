@@ -15,6 +15,7 @@ import uuid
 
 import psutil
 
+from conftest import kill_renderers_after
 from synth.html import config as hconfig, job, render, themes
 from synth.protos import header_config_pb2 as hpb
 
@@ -75,14 +76,6 @@ def test_no_browser_process_or_profile_folder_is_left_after_hangs_crashes_and_cl
     hang.write_text(HANG_AFTER_LOAD)
     seen: dict = {}
 
-    def kill_renderers():
-        time.sleep(0.8)
-        for p in psutil.Process().children(recursive=True):
-            try:
-                if "--type=renderer" in " ".join(p.cmdline()):
-                    p.kill()
-            except psutil.Error:
-                pass
 
     with render.Renderer(timeout_s=1.5, javascript=True) as r:
         r.render(str(fine), SCREEN, NO_THEME, hpb.HEADER)
@@ -94,7 +87,7 @@ def test_no_browser_process_or_profile_folder_is_left_after_hangs_crashes_and_cl
             assert "did not answer" in exc.reason
         r.render(str(fine), SCREEN, NO_THEME, hpb.HEADER)  # a fresh browser
         seen.update(_ours())
-        killer = threading.Thread(target=kill_renderers)
+        killer = threading.Thread(target=kill_renderers_after, args=(0.8,))
         killer.start()
         try:  # its renderer process dies: the page is skipped, the browser stays
             r.render(str(hang), SCREEN, NO_THEME, hpb.HEADER)

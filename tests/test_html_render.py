@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import kill_renderers_after
 from synth.html import labels, render, themes
 from synth.protos import header_config_pb2 as hpb
 
@@ -293,25 +294,15 @@ def test_a_crashed_renderer_skips_its_page_and_the_browser_goes_on(tmp_path):
     """The page's renderer process is killed while the page is being labelled (a stand-in for
     a renderer that crashes): that page is skipped with the reason, the next renders in the
     same browser."""
-    import psutil
-
     path = write(tmp_path, "crash.html", "<!doctype html><body><h1>x</h1><script>"
                                          "addEventListener('load', () => setTimeout(() => { while (true) {} }, 0));"
                                          "</script></body>")
     after = write(tmp_path, "fine.html", "<!doctype html><body><h1>Fine</h1></body>")
 
-    def kill_renderers():
-        time.sleep(1.5)
-        for p in psutil.Process().children(recursive=True):
-            try:
-                if "--type=renderer" in " ".join(p.cmdline()):
-                    p.kill()
-            except psutil.Error:
-                pass
 
     with render.Renderer(timeout_s=5.0, javascript=True) as r:
         r.render(after, screen(), NO_THEME, hpb.HEADER)  # the browser is up
-        killer = threading.Thread(target=kill_renderers)
+        killer = threading.Thread(target=kill_renderers_after, args=(1.5,))
         killer.start()
         with pytest.raises(render.PageSkipped, match="crash") as e:
             r.render(path, screen(), NO_THEME, hpb.HEADER)
