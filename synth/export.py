@@ -201,13 +201,17 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
     sa, sb = (np.asarray(d["detection_scores"], np.float64).reshape(-1)[:na] for d in (a, b))
     ca, cb = (np.rint(np.asarray(d["detection_classes"], np.float64).reshape(-1)[:na]) for d in (a, b))
     score_diff = float(np.abs(sa - sb).max()) if na else 0.0  # both sorted by descending score
-    box_diff, class_mismatch = 0.0, 0
+    box_diff, class_mismatch, moved, moved_box = 0.0, 0, 0, 0.0
     for i in range(na):
         near = np.flatnonzero((np.abs(sb - sa[i]) <= atol) & (cb == ca[i]))
         if near.size == 0:
             class_mismatch += 1
             continue
-        box_diff = max(box_diff, float(np.abs(bb[near] - ba[i]).max(axis=1).min()))
+        d = float(np.abs(bb[near] - ba[i]).max(axis=1).min())
+        if d > atol:  # its box is another proposal's: counted against the raw proposals that differ
+            moved, moved_box = moved + 1, max(moved_box, d)
+        else:
+            box_diff = max(box_diff, d)
     # The pre-NMS outputs (every proposal's box and class scores) are compared too: they exist
     # even when an undertrained model keeps no detection, so the check is never vacuous.
     raw_n, raw_box, raw_score, raw_differing = 0, 0.0, 0.0, 0
@@ -225,7 +229,8 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
         raw_differing = int(np.count_nonzero((row_box > atol) | (row_score > atol)))
     result = {"num_detections": na, "max_box_diff": box_diff, "max_score_diff": score_diff,
               "raw_proposals_compared": raw_n, "max_raw_box_diff": raw_box, "max_raw_score_diff": raw_score,
-              "raw_proposals_differing": raw_differing, "atol": atol}
+              "raw_proposals_differing": raw_differing, "detections_moved": moved, "max_moved_box_diff": moved_box,
+              "atol": atol}
     # A few proposals may differ: where two anchors' objectness scores tie to float precision, the
     # graph and eager runs can keep a different one of them (seen on an untrained model: 1 box off
     # by 0.026). A wrong export (weights, preprocessing) moves most proposals, which this catches.
@@ -234,11 +239,14 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
             f"the SavedModel's raw (pre-NMS) outputs differ from the checkpoint's: {raw_differing} of {raw_n} "
             f"proposals, max |box difference| {raw_box:.3g}, max |score difference| {raw_score:.3g} "
             f"(tolerance {atol:g}, at most {RAW_DIFFERING_SHARE:.0%} of the proposals may differ)")
-    if class_mismatch or box_diff > atol or score_diff > atol:
+    # A detection kept from a tied proposal has the same class and score but that proposal's box:
+    # each proposal picked differently can move at most one detection.
+    if class_mismatch or score_diff > atol or moved > raw_differing:
         raise ExportVerificationError(
-            f"the SavedModel's detections differ from the checkpoint's: max |box difference| {box_diff:.3g}, "
-            f"max |score difference| {score_diff:.3g}, {class_mismatch} of {na} detections without a match "
-            f"of the same class and score (tolerance {atol:g})")
+            f"the SavedModel's detections differ from the checkpoint's: max |box difference| "
+            f"{max(box_diff, moved_box):.3g}, max |score difference| {score_diff:.3g}, {class_mismatch} of {na} "
+            f"detections without a match of the same class and score, {moved} with another box where "
+            f"{raw_differing} raw proposals differ (tolerance {atol:g})")
     return result
 
 

@@ -40,3 +40,27 @@ def test_a_wrong_export_moving_most_proposals_fails():
         export.compare_detections(_moved(a, range(100), 0.01), a, 1e-4)
     with pytest.raises(ExportVerificationError, match=r"6 of 100 proposals"):  # just over 5 %
         export.compare_detections(_moved(a, range(6), 0.01), a, 1e-4)
+
+
+def _detections_moved(out, rows, by):
+    o = {k: np.array(v, copy=True) for k, v in out.items()}
+    o["detection_boxes"][0, list(rows)] += by
+    return o
+
+
+def test_a_detection_kept_from_a_tied_proposal_passes_when_that_proposal_differs_too():
+    # Seen on an untrained model: two proposals tie, the export keeps the other one, and the
+    # detection of the same class and score has the other proposal's box (0.031 away).
+    a = _outputs(np.random.default_rng(0))
+    b = _moved(_detections_moved(a, [2], 0.031), [2], 0.031)
+    r = export.compare_detections(b, a, 1e-4)
+    assert r["detections_moved"] == 1 and r["max_moved_box_diff"] == pytest.approx(0.031)
+    assert r["max_box_diff"] <= 1e-4 and r["raw_proposals_differing"] == 1
+
+
+def test_a_detection_with_another_box_fails_when_no_raw_proposal_explains_it():
+    a = _outputs(np.random.default_rng(0))
+    with pytest.raises(ExportVerificationError, match=r"1 with another box where 0 raw proposals differ"):
+        export.compare_detections(_detections_moved(a, [2], 0.031), a, 1e-4)
+    with pytest.raises(ExportVerificationError, match=r"3 with another box where 1 raw proposals differ"):
+        export.compare_detections(_moved(_detections_moved(a, [0, 1, 2], 0.031), [2], 0.031), a, 1e-4)
