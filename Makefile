@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 WS     ?= workspace
 STAMP  := $(VENV)/.tfod-setup-done
-DEMO_STEPS ?= 30
+DEMO_STEPS ?= 400
 HEADER_DEMO_STEPS ?= 10
 # Two pytest processes: the end-to-end test (about 10 min) runs beside all the others.
 TEST_WORKERS ?= 2
@@ -34,10 +34,10 @@ demo: $(STAMP)
 	@echo "demo: 1/5 generating composites of the embedded default into $(WS)/data/demo"
 	@rm -rf $(WS)/data/demo $(WS)/runs/demo $(WS)/exports/demo $(WS)/predictions/demo
 	$(PY) tools/make_tfrecords.py --output_dir=$(WS)/data/demo --preview
-	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from pipelines/small_cpu.config"
-	$(PY) tools/configure_pipeline.py --template=small_cpu --data_dir=$(WS)/data/demo \
+	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from pipelines/small_cpu_demo.config"
+	$(PY) tools/configure_pipeline.py --template=small_cpu_demo --data_dir=$(WS)/data/demo \
 		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS)
-	@echo "demo: 3/5 training $(DEMO_STEPS) steps with the OD API's model_main_tf2 loop (a few minutes on 2 cores)"
+	@echo "demo: 3/5 training $(DEMO_STEPS) steps from scratch with the OD API's model_main_tf2 loop (about 10 min on 2 cores)"
 	$(PY) tools/model_main_tf2.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
 		--model_dir=$(WS)/runs/demo --num_train_steps=$(DEMO_STEPS) --checkpoint_every_n=$(DEMO_STEPS) \
 		>$(WS)/runs/demo/train.log 2>&1 || { tail -n 30 $(WS)/runs/demo/train.log; \
@@ -46,9 +46,9 @@ demo: $(STAMP)
 	@echo "demo: 4/5 exporting a SavedModel for TF Serving to $(WS)/exports/demo/1"
 	$(PY) tools/export_model.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
 		--trained_checkpoint_dir=$(WS)/runs/demo --export_dir=$(WS)/exports --model_name=demo
-	@echo "demo: 5/5 drawing the 3 best detections on 8 val composites into $(WS)/predictions/demo"
+	@echo "demo: 5/5 drawing detections with score >= 0.5 on 8 val composites into $(WS)/predictions/demo"
 	$(PY) tools/predict.py --model=$(WS)/exports/demo --output_dir=$(WS)/predictions/demo \
-		--tfrecord='$(WS)/data/demo/val-*.tfrecord' --max_images=8 --min_score=0 --max_detections=3
+		--tfrecord='$(WS)/data/demo/val-*.tfrecord' --max_images=8 --min_score=0.5 --max_detections=5
 	@echo "demo: done. Look at $(WS)/data/demo/preview.jpg and $(WS)/predictions/demo/*.jpg"
 
 # Headers in documents: pages built from the installed packages' own documentation, rendered by
