@@ -80,6 +80,23 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(i / u) if u > 0 else 0.0
 
 
+MAX_COVERED_SHARE = 0.5  # a logo's box may not lie more than this much inside another logo's box
+
+
+def covered_share(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of the smaller box that lies inside the other (1.0: one box inside the other)."""
+    inter = np.array([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])])
+    smaller = min(area(a), area(b))
+    return float(area(inter) / smaller) if smaller > 0 else 0.0
+
+
+def crowds(a: np.ndarray, b: np.ndarray, max_iou: float) -> bool:
+    """Whether two logos' boxes overlap more than the placement allows: IoU above `max_iou`, or
+    the smaller one lying mostly inside the other (a small logo on a large one has a small IoU);
+    the second test follows `max_iou` when that is looser (max_iou 1: anything goes)."""
+    return iou(a, b) > max_iou or covered_share(a, b) > max(MAX_COVERED_SHARE, max_iou)
+
+
 def validate_normalised(box: np.ndarray, what: str) -> None:
     """Raises ValueError naming `what` unless box is a non-empty box inside [0, 1]."""
     b = np.asarray(box, np.float64)

@@ -22,7 +22,8 @@ holds (`min_side_px`, `aspect_change`, `min_angle_deg`); at least `min_region_fr
 footprint's pixels carry the region's label; its footprint grown by `margin_px` touches no strong
 edge or region boundary; it lies inside the canvas, or with `allow_truncation` at most
 `max_truncated_fraction` of its area lies outside; and the IoU of its box with the box of every
-quad in `taken` is at most `max_overlap_iou`.
+quad in `taken` is at most `max_overlap_iou`, and its box lies at most half inside another's
+(`boxes.crowds`).
 
 `straddles(quad, surface)` is the measure a benchmark compares against placement at random: the
 footprint, shrunk by `tolerance_px`, crosses a strong edge or a region boundary.
@@ -292,7 +293,7 @@ def sample_placement(rng: np.random.Generator, surface: Surface, logo_hw, out_hw
         if not _fits(quad, surface, rid, cfg):
             continue
         box = quad_box(quad, out_hw)
-        if any(boxlib.iou(box, b) > max_overlap_iou for b in taken_boxes):
+        if any(boxlib.crowds(box, b, max_overlap_iou) for b in taken_boxes):
             continue
         return PlacementParams(rid, tuple((float(x), float(y)) for x, y in quad), (cx, cy),
                                float(width[k]), rot, tilt, region.plane.evidence, attempt, region.kind)

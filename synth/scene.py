@@ -155,7 +155,7 @@ def sample_slot(rng, s: Settings, inputs: Inputs, bank: LogoBank | None = None) 
 
 def _overlaps(quad, taken, s: Settings) -> bool:
     box = placement.quad_box(np.asarray(quad), s.out_hw)
-    return any(boxlib.iou(box, placement.quad_box(np.asarray(t), s.out_hw)) > s.max_overlap_iou for t in taken)
+    return any(boxlib.crowds(box, placement.quad_box(np.asarray(t), s.out_hw), s.max_overlap_iou) for t in taken)
 
 
 CONTEXT_OVERLAP = "placement: overlaps the context"

@@ -55,3 +55,17 @@ def test_to_coco_xywh_is_top_left_and_size_in_pixels():
         boxes.to_coco_xywh([0.1, 0.2, 0.5], 100, 200)
     with pytest.raises(ValueError, match="0x200"):
         boxes.to_coco_xywh([0.1, 0.2, 0.5, 0.6], 0, 200)
+
+
+def test_crowds_refuses_a_small_box_inside_a_large_one_whatever_its_iou():
+    large, small = np.array([0.1, 0.1, 0.9, 0.9]), np.array([0.2, 0.2, 0.3, 0.3])
+    assert boxes.iou(large, small) < 0.05 and boxes.covered_share(large, small) == pytest.approx(1.0)
+    assert boxes.crowds(large, small, 0.05) and boxes.crowds(small, large, 0.05)
+    partly_in = np.array([0.86, 0.2, 0.96, 0.3])  # 40 % of it inside `large`
+    assert boxes.covered_share(large, partly_in) == pytest.approx(0.4)
+    assert not boxes.crowds(large, partly_in, 0.05)  # up to half inside is allowed
+    mostly_in = np.array([0.84, 0.2, 0.94, 0.3])  # 60 % inside
+    assert boxes.crowds(large, mostly_in, 0.05)
+    assert not boxes.crowds(large, small, 1.0)  # max_overlap_iou 1: anything goes
+    apart = np.array([0.0, 0.0, 0.05, 0.05])
+    assert boxes.covered_share(large, apart) == 0.0 and not boxes.crowds(large, apart, 0.0)

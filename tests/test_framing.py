@@ -5,7 +5,7 @@ import collections
 import numpy as np
 import pytest
 
-from synth import backdrops, config as configlib, framing, logo_bank, scene, settings
+from synth import backdrops, boxes, config as configlib, framing, logo_bank, scene, settings
 from synth.errors import ConfigError
 from synth.inputs import load_inputs
 from conftest import write_config
@@ -154,3 +154,19 @@ def test_negative_fraction_of_one_is_refused(workdir):
     with pytest.raises(ConfigError, match="negative_fraction"):
         configlib.load_config(write_config(workdir, BASE.format(placement="", extra="negative_fraction: 1",
                                                                 logo_extra="")))
+
+
+def test_no_logo_sits_mostly_inside_another(workdir):
+    text = BASE.replace("min_objects: 1 max_objects: 1", "min_objects: 3 max_objects: 3").format(
+        placement="width_quantiles: 0.08 width_quantiles: 0.9", extra="", logo_extra="")
+    cfg = configlib.load_config(write_config(workdir, text))
+    inputs = load_inputs(cfg)
+    s = settings.Settings.from_config(cfg.proto)
+    eng = (inputs, s, backdrops.Backdrops(inputs, s), logo_bank.LogoBank(inputs, s))
+    pairs = 0
+    for p, r in _scenes(eng, 30):
+        for i in range(len(r.boxes)):
+            for j in range(i + 1, len(r.boxes)):
+                pairs += 1
+                assert boxes.covered_share(r.boxes[i], r.boxes[j]) <= boxes.MAX_COVERED_SHARE + 1e-6, (p.image_seed, i, j)
+    assert pairs >= 20  # small and large logos share images
