@@ -5,6 +5,8 @@ wrong with it and what is allowed. Library code raises these; only the command-l
 shell turns them into an exit status.
 """
 
+import json
+
 
 class SynthError(Exception):
     """Base class of every error tfod-synth raises for bad input."""
@@ -72,3 +74,16 @@ def check_fields(owner: str, obj, checks) -> None:
     for name, ok, allowed in checks:
         if not ok:
             raise ConfigError(f"{owner}.{name} = {getattr(obj, name)!r} is not allowed: must be {allowed}")
+
+
+def read_json_object(path: str, what: str, error: type = ConfigError) -> dict:
+    """The JSON object in file `path`, or `error` naming `what` and the file when it cannot be
+    read, is not JSON, or holds something other than an object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{what} {path!r} cannot be read as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} {path!r} is not a JSON object")
+    return data

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import os
 
 from google.protobuf import text_format
@@ -22,7 +21,7 @@ from google.protobuf.message import DecodeError
 
 from synth import dataset
 from synth import tfrecord_keys as K
-from synth.errors import ConfigError, OutputError
+from synth.errors import ConfigError, OutputError, read_json_object
 
 PIPELINES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipelines")
 # How many records of each shard `check_dataset` reads (see `records_to_read`).
@@ -212,14 +211,7 @@ def read_manifest(path: str) -> dict | None:
     """The dataset's manifest.json, or None when there is none."""
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"manifest {path!r} cannot be read as JSON: {exc}") from None
-    if not isinstance(manifest, dict):
-        raise ConfigError(f"manifest {path!r} is not a JSON object")
-    return manifest
+    return read_json_object(path, "manifest")
 
 
 def check_dataset(msg, template: str, data_dir: str, shards: list[str],

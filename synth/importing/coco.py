@@ -15,23 +15,17 @@ Photos are `file_name` inside `images_dir` (default: the JSON file's folder).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
+from synth.errors import read_json_object
 from synth.importing.records import AnnotationError, LabelledImage, LabelledObject, Parsed, Problem
 
 
 def _load(path: str) -> dict:
     if not os.path.isfile(path):
         raise AnnotationError(f"--input {path!r} does not exist or is not a file (COCO needs one JSON file)")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AnnotationError(f"COCO file {path!r} cannot be read as JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise AnnotationError(f"COCO file {path!r} is not a JSON object")
+    data = read_json_object(path, "COCO file", AnnotationError)
     for key in ("images", "categories"):
         if not isinstance(data.get(key), list):
             raise AnnotationError(f"COCO file {path!r} has no {key!r} list")
