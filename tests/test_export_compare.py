@@ -64,3 +64,45 @@ def test_a_detection_with_another_box_fails_when_no_raw_proposal_explains_it():
         export.compare_detections(_detections_moved(a, [2], 0.031), a, 1e-4)
     with pytest.raises(ExportVerificationError, match=r"3 with another box where 1 raw proposals differ"):
         export.compare_detections(_moved(_detections_moved(a, [0, 1, 2], 0.031), [2], 0.031), a, 1e-4)
+
+
+def _with_extra_detection(out, box, score):
+    """`out` with one more detection (class 1) inserted at its place in the descending scores."""
+    o = {k: np.array(v, copy=True) for k, v in out.items()}
+    scores, boxes = o["detection_scores"][0], o["detection_boxes"][0]
+    i = int(np.searchsorted(-scores, -score))
+    o["detection_scores"] = np.insert(scores, i, score)[None]
+    o["detection_boxes"] = np.insert(boxes, i, box, axis=0)[None]
+    o["detection_classes"] = np.ones((1, scores.size + 1))
+    o["num_detections"] = np.array([scores.size + 1.0])
+    return o
+
+
+def test_one_more_detection_passes_when_a_raw_proposal_picked_differently_explains_it():
+    # Seen in CI on an undertrained model: "the SavedModel finds 9 detections, the checkpoint 8":
+    # a tied proposal kept by the export survives NMS where the checkpoint's did not.
+    a = _outputs(np.random.default_rng(0))
+    b = _moved(_with_extra_detection(a, [0.1, 0.1, 0.3, 0.3], 0.42), [60], 0.05)
+    r = export.compare_detections(b, a, 1e-4)
+    assert (r["num_detections"], r["num_detections_checkpoint"]) == (6, 5)
+    assert r["detections_unmatched"] == 1 and r["raw_proposals_differing"] == 1 and r["max_score_diff"] <= 1e-4
+
+
+def test_one_more_detection_fails_when_no_raw_proposal_differs():
+    a = _outputs(np.random.default_rng(0))
+    with pytest.raises(ExportVerificationError, match=r"finds 6 detections, the checkpoint 5, where 0 raw"):
+        export.compare_detections(_with_extra_detection(a, [0.1, 0.1, 0.3, 0.3], 0.42), a, 1e-4)
+    # Two more detections where one proposal differs: one proposal explains one detection at most.
+    b = _with_extra_detection(_with_extra_detection(a, [0.1, 0.1, 0.3, 0.3], 0.42), [0.5, 0.5, 0.6, 0.6], 0.2)
+    with pytest.raises(ExportVerificationError, match=r"finds 7 detections, the checkpoint 5, where 1 raw"):
+        export.compare_detections(_moved(b, [60], 0.05), a, 1e-4)
+
+
+def test_one_more_detection_and_a_moved_one_need_two_differing_proposals():
+    a = _outputs(np.random.default_rng(0))
+    b = _detections_moved(_with_extra_detection(a, [0.1, 0.1, 0.3, 0.3], 0.42), [0], 0.031)
+    with pytest.raises(ExportVerificationError, match=r"1 of 6 detections without a match .* 1 with another box "
+                                                      r"where 1 raw proposals differ"):
+        export.compare_detections(_moved(b, [60], 0.05), a, 1e-4)
+    r = export.compare_detections(_moved(b, [60, 61], 0.05), a, 1e-4)
+    assert r["detections_moved"] == 1 and r["detections_unmatched"] == 1
