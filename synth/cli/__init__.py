@@ -48,6 +48,25 @@ def check_usage(argv, *required: str, positional: bool = False) -> None:
         raise app.UsageError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
 
 
+def define_dataset_flags(module_name: str, config_help: str, workers_help: str, preview_help: str) -> None:
+    """The flags that every dataset job shares (make_tfrecords, make_header_tfrecords): --config,
+    --output_dir, --num_images, --seed, --overwrite, --progress, --workers and --preview, defined
+    for `module_name` so that its --help lists them."""
+    from absl import flags
+
+    kw = {"module_name": module_name}
+    flags.DEFINE_string("config", None, config_help, **kw)
+    flags.DEFINE_string("output_dir", None, "Folder for the shards, label map and manifest.", required=True, **kw)
+    flags.DEFINE_integer("num_images", None, "Override the config's num_images.", lower_bound=1, **kw)
+    flags.DEFINE_integer("seed", None, "Override the config's seed.", lower_bound=0, **kw)
+    flags.DEFINE_bool("overwrite", False, "Replace a dataset already in --output_dir (only once the new one is "
+                      "complete).", **kw)
+    flags.DEFINE_bool("progress", True, "Show a progress bar.", **kw)
+    flags.DEFINE_integer("workers", None, f"{workers_help} (default: the number of cores). The shards are identical "
+                         "whatever the number.", lower_bound=1, **kw)
+    flags.DEFINE_bool("preview", False, preview_help, **kw)
+
+
 def quiet_tensorflow(keep_info: bool = False) -> None:
     """Hides TensorFlow's C++ start-up chatter (set before TensorFlow is imported) and,
     unless `keep_info` or --verbosity was given, the OD API's INFO and WARNING logging."""

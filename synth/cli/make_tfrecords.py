@@ -16,21 +16,14 @@ import os
 
 from absl import flags
 
-from synth.cli import check_usage, quiet_tensorflow, run_app
+from synth.cli import check_usage, define_dataset_flags, quiet_tensorflow, run_app
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", None, "Generation config (text-format protobuf, schema in "
-                    "protos/generation_config.proto). Default: the embedded default.")
-flags.DEFINE_string("output_dir", None, "Folder for the shards, label map and manifest.", required=True)
-flags.DEFINE_integer("num_images", None, "Override the config's num_images.", lower_bound=1)
-flags.DEFINE_integer("seed", None, "Override the config's seed.", lower_bound=0)
-flags.DEFINE_bool("overwrite", False, "Replace a dataset already in --output_dir (only once the "
-                  "new one is complete).")
-flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.DEFINE_integer("workers", None, "Worker processes (default: the number of cores). The shards "
-                     "are identical whatever the number.", lower_bound=1)
-flags.DEFINE_bool("preview", False, "Also write OUTPUT_DIR/preview.jpg, a contact sheet of composites "
-                  "with their boxes and recognisability scores (v: visible fraction, m: match) drawn.")
+define_dataset_flags(
+    __name__, config_help="Generation config (text-format protobuf, schema in protos/generation_config.proto). "
+    "Default: the embedded default.", workers_help="Worker processes",
+    preview_help="Also write OUTPUT_DIR/preview.jpg, a contact sheet of composites with their boxes and "
+    "recognisability scores (v: visible fraction, m: match) drawn.")
 
 
 def main(argv):
