@@ -138,7 +138,7 @@ def sample_slot(rng, s: Settings, inputs: Inputs, bank: LogoBank | None = None) 
     li = int(rng.integers(len(inputs.logos)))
     names, weights = zip(*s.colourways[li])
     cw = colourway.sample_colourway(rng, names, weights)
-    cp = curvature.sample_curvature(rng, s.curvature_cfg) if s.curvature_cfg is not None else None
+    cp = curvature.sample_curvature(rng, s.curvature_cfg) if s.curvature_on else None
     fp = None
     if s.framing_cfg is not None:
         lh, lw = _logo_hw(inputs, li, cw, cp)

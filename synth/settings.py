@@ -43,8 +43,13 @@ class Settings:
     plates: tuple  # per logo: (r, g, b) or None
     framing_cfg: framing.FramingConfig | None = None  # the size prior; None: min_scale..max_scale
     negative_fraction: float = 0.0
-    curvature_cfg: curvature.CurvatureConfig | None = None  # None: every logo flat (no draw at all)
-    context_cfg: context.ContextConfig = context.ContextConfig()  # probability 0: off
+    # Stages whose config says how often they apply are off at probability 0, and then draw nothing.
+    curvature_cfg: curvature.CurvatureConfig = curvature.CurvatureConfig()
+    context_cfg: context.ContextConfig = context.ContextConfig()
+
+    @property
+    def curvature_on(self) -> bool:
+        return self.curvature_cfg.cylinder_probability > 0 or self.curvature_cfg.fold_probability > 0
 
     @property
     def context_on(self) -> bool:
@@ -110,9 +115,8 @@ class Settings:
         )
 
 
-def _curvature(cv) -> curvature.CurvatureConfig | None:
-    if cv.cylinder_probability <= 0 and cv.fold_probability <= 0:
-        return None
+def _curvature(cv) -> curvature.CurvatureConfig:
+    """The realism block's `curvature { }` as the curvature stage's settings."""
     return curvature.CurvatureConfig(
         cylinder_probability=cv.cylinder_probability, fold_probability=cv.fold_probability,
         wrap_deg=(cv.min_wrap_deg, cv.max_wrap_deg), max_tilt_deg=cv.max_axis_tilt_deg,

@@ -161,7 +161,7 @@ def test_curved_objects_in_scenes_have_tight_boxes_pass_the_gate_and_re_render(w
     eng = _engine(write_config(workdir, extra="realism { curvature { cylinder_probability: 0.6 "
                                               "fold_probability: 0.4 } }\n"))
     inputs, s, bd, bank = eng
-    assert s.curvature_cfg is not None
+    assert s.curvature_on
     kinds = set()
     for seed in range(16):
         p, r = scene.compose(np.random.default_rng(seed), seed, inputs, bd, bank, s)
@@ -182,7 +182,7 @@ def test_curved_objects_in_scenes_have_tight_boxes_pass_the_gate_and_re_render(w
 def test_the_stage_off_draws_nothing(workdir):
     plain = _engine(write_config(workdir))
     off = _engine(write_config(workdir, extra="realism { curvature { min_wrap_deg: 50 max_fold_periods: 1 } }\n"))
-    assert off[1].curvature_cfg is None
+    assert not off[1].curvature_on and off[1].curvature_cfg.wrap_deg == (50.0, 140.0)
     for seed in range(4):
         p1, r1 = scene.compose(np.random.default_rng(seed), seed, plain[0], plain[2], plain[3], plain[1])
         p2, r2 = scene.compose(np.random.default_rng(seed), seed, off[0], off[2], off[3], off[1])
