@@ -169,7 +169,7 @@ def fill_colours(rgb: np.ndarray, source: np.ndarray, target: np.ndarray, reach:
         return out
     dist, labels = cv2.distanceTransformWithLabels((~source).view(np.uint8), cv2.DIST_L2, 5,
                                                    labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(source)  # DIST_LABEL_PIXEL numbers the zero (source) pixels 1.. in row-major order
+    ys, xs = np.nonzero(source)  # DIST_LABEL_PIXEL gives each zero (source) pixel a label of its own
     index = np.zeros(int(labels.max()) + 1, np.int64)
     index[labels[ys, xs]] = np.arange(ys.size)
     move = target & (dist <= reach)
