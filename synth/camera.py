@@ -370,6 +370,10 @@ def _motion_kernel(length, angle_deg):
     p0 = (int(round((c - dx) * 2 ** sh)), int(round((c - dy) * 2 ** sh)))
     p1 = (int(round((c + dx) * 2 ** sh)), int(round((c + dy) * 2 ** sh)))
     cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA, sh)
+    # OpenCV's anti-aliased line with sub-pixel end points is not drawn symmetrically (its centroid
+    # lies up to 0.5 px off the centre, which shifts the blurred logo off its box and the gate's
+    # reference): a segment centred on the kernel is symmetric about its centre, so make it so.
+    k = k + k[::-1, ::-1]
     return k / k.sum()
 
 

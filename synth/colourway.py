@@ -7,13 +7,17 @@ and their weights; `sample_colourway` draws one name per object from an explicit
 
 - ``original``: the logo as designed.
 - ``inverted``: ``255 - rgb``, alpha kept (a negative print).
-- ``white`` / ``black``: every pixel one solid colour, alpha kept (the silhouette).
+- ``white`` / ``black``: every pixel one solid colour, alpha kept (the silhouette); or, given the
+  artwork's ink opacity (``ink_alpha``, synth.images.page_ink of artwork on a plain page), that
+  opacity: a one-colour print, whose letters keep their counters and whose paper-white pattern
+  inside a dark shape stays open.
 - ``plate``: the logo on a rounded rectangle of the brand's colour, with a margin.
   The result is a new, larger RGBA whose plate is opaque; the corners outside the
   rounded rectangle are transparent. The plate colour defaults to
   `dominant_colour(logo)`. By default (``plate_ink="contrast"``) the logo on the
   plate is drawn in white or black, whichever differs more in luminance from the
-  plate (a brand's "reversed" version); ``plate_ink="original"`` keeps its colours.
+  plate (a brand's "reversed" version), through ``ink_alpha`` when given;
+  ``plate_ink="original"`` keeps its colours.
 
 Plate geometry: margin = ``margin_frac`` x the logo's longer side (default 0.15, at
 least 1 px); corner radius = ``corner_frac`` x the plate's shorter side (default
@@ -93,11 +97,22 @@ def plate_margin(logo_hw, margin_frac: float = 0.15) -> int:
 
 
 def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = "contrast",
-          margin_frac: float = 0.15, corner_frac: float = 0.2) -> np.ndarray:
-    """Returns the logo in colourway `name` as a new RGBA uint8 array (the input is not changed)."""
+          margin_frac: float = 0.15, corner_frac: float = 0.2, ink_alpha: np.ndarray | None = None) -> np.ndarray:
+    """Returns the logo in colourway `name` as a new RGBA uint8 array (the input is not changed).
+    `ink_alpha`: uint8 HxW opacity of the ink alone, for the one-colour colourways (white, black,
+    a plate's contrast ink); None: the logo's alpha."""
     _check_name(name)
     _check_logo(logo_rgba)
     alpha = logo_rgba[..., 3:4]
+    if ink_alpha is not None:
+        if not (isinstance(ink_alpha, np.ndarray) and ink_alpha.dtype == np.uint8
+                and ink_alpha.shape == logo_rgba.shape[:2]):
+            raise InputImageError(f"colourway: ink_alpha must be uint8 of the logo's size {logo_rgba.shape[:2]}, "
+                                  f"got shape {getattr(ink_alpha, 'shape', None)} dtype "
+                                  f"{getattr(ink_alpha, 'dtype', None)}")
+        ink = ink_alpha[..., None]
+    else:
+        ink = alpha
     if name == "original":
         return logo_rgba.copy()
     if name == "inverted":
@@ -105,7 +120,7 @@ def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = 
     if name in ("white", "black"):
         out = np.empty_like(logo_rgba)
         out[..., :3] = 255 if name == "white" else 0
-        out[..., 3:] = alpha
+        out[..., 3:] = ink
         return out
     # plate
     if plate_ink not in PLATE_INKS:
@@ -122,11 +137,11 @@ def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = 
     plate = np.empty((ph, pw, 3), np.float32)
     plate[...] = colour
     if plate_ink == "contrast":
-        ink = 0.0 if _luminance(colour) > 127.5 else 255.0
-        fg = np.full((h, w, 3), ink, np.float32)
+        fg = np.full((h, w, 3), 0.0 if _luminance(colour) > 127.5 else 255.0, np.float32)
+        a = ink.astype(np.float32) / 255.0
     else:
         fg = logo_rgba[..., :3].astype(np.float32)
-    a = alpha.astype(np.float32) / 255.0
+        a = alpha.astype(np.float32) / 255.0
     inner = plate[m:m + h, m:m + w]
     inner[...] = fg * a + inner * (1.0 - a)
     out[..., :3] = np.clip(plate + 0.5, 0, 255).astype(np.uint8)

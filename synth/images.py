@@ -141,35 +141,93 @@ def _has_alpha(img: Image.Image) -> bool:
         img.mode in ("RGB", "L") and "transparency" in img.info)
 
 
+def _page_distance(rgb: np.ndarray):
+    """(the page colour: the median of the image's border pixels, each pixel's largest channel
+    difference from it)."""
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    page = np.median(border, axis=0)
+    return page, np.abs(rgb.astype(np.int16) - page.astype(np.int16)).max(axis=-1)
+
+
+def _soft_opacity(background: np.ndarray) -> np.ndarray:
+    """float32 opacity: 0 on `background`, 1 elsewhere, softened over about one pixel next to it
+    (never under 0.5 off it) so the cut-out is not jagged."""
+    import cv2
+
+    alpha = np.where(background, 0.0, 1.0).astype(np.float32)
+    soft = cv2.GaussianBlur(alpha, (3, 3), 0.7)
+    return np.where(background, 0.0, np.minimum(alpha, np.maximum(soft, 0.5))).astype(np.float32)
+
+
+def fill_colours(rgb: np.ndarray, source: np.ndarray, target: np.ndarray, reach: float = np.inf) -> np.ndarray:
+    """`rgb` with each `target` pixel given the colour of the nearest `source` pixel (within `reach`
+    px; farther ones keep theirs). A copy; unchanged when `source` is empty."""
+    import cv2
+
+    out = rgb.copy()
+    if not source.any() or not target.any():
+        return out
+    dist, labels = cv2.distanceTransformWithLabels((~source).view(np.uint8), cv2.DIST_L2, 5,
+                                                   labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(source)  # DIST_LABEL_PIXEL gives each zero (source) pixel a label of its own
+    index = np.zeros(int(labels.max()) + 1, np.int64)
+    index[labels[ys, xs]] = np.arange(ys.size)
+    move = target & (dist <= reach)
+    nearest = index[labels[move]]
+    out[move] = rgb[ys[nearest], xs[nearest]]
+    return out
+
+
 def border_matte(rgb: np.ndarray, tolerance: int) -> np.ndarray:
     """RGBA from RGB artwork on a plain page: pixels connected to the image border whose
     colour is within `tolerance` of the border's median colour become transparent; the
-    edge is softened over about one pixel so the cut-out is not jagged."""
+    edge is softened over about one pixel so the cut-out is not jagged. Page colour enclosed by
+    the artwork (a letter's counter, a white pattern) stays opaque: on a plain page it cannot be
+    told from white ink (`page_ink` tells the ink alone). The softened edge is un-matted: its
+    pixels' colours mix the page into the ink, which their opacity already does, so they take the
+    colour of the nearest fully opaque pixel within 2 px (no light halo round dark artwork)."""
     import cv2
 
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    page = np.median(border, axis=0)
-    dist = np.abs(rgb.astype(np.int16) - page.astype(np.int16)).max(axis=-1)
+    page, dist = _page_distance(rgb)
     near = (dist <= tolerance).astype(np.uint8)
     n, labels = cv2.connectedComponents(near, connectivity=4)
     edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     background = np.isin(labels, edge_labels[edge_labels > 0] if n > 1 else []) & (near > 0)
-    alpha = np.where(background, 0.0, 1.0).astype(np.float32)
-    soft = cv2.GaussianBlur(alpha, (3, 3), 0.7)
-    alpha = np.where(background, 0.0, np.minimum(alpha, np.maximum(soft, 0.5)))
+    alpha = _soft_opacity(background)
+    rgb = fill_colours(rgb, alpha >= 1.0, (alpha > 0) & (alpha < 1.0), reach=2.0)
     return np.dstack([rgb, (alpha * 255 + 0.5).astype(np.uint8)])
 
 
+def page_ink(rgb: np.ndarray, tolerance: int) -> np.ndarray:
+    """uint8 opacity of the ink alone of artwork on a plain page: as `border_matte`, but every pixel
+    within `tolerance` of the page colour is transparent, enclosed or not. What a one-colour print
+    of the artwork covers (synth.colourway's white, black and plate silhouettes): the counters of
+    letters and a white pattern inside a dark shape are paper, not ink."""
+    _, dist = _page_distance(rgb)
+    return (_soft_opacity(dist <= tolerance) * 255 + 0.5).astype(np.uint8)
+
+
 def load_logo(path: str, matte_tolerance: int | None = None) -> np.ndarray:
-    """Reads an RGBA logo. Refuses images without an alpha channel (unless
-    `matte_tolerance` asks for a border matte), fully transparent logos and logos too
-    small to be recognised."""
+    """Reads an RGBA logo (see `load_logo_and_ink`)."""
+    return load_logo_and_ink(path, matte_tolerance)[0]
+
+
+def load_logo_and_ink(path: str, matte_tolerance: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads an RGBA logo and, for artwork on a plain page (`matte_tolerance` set: `border_matte`),
+    its `page_ink` opacity (None for an RGBA logo: its alpha is its ink). Refuses images without an
+    alpha channel (unless `matte_tolerance` asks for a border matte), fully transparent logos and
+    logos too small to be recognised. Transparent pixels take the colour of the nearest visible one,
+    so that reducing the logo (which mixes neighbours' colours by their area, not their opacity)
+    never mixes in a colour nobody sees: the page under a matted logo, the black of an export."""
     img = _open(path, "logo")
+    ink = None
     if matte_tolerance is not None:
         if not 0 <= matte_tolerance <= 255:
             raise ConfigError(f"border_matte.tolerance = {matte_tolerance} for logo {path!r} "
                               "must be in [0, 255]")
-        rgba = border_matte(np.asarray(img.convert("RGB"), dtype=np.uint8), matte_tolerance)
+        rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        rgba = border_matte(rgb, matte_tolerance)
+        ink = np.minimum(page_ink(rgb, matte_tolerance), rgba[..., 3])
     elif not _has_alpha(img):
         raise InputImageError(
             f"logo {path!r} has no alpha channel (mode {img.mode}); tfod-synth needs an RGBA logo "
@@ -181,12 +239,15 @@ def load_logo(path: str, matte_tolerance: int | None = None) -> np.ndarray:
     if not np.any(alpha > 0):
         raise InputImageError(f"logo {path!r} is fully transparent: every alpha value is 0")
     ys, xs = np.nonzero(alpha > 0)
-    rgba = rgba[ys.min():ys.max() + 1, xs.min():xs.max() + 1]  # trim transparent margins
+    crop = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))  # trim transparent margins
+    rgba = rgba[crop]
     if min(rgba.shape[:2]) < MIN_LOGO_SIDE:
         raise InputImageError(
             f"logo {path!r} is {rgba.shape[1]}x{rgba.shape[0]} px after trimming transparent margins; "
             f"at least {MIN_LOGO_SIDE} px on the shorter side is needed to stay recognisable")
-    return rgba
+    visible = rgba[..., 3] > 0
+    rgba = np.dstack([fill_colours(rgba[..., :3], visible, ~visible), rgba[..., 3]])
+    return rgba, (None if ink is None else np.ascontiguousarray(ink[crop]))
 
 
 def load_background(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -30,6 +30,12 @@ class Inputs:
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     # Backgrounds whose header was fine but whose pixels failed to decode: index -> reason.
     failed: dict = field(default_factory=dict)
+    # Per logo, its ink opacity (images.page_ink) when it is artwork matted from a plain page, else
+    # None (missing entries are None): what its one-colour colourways cover.
+    logo_inks: list = field(default_factory=list)
+
+    def logo_ink(self, index: int):
+        return self.logo_inks[index] if index < len(self.logo_inks) else None
 
     def __getstate__(self):  # sent to worker processes without the decoded cache
         state = dict(self.__dict__)
@@ -65,15 +71,16 @@ class Inputs:
 def load_inputs(cfg: configlib.LoadedConfig) -> Inputs:
     c = cfg.proto
     names = configlib.class_names(c)
-    logos, paths, ids = [], [], []
+    logos, inks, paths, ids = [], [], [], []
     for lg in c.logo:
         path = images.builtin_logo_path(lg.builtin) if lg.HasField("builtin") else cfg.resolve(lg.path)
         tol = lg.border_matte.tolerance if lg.HasField("border_matte") else None
-        logo = images.load_logo(path, tol)
+        logo, ink = images.load_logo_and_ink(path, tol)
         if tol is None and logo[..., 3].min() == 255:
             log.warning("logo %s has no transparent pixel: it is pasted as an opaque rectangle "
                         "(set border_matte { } if it is artwork on a plain page)", path)
         logos.append(logo)
+        inks.append(ink)
         paths.append(path)
         ids.append(names.index(lg.class_name) + 1)
     bg_paths, shapes, skipped = [], [], []
@@ -95,4 +102,4 @@ def load_inputs(cfg: configlib.LoadedConfig) -> Inputs:
     if not bg_paths:
         raise InputImageError(f"{cfg.source}: no usable background image; skipped: "
                               + "; ".join(s.reason for s in skipped))
-    return Inputs(logos, paths, ids, names, bg_paths, shapes, c.max_input_pixels, skipped)
+    return Inputs(logos, paths, ids, names, bg_paths, shapes, c.max_input_pixels, skipped, logo_inks=inks)

@@ -111,5 +111,6 @@ class LogoBank:
     def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
         key = (logo_index, cw, "base")
         if key not in self._cache:
-            self._cache[key] = colourway.apply(self.inputs.logos[logo_index], cw, self.s.plates[logo_index])
+            self._cache[key] = colourway.apply(self.inputs.logos[logo_index], cw, self.s.plates[logo_index],
+                                               ink_alpha=self.inputs.logo_ink(logo_index))
         return self._cache[key]

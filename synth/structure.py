@@ -162,7 +162,9 @@ def colourway_identity(original_rgba: np.ndarray, colourway_rgba: np.ndarray, in
     """How much of the original artwork's structure a colourway of it keeps, in [-1, 1]: both drawn
     over mid grey at most MAX_WORK_SIDE px long, the energy-weighted Pearson correlation (outline
     band and interior, as `match`) of their gradient magnitudes, which ignores which way an edge
-    steps (an inverted or white version steps the other way) but not where edges are. `inner`:
+    steps (an inverted or white version steps the other way) but not where edges are. Both are
+    reduced with premultiplied colour, so the colour of transparent pixels (the page under a matted
+    artwork, black or white in an export) never enters. `inner`:
     (y0, x0, y1, x1) of the artwork inside the colourway image (a plate's margin); default all."""
     check_logo(original_rgba, "colourway_identity: the original")
     check_logo(colourway_rgba, "colourway_identity: the colourway")
@@ -177,9 +179,12 @@ def colourway_identity(original_rgba: np.ndarray, colourway_rgba: np.ndarray, in
     size = (max(2, int(round(w * s))), max(2, int(round(h * s))))
     m = MARGIN_PX
 
-    def drawn(rgba):
-        rgb = cv2.resize(rgba[..., :3].astype(np.float32) / 255.0, size, interpolation=cv2.INTER_AREA)
-        a = cv2.resize(rgba[..., 3].astype(np.float32) / 255.0, size, interpolation=cv2.INTER_AREA)
+    def drawn(rgba):  # reduced with premultiplied colour: a transparent pixel's colour never shows
+        a = rgba[..., 3:4].astype(np.float32) * np.float32(1.0 / 255.0)
+        pre = cv2.resize(rgba[..., :3].astype(np.float32) * (a * np.float32(1.0 / 255.0)), size,
+                         interpolation=cv2.INTER_AREA)
+        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+        rgb = np.clip(pre / np.maximum(a, 1e-6)[..., None], 0.0, 1.0).astype(np.float32)
         lab = over(lab_alpha(rgb, a), MID_GREY)
         return cv2.copyMakeBorder(lab, m, m, m, m, cv2.BORDER_CONSTANT, value=MID_GREY), a
 
