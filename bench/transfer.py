@@ -9,8 +9,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   never copied into the repository). Dev brands, one multi-class model:
   full: fedex, google, heineken, starbucks; quick: fedex, starbucks.
 - The brands' clean artwork (`REAL/logos/NAME.png`, dark or coloured on a white page, made
-  transparent with border_matte) is the only input about a brand; its original colours only (the
-  white and black silhouettes of a filled logo, such as starbucks' disc, are featureless blobs).
+  transparent with border_matte) is the only input about a brand; its original colours only (one
+  protocol for every brand: starbucks' disc drawn white or black loses its pattern, and the gate
+  refuses that colourway when the engine starts, colourway identity 0.43).
 - Test photos: every photo with a box of a dev brand, plus as many photos with no box of them
   (first the "none" photos, then other brands' photos; seed 0). Backgrounds: the other photos
   without the dev brands (a photo used as a background is never a test photo).
@@ -68,8 +69,8 @@ IMAGE_HW = (384, 512)
 TEMPLATE = "small_cpu"
 RESOLUTION = 256  # the template's fixed_shape_resizer
 BATCH = 2
-# Original colours only: the white and black silhouettes of artwork that is a filled shape (starbucks'
-# black disc) are featureless blobs, labels no person would accept.
+# Original colours only: starbucks' disc drawn in one colour loses the pattern inside it (colourway
+# identity 0.43, refused by the gate at engine start); fedex, google and heineken would pass.
 COLOURWAYS = (("original", 1.0),)
 
 _OFF = {"surface": "surface { enabled: false }", "light": "light { enabled: false }",
