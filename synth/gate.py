@@ -71,6 +71,7 @@ import numpy as np
 
 from synth.boxes import VISIBLE_ALPHA
 from synth.errors import ConfigError, InputImageError
+from synth.pixels import channel_sum
 from synth.structure import (BAND_PX, MARGIN_PX, MAX_WORK_SIDE, MID_GREY, check_logo, colourway_identity,  # noqa: F401
                              fine_width, gradients, lab_alpha, over, band_and_interior, structure_score)
 
@@ -298,9 +299,9 @@ def _edge_contrast(ref_g, back: np.ndarray, keep: np.ndarray) -> float:
     EDGE_STEP_PX to either side of the pixel across the edge (the structure tensor's direction):
     the contrast a person sees across the artwork's edges, outline and inner pattern alike."""
     gx, gy = ref_g
-    jxx = (gx * gx).sum(axis=2)
-    jyy = (gy * gy).sum(axis=2)
-    jxy = (gx * gy).sum(axis=2)
+    jxx = channel_sum(gx * gx)
+    jyy = channel_sum(gy * gy)
+    jxy = channel_sum(gx * gy)
     mag = np.sqrt(jxx + jyy)
     if np.count_nonzero(keep) < 4:
         return 0.0

@@ -70,6 +70,7 @@ from scipy import ndimage
 from skimage import segmentation
 
 from synth.errors import InputImageError, check_fields
+from synth.pixels import channel_sum
 # EVIDENCE_VP and EVIDENCE_FRONTAL stay importable from here: they are the values of Region.plane.evidence.
 from synth.surface_plane import (EVIDENCE_FRONTAL, EVIDENCE_VP, Plane,  # noqa: F401
                                  area_on_plane, estimate_plane, line_segments)
@@ -215,7 +216,7 @@ def _gradients(small: np.ndarray, sigma: float):
         lab = cv2.GaussianBlur(lab, (0, 0), sigma)
     dx = cv2.Sobel(lab, cv2.CV_16S, 1, 0)
     dy = cv2.Sobel(lab, cv2.CV_16S, 0, 1)
-    mag = np.sqrt((dx.astype(np.float32) ** 2 + dy.astype(np.float32) ** 2).sum(axis=2)) / 8.0
+    mag = np.sqrt(channel_sum(dx.astype(np.float32) ** 2 + dy.astype(np.float32) ** 2)) / 8.0
     return lab, dx, dy, mag
 
 
