@@ -62,6 +62,7 @@ from synth.errors import check_field_int as _check_int, check_field_number as _c
     check_field_pair as _check_range
 from synth.measure import (ALPHA_EPS, HP, HP_NORM, LUMA, check_inputs, distance_outside, energies,
                            footprint_box, gaussian, inner_mask, interior, mad_sigma, signal_sharpness, to_gray)
+from synth.pixels import clip_to
 
 _LUMA_SQ = float(sum(w * w for w in LUMA))  # gray variance of unit independent per-channel noise
 FLAT_TOL = 3.0  # gray levels: an HP residual under this (or under CLIP_SIGMAS noise sigmas) is flat signal
@@ -121,7 +122,7 @@ def _gray_noise_var(rgb, valid):
 
 def stored(rgb: np.ndarray) -> np.ndarray:
     """A float image as the composite stores it: rounded to uint8 (synth.scene rounds the same way)."""
-    return np.clip(rgb + np.float32(0.5), 0, 255).astype(np.uint8)
+    return clip_to(rgb + np.float32(0.5), 255.0, out=None).astype(np.uint8)
 
 
 def _residual(img: np.ndarray) -> np.ndarray:
@@ -320,7 +321,7 @@ def match_sensor(composite: np.ndarray, alpha: np.ndarray, params: CameraParams,
     check_inputs(alpha, composite=composite)
     if artwork is not None:
         check_inputs(alpha, artwork=artwork)
-    out = np.clip(composite, np.float32(0.0), np.float32(255.0))  # a new float32 array (checked above)
+    out = clip_to(composite, 255.0)  # a new float32 array (checked above)
     foot = alpha > ALPHA_EPS
     if not params.match_noise or not foot.any():
         return out
@@ -329,9 +330,9 @@ def match_sensor(composite: np.ndarray, alpha: np.ndarray, params: CameraParams,
     crop, a = out[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
     residuals = _stored_residuals(crop)  # what each reading before the noise is added reads
     bg_sigma, bg_var_c = _background_noise(crop, distance_outside(a), params.context_px, residuals)
-    _sensor(crop, np.clip(a, 0.0, 1.0), _flat_inner(crop if artwork is None else artwork[y0:y1, x0:x1], a),
+    _sensor(crop, clip_to(a, 1.0), _flat_inner(crop if artwork is None else artwork[y0:y1, x0:x1], a),
             bg_sigma, bg_var_c, params.noise_seed, residuals)
-    return np.clip(out, 0.0, 255.0, out=out)
+    return clip_to(out, 255.0, out=out)
 
 
 def _sensor(out, w, m, bg_sigma, bg_var_c, seed, residuals=None) -> None:
@@ -425,11 +426,11 @@ def match_optics(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray
                 sigma = _match_blur_sigma(to_gray(out), alpha, inner, target, p.max_blur_sigma)
                 if sigma >= 0.2:
                     blur = gaussian(sigma)
-                    out, a = _masked_filter(out, alpha, blur), np.clip(blur(a), 0, 1)
+                    out, a = _masked_filter(out, alpha, blur), clip_to(blur(a), 1.0)
     if p.motion_blur and p.motion_length > 1:
         k = _motion_kernel(p.motion_length, p.motion_angle)
         blur = lambda x: cv2.filter2D(x, -1, k)  # noqa: E731
-        out, a = _masked_filter(out, a, blur), np.clip(blur(a), 0, 1)
+        out, a = _masked_filter(out, a, blur), clip_to(blur(a), 1.0)
     return out, a
 
 

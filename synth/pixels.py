@@ -3,9 +3,9 @@ thousands of times per run; issue 14 item 6, keep generation fast). No synth imp
 
 - `channel_sum(q)`: q.sum(axis=2) of an (h, w, 3) float32 array. numpy reduces a last axis of 3 as
   (q0 + q1) + q2 through its generic reduction loop, about ten times slower than the two adds.
-- `clip255(a, out)`: np.clip(a, 0, 255) of a float32 array (any shape) with two OpenCV thresholds
-  (TRUNC at 255, then TOZERO at 0), about three times faster than np.clip; equal values (a -0.0
-  comes out +0.0, which no later step tells apart). `out=a` clips in place.
+- `clip_to(a, hi, out)`: np.clip(a, 0, hi) of a float32 image (h, w) or (h, w, c <= 4) with two
+  OpenCV thresholds (TRUNC at hi, then TOZERO at 0), about three times faster than np.clip; the
+  same values (only a -0.0 comes out +0.0, which no later step tells apart). `out=a` clips in place.
 """
 
 from __future__ import annotations
@@ -19,12 +19,25 @@ def channel_sum(q: np.ndarray) -> np.ndarray:
     return q[..., 0] + q[..., 1] + q[..., 2]
 
 
-def clip255(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """np.clip(a, 0, 255) for float32 `a` (numpy's values); into `out` (which may be `a`) when given."""
-    if a.dtype != np.float32 or (a.ndim == 3 and a.shape[2] > 4) or a.ndim > 3:
-        return np.clip(a, 0.0, 255.0, out=out)
-    if not (a.flags.c_contiguous or a.ndim >= 2 and a.strides[-1] == a.itemsize
-            and (a.ndim == 2 or a.strides[-2] == a.shape[-1] * a.itemsize)):
-        return np.clip(a, 0.0, 255.0, out=out)
-    t = cv2.threshold(a, 255.0, 255.0, cv2.THRESH_TRUNC, dst=out)[1]
-    return cv2.threshold(t, 0.0, 0.0, cv2.THRESH_TOZERO, dst=t)[1]
+def _cv_image(a: np.ndarray) -> bool:
+    """Whether OpenCV reads `a` as an image in place: float32, 2-D or 3-D with at most 4 channels,
+    pixels and channels packed (rows may be strided, as in a crop)."""
+    if a.dtype != np.float32 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] > 4) or a.size == 0:
+        return False
+    item = a.itemsize
+    return a.strides[-1] == item and (a.ndim == 2 or a.strides[1] == a.shape[2] * item)
+
+
+def clip_to(a: np.ndarray, hi: float, out: np.ndarray | None = None) -> np.ndarray:
+    """np.clip(a, 0, hi, out=out) for a float32 image (np.clip itself for anything else). `out` is
+    None (a new array) or `a` (in place)."""
+    if out is not None and out is not a:
+        raise ValueError("clip_to: out must be None or the input array itself")
+    if not _cv_image(a):
+        return np.clip(a, 0.0, hi, out=out)
+    t = cv2.threshold(a, float(hi), float(hi), cv2.THRESH_TRUNC, dst=out)[1]
+    t = cv2.threshold(t, 0.0, 0.0, cv2.THRESH_TOZERO, dst=t)[1]
+    if out is not None and t is not out:  # OpenCV wrote elsewhere (it should not): keep the contract
+        out[...] = t
+        return out
+    return t

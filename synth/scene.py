@@ -46,6 +46,7 @@ from synth import (blending, boxes as boxlib, camera, colourway, context, contex
 from synth.backdrops import NUM_FIT_VARIANTS, Backdrops
 from synth.boxes import PixelRect
 from synth.inputs import Inputs
+from synth.pixels import clip_to
 from synth.logo_bank import LogoBank
 from synth.settings import Settings
 
@@ -303,7 +304,7 @@ def _render_object(canvas: np.ndarray, cutter, o: ObjectParams, bank: LogoBank, 
         sub = camera.match_sensor(sub, share, o.camera, drawn)
     pasted[y0:y1, x0:x1] = eff
     out = canvas.copy()
-    out[Y0:Y1, X0:X1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)
+    out[Y0:Y1, X0:X1] = clip_to(sub + np.float32(0.5), 255.0).astype(np.uint8)
     occ_alpha = occ_rect = None
     if o.occluder is not None:
         out, occ_alpha = occlusion.render_occluder(out, cutter, o.occluder, inplace=True)
