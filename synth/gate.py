@@ -84,6 +84,10 @@ MAX_EDGE_SAMPLES = 3000  # edge pixels read by edge_contrast, at most
 EDGE_STEP_PX = 1.0  # px either side of an edge where the composite is read
 _LOWPASS_SIDE = 32  # the surround's fill-in runs on a grid of at most this longer side
 _LAB8_UNITS = np.array([100.0 / 255.0, 1.0, 1.0])  # OpenCV's 8-bit Lab (L x 2.55, a, b + 128) to CIELAB units
+# the same per 8-bit value, as a cv2.LUT table: float32(v) x float32(100 / 255), v - 128, v - 128
+_LAB8_TABLE = cv2.merge([np.arange(256, dtype=np.float32) * np.float32(_LAB8_UNITS[0]),
+                         np.arange(256, dtype=np.float32) - np.float32(128.0),
+                         np.arange(256, dtype=np.float32) - np.float32(128.0)]).reshape(256, 1, 3)
 
 
 @dataclass(frozen=True)
@@ -238,8 +242,8 @@ def _fill_in(lab: np.ndarray, known: np.ndarray) -> np.ndarray:
     filled = small[..., :3] / den
     if small[..., 3].max() < 1e-4:  # too far from any known pixel for the blur: the known mean
         filled[...] = lab[known].mean(axis=0)
-    filled = cv2.resize(filled, (ws * q, hs * q), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    return np.where(known[..., None], lab, filled).astype(np.float32)
+    filled = np.ascontiguousarray(cv2.resize(filled, (ws * q, hs * q), interpolation=cv2.INTER_LINEAR)[:h, :w])
+    return cv2.copyTo(lab, known.view(np.uint8), filled)  # lab where known (np.where, per pixel)
 
 
 def _working(logo: PreparedLogo, quad_area: float):
@@ -268,9 +272,7 @@ def _match(logo: PreparedLogo, H_roi, lab_roi, vis_roi, quad_area) -> float:
     M = H_roi @ S_c @ T
     size = (ww + 2 * m, wh + 2 * m)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    back = cv2.warpPerspective(lab_roi, M, size, flags=flags, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    back *= np.float32(_LAB8_UNITS[0]), 1.0, 1.0
-    back -= (0.0, 128.0, 128.0)
+    back = cv2.LUT(cv2.warpPerspective(lab_roi, M, size, flags=flags, borderMode=cv2.BORDER_REPLICATE), _LAB8_TABLE)
     vis_back = cv2.warpPerspective(vis_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     valid = cv2.warpPerspective(np.ones(lab_roi.shape[:2], np.uint8), M, size,
                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
