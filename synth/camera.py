@@ -113,10 +113,11 @@ def sample_camera(rng: np.random.Generator, cfg: CameraConfig) -> CameraParams:
 
 # ---------------------------------------------------------------- noise readings
 
-def _gray_noise_var(rgb, valid):
-    """Gray noise variance over the valid pixels (every other row and column of them: the MAD of a few
-    thousand samples is within a few per cent), texture included: what the blur match subtracts."""
-    r = cv2.filter2D(to_gray(rgb), -1, HP)[::2, ::2]
+def _gray_noise_var(gray, valid):
+    """Gray noise variance of a gray image (`to_gray`) over the valid pixels (every other row and column
+    of them: the MAD of a few thousand samples is within a few per cent), texture included: what the
+    blur match subtracts."""
+    r = cv2.filter2D(gray, -1, HP)[::2, ::2]
     return mad_sigma(r[valid[::2, ::2]]) ** 2
 
 
@@ -298,7 +299,10 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed, resid3=None) 
     cov = (s2 * np.ones((3, 3)) + i2 * np.eye(3)) / gray_var  # unit gray variance
     z = _gaussian_noise(np.random.default_rng(seed), (fy1 - fy0, fx1 - fx0, 3))
     wf = w[fy0:fy1, fx0:fx1]
-    gain = np.sqrt(np.maximum(np.float32(1.0) - (np.float32(1.0) - wf) ** 2, np.float32(0.0)))
+    gain = np.float32(1.0) - wf  # sqrt(max(1 - (1 - w)^2, 0)), in place
+    np.multiply(gain, gain, out=gain)
+    np.subtract(np.float32(1.0), gain, out=gain)
+    np.sqrt(np.maximum(gain, np.float32(0.0), out=gain), out=gain)
     noise = cv2.multiply(cv2.transform(z, _chol3(cov + 1e-9 * np.eye(3))), cv2.merge([gain, gain, gain]))
     part = np.zeros(base.shape, np.float32)  # the noise over the measured box
     ny0, ny1, nx0, nx1 = max(y0, fy0), min(y1, fy1), max(x0, fx0), min(x1, fx1)
@@ -379,11 +383,13 @@ def _match_blur_sigma(logo_gray, alpha, valid, target, max_sigma):
     1/sharpness^2 grows about linearly in sigma^2, so a secant search on u = sigma^2 of
     F(u) = 1/sharpness^2 - 1/target^2 converges in two or three steps."""
 
+    weighted = logo_gray * alpha
+
     def inv_sq(u):
         g = logo_gray
         if u > 0:
             blur = gaussian(math.sqrt(u))
-            g = blur(logo_gray * alpha) / np.maximum(blur(alpha), 1e-3)  # read only inside the logo
+            g = blur(weighted) / np.maximum(blur(alpha), 1e-3)  # read only inside the logo
         lap_e, grad_e = energies(g, valid)
         return grad_e / max(lap_e, 1e-12)
 
@@ -420,8 +426,8 @@ def match_optics(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray
         ring, inner = interior(near & (dist > 2)), interior(inner_mask(alpha, 2))
         if inner.any():
             # the ring's content sharpness (its noise removed) against the logo's (artwork: clean)
-            target = signal_sharpness(*energies(to_gray(canvas_roi), ring),
-                                       _gray_noise_var(canvas_roi, interior(near, 2)))
+            gray = to_gray(canvas_roi)
+            target = signal_sharpness(*energies(gray, ring), _gray_noise_var(gray, interior(near, 2)))
             if not math.isnan(target):  # else: no structure around the logo to read a blur from
                 sigma = _match_blur_sigma(to_gray(out), alpha, inner, target, p.max_blur_sigma)
                 if sigma >= 0.2:
