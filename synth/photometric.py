@@ -234,7 +234,9 @@ def relight(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray, par
     if p.gamma != 1.0:
         lut = (255.0 * np.linspace(0.0, 1.0, _GAMMA_STEPS + 1) ** p.gamma).astype(np.float32)
         clip_to(out, 255.0, out=out)
-        out = lut.take((out * np.float32(_GAMMA_STEPS / 255.0) + np.float32(0.5)).astype(np.int32))
+        idx = out * np.float32(_GAMMA_STEPS / 255.0)
+        idx += np.float32(0.5)
+        out = lut.take(idx.astype(np.intp))  # (take converts any other index type to intp first)
     if p.contrast != 1.0 or p.brightness != 0.0:  # contrast about the logo's mean luminance
         g = to_gray(clip_to(out, 255.0))
         m = float(cv2.sumElems(g * alpha)[0]) / max(float(cv2.sumElems(alpha)[0]), 1e-6)
