@@ -231,10 +231,12 @@ def _seamless_clone(src, dst, mask, mixed):
         return np.floor(clip_to(dst, 255.0))
     lam = ((2.0 * np.cos(np.pi * np.arange(1, n + 1) / (n + 1)) - 2.0)[:, None]
            + (2.0 * np.cos(np.pi * np.arange(1, m + 1) / (m + 1)) - 2.0)[None, :]).astype(np.float32)
-    f = scipy.fft.dstn(rhs, type=1, axes=(0, 1), workers=1)
-    f /= cv2.merge([lam, lam, lam])
+    # channel planes first: the same transforms over (rows, columns) of each channel, run on contiguous
+    # lines (up to twice as fast as over a last axis of 3)
+    f = scipy.fft.dstn(np.stack(cv2.split(rhs)), type=1, axes=(1, 2), workers=1)
+    f /= lam
     out = dst.copy()
-    out[1:-1, 1:-1] += scipy.fft.idstn(f, type=1, axes=(0, 1), workers=1)
+    out[1:-1, 1:-1] += cv2.merge(list(scipy.fft.idstn(f, type=1, axes=(1, 2), workers=1)))
     return np.floor(clip_to(out, 255.0, out=out), out=out)
 
 
