@@ -358,12 +358,15 @@ def _sensor(out, w, m, bg_sigma, bg_var_c, seed, residuals=None) -> None:
 def _masked_filter(img, weight, blur):
     """Normalised convolution: blur(img * w) / blur(w); img kept where blur(w) is ~0."""
     den = blur(weight)
-    keep = (den <= 1e-3).astype(np.float32)
-    inv = (1.0 - keep) / np.maximum(den, 1e-3)
+    inv = np.float32(1.0) / np.maximum(den, 1e-3)
     if img.ndim == 3:
-        inv, keep = cv2.merge([inv, inv, inv]), cv2.merge([keep, keep, keep])
-        weight = cv2.merge([weight, weight, weight])
-    return blur(img * weight) * inv + img * keep
+        out = blur(img * cv2.merge([weight, weight, weight])) * cv2.merge([inv, inv, inv])
+    else:
+        out = blur(img * weight) * inv
+    far = den <= 1e-3
+    if far.any():  # img itself there (what blur x 0 + img x 1 gave; written over, not added)
+        out = cv2.copyTo(np.ascontiguousarray(img), far.view(np.uint8), out)
+    return out
 
 
 def _motion_kernel(length, angle_deg):
