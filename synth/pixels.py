@@ -4,7 +4,7 @@ thousands of times per run; issue 14 item 6, keep generation fast). No synth imp
 - `channel_sum(q)`: q.sum(axis=2) of an (h, w, c) float32 array, c < 8. numpy reduces so short a last
   axis in order, ((q0 + q1) + q2) + ..., through its generic reduction loop, about ten times slower
   than the c - 1 adds of whole planes.
-- `clip_to(a, hi, out)`: np.clip(a, 0, hi) of a float32 image (h, w) or (h, w, c <= 4) with two
+- `clip_to(a, hi, out)`: np.clip(a, 0, hi) of a float32 image (h, w) or (h, w, 2 to 4) with two
   OpenCV thresholds (TRUNC at hi, then TOZERO at 0), about three times faster than np.clip; the
   same values (only a -0.0 comes out +0.0, which no later step tells apart). `out=a` clips in place.
 """
@@ -27,9 +27,10 @@ def channel_sum(q: np.ndarray) -> np.ndarray:
 
 
 def _cv_image(a: np.ndarray) -> bool:
-    """Whether OpenCV reads `a` as an image in place: float32, 2-D or 3-D with at most 4 channels,
-    pixels and channels packed (rows may be strided, as in a crop)."""
-    if a.dtype != np.float32 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] > 4) or a.size == 0:
+    """Whether OpenCV reads `a` as an image in place and gives back its shape: float32, 2-D or 3-D with
+    2 to 4 channels (OpenCV returns one channel as 2-D), pixels and channels packed (rows may be
+    strided, as in a crop)."""
+    if a.dtype != np.float32 or a.ndim not in (2, 3) or (a.ndim == 3 and not 2 <= a.shape[2] <= 4) or a.size == 0:
         return False
     item = a.itemsize
     return a.strides[-1] == item and (a.ndim == 2 or a.strides[1] == a.shape[2] * item)
