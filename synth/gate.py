@@ -317,12 +317,13 @@ def _edge_contrast(ref_g, back: np.ndarray, keep: np.ndarray) -> float:
     if ys.size > MAX_EDGE_SAMPLES:  # a median needs no more: an even stride over them
         step = -(-ys.size // MAX_EDGE_SAMPLES)
         ys, xs = ys[::step], xs[::step]
-    theta = 0.5 * np.arctan2(2.0 * jxy[ys, xs], jxx[ys, xs] - jyy[ys, xs])
+    at = ys * mag.shape[1] + xs  # flat positions: take is faster than 2-D fancy indexing
+    theta = 0.5 * np.arctan2(2.0 * jxy.ravel().take(at), jxx.ravel().take(at) - jyy.ravel().take(at))
     cx, cy = np.cos(theta), np.sin(theta)
     # the edges' centre lines: pixels whose magnitude is not below either neighbour across the edge
     nb = cv2.remap(mag, np.stack([xs + cx, xs - cx]).astype(np.float32),
                    np.stack([ys + cy, ys - cy]).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    ridge = mag[ys, xs] >= nb.max(axis=0)
+    ridge = mag.ravel().take(at) >= nb.max(axis=0)
     if not ridge.any():
         return 0.0
     xs, ys, cx, cy = xs[ridge], ys[ridge], cx[ridge] * EDGE_STEP_PX, cy[ridge] * EDGE_STEP_PX
