@@ -308,8 +308,17 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed, resid3=None) 
     part = np.zeros(base.shape, np.float32)  # the noise over the measured box
     ny0, ny1, nx0, nx1 = max(y0, fy0), min(y1, fy1), max(x0, fx0), min(x1, fx1)
     part[ny0 - y0:ny1 - y0, nx0 - x0:nx1 - x0] = noise[ny0 - fy0:ny1 - fy0, nx0 - fx0:nx1 - fx0]
-    scale = _solve_increasing(lambda t: _reading(base + np.float32(t) * part, m_box) - bg_sigma,
-                              y_now - bg_sigma, math.sqrt(vy), 4.0 * math.sqrt(vy), NOISE_MATCH_TOL * bg_sigma)
+    at, buf = np.flatnonzero(m_box), np.empty(base.shape, np.float32)
+
+    def reading(t):  # _reading(base + t x part, m_box), in one buffer: the same bits
+        np.multiply(part, np.float32(t), out=buf)
+        np.add(buf, base, out=buf)  # (t x part + base: addition commutes exactly)
+        np.add(buf, np.float32(0.5), out=buf)  # stored(): + 0.5, clipped, truncated
+        gray = cv2.cvtColor(clip_to(buf, 255.0, out=buf).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        return _mad_sigma_8bit(_residual(gray).ravel().take(at)) - bg_sigma
+
+    scale = _solve_increasing(reading, y_now - bg_sigma, math.sqrt(vy), 4.0 * math.sqrt(vy),
+                              NOISE_MATCH_TOL * bg_sigma)
     out[fy0:fy1, fx0:fx1] += np.float32(scale) * noise
 
 
