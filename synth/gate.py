@@ -223,7 +223,7 @@ def _contrast(lab: np.ndarray, vis: np.ndarray, ring_px: int) -> float:
     s_all = _window_sums(cv2.integral(lab), ys, xs, ring_px)
     diff = s_in / n_in[:, None] - (s_all - s_in) / n_out[:, None]
     diff *= _LAB8_UNITS
-    return float(np.sqrt((diff * diff).sum(axis=1)).mean() / 100.0)
+    return float(np.sqrt(channel_sum(diff * diff)).mean() / 100.0)
 
 
 def _fill_in(lab: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -330,7 +330,7 @@ def _edge_contrast(ref_g, back: np.ndarray, keep: np.ndarray) -> float:
     sides = cv2.remap(back, np.stack([xs + cx, xs - cx]).astype(np.float32),
                       np.stack([ys + cy, ys - cy]).astype(np.float32), cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REPLICATE)
-    step = np.sqrt(((sides[0] - sides[1]) ** 2).sum(axis=1))
+    step = np.sqrt(channel_sum((sides[0] - sides[1]) ** 2))
     return float(np.median(step)) / 100.0
 
 

@@ -1,9 +1,9 @@
 """Pixel-array helpers that give numpy's results bit for bit, faster (the render path calls them
 thousands of times per run; issue 14 item 6, keep generation fast). No synth imports: any module may use them.
 
-- `channel_sum(q)`: q.sum(axis=2) of an (h, w, c) float32 array, c < 8. numpy reduces so short a last
-  axis in order, ((q0 + q1) + q2) + ..., through its generic reduction loop, about ten times slower
-  than the c - 1 adds of whole planes.
+- `channel_sum(q)`: q.sum(axis=-1) of an (..., c) array, c < 8 (an image's channels, points'
+  coordinates). numpy reduces so short a last axis in order, ((q0 + q1) + q2) + ..., through its
+  generic reduction loop, about ten times slower than the c - 1 adds of whole planes.
 - `clip_to(a, hi, out)`: np.clip(a, 0, hi) of a float32 image (h, w) or (h, w, 2 to 4) with two
   OpenCV thresholds (TRUNC at hi, then TOZERO at 0), about three times faster than np.clip; the
   same values (only a -0.0 comes out +0.0, which no later step tells apart). `out=a` clips in place.
@@ -16,12 +16,12 @@ import numpy as np
 
 
 def channel_sum(q: np.ndarray) -> np.ndarray:
-    """q.sum(axis=2) of an (h, w, c) array, c < 8, in numpy's order ((q0 + q1) + q2) + ...: the same bits.
+    """q.sum(axis=-1) of an (..., c) array, c < 8, in numpy's order ((q0 + q1) + q2) + ...: the same bits.
     (numpy sums 8 or more pairwise, in another order: np.sum itself then.)"""
-    if q.ndim != 3 or q.shape[2] >= 8:
-        return q.sum(axis=2)
-    out = q[..., 0] + q[..., 1] if q.shape[2] > 1 else q[..., 0].copy()
-    for c in range(2, q.shape[2]):
+    if q.ndim < 2 or q.shape[-1] >= 8:
+        return q.sum(axis=-1)
+    out = q[..., 0] + q[..., 1] if q.shape[-1] > 1 else q[..., 0].copy()
+    for c in range(2, q.shape[-1]):
         out += q[..., c]
     return out
 

@@ -56,3 +56,11 @@ def test_clip_to_refuses_an_out_that_is_not_its_input():
     a = np.zeros((4, 4), np.float32)
     with pytest.raises(ValueError, match="out must be None or the input"):
         clip_to(a, 1.0, out=np.zeros((4, 4), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_sum_of_points_rows_has_the_bits_of_numpy_sum(dtype):
+    rng = np.random.default_rng(11)
+    for c in (2, 3, 4):
+        q = (rng.standard_normal((5000, c)) * 91.7).astype(dtype)
+        assert np.array_equal(channel_sum(q), q.sum(axis=1))
