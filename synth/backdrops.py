@@ -41,11 +41,12 @@ def fit_background(bg: np.ndarray, variant: int, out_hw) -> np.ndarray:
 
 def _entry_bytes(fitted: np.ndarray, surf) -> int:
     """Memory of a cached backdrop: its pixels, its analysis's maps, and what placement derives
-    from them later (an obstacle map and candidate centres, counted as one more edge map)."""
+    from them later (an obstacle map, the same grown by its margin, and candidate centres, counted
+    as one more edge map)."""
     if surf is None:
         return fitted.nbytes
     maps = (surf.labels, surf.edges, surf.boundaries, surf.distance_to_edge)
-    return fitted.nbytes + sum(m.nbytes for m in maps) + 2 * surf.edges.nbytes
+    return fitted.nbytes + sum(m.nbytes for m in maps) + 3 * surf.edges.nbytes
 
 
 @functools.lru_cache(maxsize=1)

@@ -47,6 +47,7 @@ import numpy as np
 import scipy.fft
 
 from synth.errors import ConfigError, InputImageError, check_range_pair
+from synth.pixels import clip_to
 
 BLEND_MODES = ("hard", "feather", "poisson", "laplacian")
 ALPHA_EPS = 0.01
@@ -158,7 +159,7 @@ def _feather_alpha(alpha, radius, at_border=(False, False, False, False)):
     if sigma >= 0.3:
         k = 2 * int(math.ceil(3 * sigma)) + 1
         a = cv2.GaussianBlur(a, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
-    return np.clip(a, 0.0, 1.0)
+    return clip_to(a, 1.0)
 
 
 def _expand(roi, margin, H, W):
@@ -227,14 +228,16 @@ def _seamless_clone(src, dst, mask, mixed):
     rhs = (cv2.filter2D(gx, -1, _DIV_X) + cv2.filter2D(gy, -1, _DIV_Y))[1:-1, 1:-1]
     n, m = h - 2, w - 2
     if n <= 0 or m <= 0:
-        return np.floor(np.clip(dst, 0.0, 255.0))
+        return np.floor(clip_to(dst, 255.0))
     lam = ((2.0 * np.cos(np.pi * np.arange(1, n + 1) / (n + 1)) - 2.0)[:, None]
            + (2.0 * np.cos(np.pi * np.arange(1, m + 1) / (m + 1)) - 2.0)[None, :]).astype(np.float32)
-    f = scipy.fft.dstn(rhs, type=1, axes=(0, 1), workers=1)
-    f /= cv2.merge([lam, lam, lam])
+    # channel planes first: the same transforms over (rows, columns) of each channel, run on contiguous
+    # lines (up to twice as fast as over a last axis of 3)
+    f = scipy.fft.dstn(np.stack(cv2.split(rhs)), type=1, axes=(1, 2), workers=1)
+    f /= lam
     out = dst.copy()
-    out[1:-1, 1:-1] += scipy.fft.idstn(f, type=1, axes=(0, 1), workers=1)
-    return np.floor(np.clip(out, 0.0, 255.0, out=out), out=out)
+    out[1:-1, 1:-1] += cv2.merge(list(scipy.fft.idstn(f, type=1, axes=(1, 2), workers=1)))
+    return np.floor(clip_to(out, 255.0, out=out), out=out)
 
 
 def _poisson(canvas, logo_rgb, alpha, roi, params):
@@ -250,7 +253,7 @@ def _poisson(canvas, logo_rgb, alpha, roi, params):
     surround = np.float32(cv2.mean(dst, mask=band)[:3])
     a3 = cv2.merge([a, a, a])
     src = surround * (1.0 - a3) + _in_crop(roi, crop, logo_rgb, 0.0) * a3
-    q8 = lambda x: np.floor(np.clip(x + 0.5, 0, 255))  # noqa: E731  (the 8-bit images OpenCV's clone reads)
+    q8 = lambda x: np.floor(clip_to(x + np.float32(0.5), 255.0))  # noqa: E731  (the 8-bit images OpenCV's clone reads)
     bx, by, bw, bh = cv2.boundingRect(mask)
     rect = (slice(by, by + bh), slice(bx, bx + bw))
     out = _seamless_clone(q8(src[rect]), q8(dst[rect]), mask[rect], params.poisson_mixed)
@@ -262,9 +265,9 @@ def _poisson(canvas, logo_rgb, alpha, roi, params):
         k = 2 * int(math.ceil(3 * POISSON_DETAIL_SIGMA)) + 1
         fine = lambda x: x - cv2.GaussianBlur(x, (k, k), POISSON_DETAIL_SIGMA)  # noqa: E731
         near = cv2.dilate(a[by:by + bh, bx:bx + bw], _disc(POISSON_EDGE_PX))
-        w = np.clip(1.0 - near, 0.0, 1.0) * mask[by:by + bh, bx:bx + bw]
+        w = clip_to(1.0 - near, 1.0) * mask[by:by + bh, bx:bx + bw]
         out += (fine(d) - fine(out)) * cv2.merge([w, w, w])
-    canvas[cy0 + by:cy0 + by + bh, cx0 + bx:cx0 + bx + bw] = np.clip(out, 0.0, 255.0)
+    canvas[cy0 + by:cy0 + by + bh, cx0 + bx:cx0 + bx + bw] = clip_to(out, 255.0, out=out)
 
 
 def _pyramid_blend_delta(delta, mask, levels):
@@ -293,7 +296,7 @@ def _laplacian(canvas, logo_rgb, alpha, roi, levels):
     a = _in_crop(roi, crop, alpha, 0.0)
     delta = np.zeros(bg.shape, np.float32)  # hard composite - background: zero off the footprint
     delta[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = (logo_rgb - canvas[y0:y1, x0:x1]) * cv2.merge([alpha] * 3)
-    canvas[cy0:cy1, cx0:cx1] = np.clip(bg + _pyramid_blend_delta(delta, a, levels), 0.0, 255.0)
+    canvas[cy0:cy1, cx0:cx1] = clip_to(bg + _pyramid_blend_delta(delta, a, levels), 255.0)
 
 
 # ---------------------------------------------------------------- blend
@@ -312,7 +315,7 @@ def blend(canvas: np.ndarray, logo_rgb: np.ndarray, alpha: np.ndarray, roi, para
             H, W = canvas.shape[:2]
             a = _feather_alpha(alpha, params.feather_radius, (y0 == 0, x0 == 0, y1 == H, x1 == W))
         else:
-            a = (alpha >= 0.5).astype(np.float32) if params.hard_binary else np.clip(alpha, 0.0, 1.0)
+            a = (alpha >= 0.5).astype(np.float32) if params.hard_binary else clip_to(alpha, 1.0)
         region = out[y0:y1, x0:x1]
         region += (logo_rgb - region) * cv2.merge([a, a, a])
         return out, a
@@ -320,4 +323,4 @@ def blend(canvas: np.ndarray, logo_rgb: np.ndarray, alpha: np.ndarray, roi, para
         _poisson(out, logo_rgb, alpha, roi, params)
     else:
         _laplacian(out, logo_rgb, alpha, roi, params.laplacian_levels)
-    return out, np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    return out, clip_to(alpha, 1.0).astype(np.float32)

@@ -62,6 +62,7 @@ from synth.errors import check_field_int as _check_int, check_field_number as _c
     check_field_pair as _check_range
 from synth.measure import (ALPHA_EPS, HP, HP_NORM, LUMA, check_inputs, distance_outside, energies,
                            footprint_box, gaussian, inner_mask, interior, mad_sigma, signal_sharpness, to_gray)
+from synth.pixels import clip_to
 
 _LUMA_SQ = float(sum(w * w for w in LUMA))  # gray variance of unit independent per-channel noise
 FLAT_TOL = 3.0  # gray levels: an HP residual under this (or under CLIP_SIGMAS noise sigmas) is flat signal
@@ -112,16 +113,17 @@ def sample_camera(rng: np.random.Generator, cfg: CameraConfig) -> CameraParams:
 
 # ---------------------------------------------------------------- noise readings
 
-def _gray_noise_var(rgb, valid):
-    """Gray noise variance over the valid pixels (every other row and column of them: the MAD of a few
-    thousand samples is within a few per cent), texture included: what the blur match subtracts."""
-    r = cv2.filter2D(to_gray(rgb), -1, HP)[::2, ::2]
+def _gray_noise_var(gray, valid):
+    """Gray noise variance of a gray image (`to_gray`) over the valid pixels (every other row and column
+    of them: the MAD of a few thousand samples is within a few per cent), texture included: what the
+    blur match subtracts."""
+    r = cv2.filter2D(gray, -1, HP)[::2, ::2]
     return mad_sigma(r[valid[::2, ::2]]) ** 2
 
 
 def stored(rgb: np.ndarray) -> np.ndarray:
     """A float image as the composite stores it: rounded to uint8 (synth.scene rounds the same way)."""
-    return np.clip(rgb + np.float32(0.5), 0, 255).astype(np.uint8)
+    return clip_to(rgb + np.float32(0.5), 255.0, out=None).astype(np.uint8)
 
 
 def _residual(img: np.ndarray) -> np.ndarray:
@@ -203,7 +205,8 @@ def _background_noise(image: np.ndarray, dist: np.ndarray, context_px: int, resi
 def _channels_sigma(resid3: np.ndarray, m: np.ndarray) -> float:
     """mad_sigma of the (h, w, 3) residual of a stored image over the pixels of m, all three channels
     pooled: the same median as mad_sigma(resid3[m]), indexing one plane at a time (several times faster)."""
-    return _mad_sigma_8bit(np.concatenate([c[m] for c in cv2.split(resid3)]))
+    at = np.flatnonzero(m)  # found once for the three planes
+    return _mad_sigma_8bit(np.concatenate([c.ravel().take(at) for c in cv2.split(resid3)]))
 
 
 def _flat_inner(artwork: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -297,13 +300,25 @@ def _add_matched_noise(out, w, m, y_now, bg_sigma, bg_var_c, seed, resid3=None) 
     cov = (s2 * np.ones((3, 3)) + i2 * np.eye(3)) / gray_var  # unit gray variance
     z = _gaussian_noise(np.random.default_rng(seed), (fy1 - fy0, fx1 - fx0, 3))
     wf = w[fy0:fy1, fx0:fx1]
-    gain = np.sqrt(np.maximum(np.float32(1.0) - (np.float32(1.0) - wf) ** 2, np.float32(0.0)))
+    gain = np.float32(1.0) - wf  # sqrt(max(1 - (1 - w)^2, 0)), in place
+    np.multiply(gain, gain, out=gain)
+    np.subtract(np.float32(1.0), gain, out=gain)
+    np.sqrt(np.maximum(gain, np.float32(0.0), out=gain), out=gain)
     noise = cv2.multiply(cv2.transform(z, _chol3(cov + 1e-9 * np.eye(3))), cv2.merge([gain, gain, gain]))
     part = np.zeros(base.shape, np.float32)  # the noise over the measured box
     ny0, ny1, nx0, nx1 = max(y0, fy0), min(y1, fy1), max(x0, fx0), min(x1, fx1)
     part[ny0 - y0:ny1 - y0, nx0 - x0:nx1 - x0] = noise[ny0 - fy0:ny1 - fy0, nx0 - fx0:nx1 - fx0]
-    scale = _solve_increasing(lambda t: _reading(base + np.float32(t) * part, m_box) - bg_sigma,
-                              y_now - bg_sigma, math.sqrt(vy), 4.0 * math.sqrt(vy), NOISE_MATCH_TOL * bg_sigma)
+    at, buf = np.flatnonzero(m_box), np.empty(base.shape, np.float32)
+
+    def reading(t):  # _reading(base + t x part, m_box), in one buffer: the same bits
+        np.multiply(part, np.float32(t), out=buf)
+        np.add(buf, base, out=buf)  # (t x part + base: addition commutes exactly)
+        np.add(buf, np.float32(0.5), out=buf)  # stored(): + 0.5, clipped, truncated
+        gray = cv2.cvtColor(clip_to(buf, 255.0, out=buf).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        return _mad_sigma_8bit(_residual(gray).ravel().take(at)) - bg_sigma
+
+    scale = _solve_increasing(reading, y_now - bg_sigma, math.sqrt(vy), 4.0 * math.sqrt(vy),
+                              NOISE_MATCH_TOL * bg_sigma)
     out[fy0:fy1, fx0:fx1] += np.float32(scale) * noise
 
 
@@ -320,7 +335,7 @@ def match_sensor(composite: np.ndarray, alpha: np.ndarray, params: CameraParams,
     check_inputs(alpha, composite=composite)
     if artwork is not None:
         check_inputs(alpha, artwork=artwork)
-    out = np.clip(composite, np.float32(0.0), np.float32(255.0))  # a new float32 array (checked above)
+    out = clip_to(composite, 255.0)  # a new float32 array (checked above)
     foot = alpha > ALPHA_EPS
     if not params.match_noise or not foot.any():
         return out
@@ -329,9 +344,9 @@ def match_sensor(composite: np.ndarray, alpha: np.ndarray, params: CameraParams,
     crop, a = out[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
     residuals = _stored_residuals(crop)  # what each reading before the noise is added reads
     bg_sigma, bg_var_c = _background_noise(crop, distance_outside(a), params.context_px, residuals)
-    _sensor(crop, np.clip(a, 0.0, 1.0), _flat_inner(crop if artwork is None else artwork[y0:y1, x0:x1], a),
+    _sensor(crop, clip_to(a, 1.0), _flat_inner(crop if artwork is None else artwork[y0:y1, x0:x1], a),
             bg_sigma, bg_var_c, params.noise_seed, residuals)
-    return np.clip(out, 0.0, 255.0, out=out)
+    return clip_to(out, 255.0, out=out)
 
 
 def _sensor(out, w, m, bg_sigma, bg_var_c, seed, residuals=None) -> None:
@@ -353,12 +368,15 @@ def _sensor(out, w, m, bg_sigma, bg_var_c, seed, residuals=None) -> None:
 def _masked_filter(img, weight, blur):
     """Normalised convolution: blur(img * w) / blur(w); img kept where blur(w) is ~0."""
     den = blur(weight)
-    keep = (den <= 1e-3).astype(np.float32)
-    inv = (1.0 - keep) / np.maximum(den, 1e-3)
+    inv = np.float32(1.0) / np.maximum(den, 1e-3)
     if img.ndim == 3:
-        inv, keep = cv2.merge([inv, inv, inv]), cv2.merge([keep, keep, keep])
-        weight = cv2.merge([weight, weight, weight])
-    return blur(img * weight) * inv + img * keep
+        out = blur(img * cv2.merge([weight, weight, weight])) * cv2.merge([inv, inv, inv])
+    else:
+        out = blur(img * weight) * inv
+    far = den <= 1e-3
+    if far.any():  # img itself there (what blur x 0 + img x 1 gave; written over, not added)
+        out = cv2.copyTo(np.ascontiguousarray(img), far.view(np.uint8), out)
+    return out
 
 
 def _motion_kernel(length, angle_deg):
@@ -382,11 +400,13 @@ def _match_blur_sigma(logo_gray, alpha, valid, target, max_sigma):
     1/sharpness^2 grows about linearly in sigma^2, so a secant search on u = sigma^2 of
     F(u) = 1/sharpness^2 - 1/target^2 converges in two or three steps."""
 
+    weighted = logo_gray * alpha
+
     def inv_sq(u):
         g = logo_gray
         if u > 0:
             blur = gaussian(math.sqrt(u))
-            g = blur(logo_gray * alpha) / np.maximum(blur(alpha), 1e-3)  # read only inside the logo
+            g = blur(weighted) / np.maximum(blur(alpha), 1e-3)  # read only inside the logo
         lap_e, grad_e = energies(g, valid)
         return grad_e / max(lap_e, 1e-12)
 
@@ -423,17 +443,17 @@ def match_optics(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray
         ring, inner = interior(near & (dist > 2)), interior(inner_mask(alpha, 2))
         if inner.any():
             # the ring's content sharpness (its noise removed) against the logo's (artwork: clean)
-            target = signal_sharpness(*energies(to_gray(canvas_roi), ring),
-                                       _gray_noise_var(canvas_roi, interior(near, 2)))
+            gray = to_gray(canvas_roi)
+            target = signal_sharpness(*energies(gray, ring), _gray_noise_var(gray, interior(near, 2)))
             if not math.isnan(target):  # else: no structure around the logo to read a blur from
                 sigma = _match_blur_sigma(to_gray(out), alpha, inner, target, p.max_blur_sigma)
                 if sigma >= 0.2:
                     blur = gaussian(sigma)
-                    out, a = _masked_filter(out, alpha, blur), np.clip(blur(a), 0, 1)
+                    out, a = _masked_filter(out, alpha, blur), clip_to(blur(a), 1.0)
     if p.motion_blur and p.motion_length > 1:
         k = _motion_kernel(p.motion_length, p.motion_angle)
         blur = lambda x: cv2.filter2D(x, -1, k)  # noqa: E731
-        out, a = _masked_filter(out, a, blur), np.clip(blur(a), 0, 1)
+        out, a = _masked_filter(out, a, blur), clip_to(blur(a), 1.0)
     return out, a
 
 

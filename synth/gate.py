@@ -71,6 +71,7 @@ import numpy as np
 
 from synth.boxes import VISIBLE_ALPHA
 from synth.errors import ConfigError, InputImageError
+from synth.pixels import channel_sum
 from synth.structure import (BAND_PX, MARGIN_PX, MAX_WORK_SIDE, MID_GREY, check_logo, colourway_identity,  # noqa: F401
                              fine_width, gradients, lab_alpha, over, band_and_interior, structure_score)
 
@@ -83,6 +84,10 @@ MAX_EDGE_SAMPLES = 3000  # edge pixels read by edge_contrast, at most
 EDGE_STEP_PX = 1.0  # px either side of an edge where the composite is read
 _LOWPASS_SIDE = 32  # the surround's fill-in runs on a grid of at most this longer side
 _LAB8_UNITS = np.array([100.0 / 255.0, 1.0, 1.0])  # OpenCV's 8-bit Lab (L x 2.55, a, b + 128) to CIELAB units
+# the same per 8-bit value, as a cv2.LUT table: float32(v) x float32(100 / 255), v - 128, v - 128
+_LAB8_TABLE = cv2.merge([np.arange(256, dtype=np.float32) * np.float32(_LAB8_UNITS[0]),
+                         np.arange(256, dtype=np.float32) - np.float32(128.0),
+                         np.arange(256, dtype=np.float32) - np.float32(128.0)]).reshape(256, 1, 3)
 
 
 @dataclass(frozen=True)
@@ -191,9 +196,12 @@ def _project(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
 def _window_sums(integral: np.ndarray, ys: np.ndarray, xs: np.ndarray, r: int) -> np.ndarray:
     """Sums over the (2r+1)^2 windows centred on (ys, xs), clipped to the image, from cv2.integral."""
     h, w = integral.shape[0] - 1, integral.shape[1] - 1
-    ya, yb = np.maximum(ys - r, 0), np.minimum(ys + r + 1, h)
+    ya, yb = np.maximum(ys - r, 0) * (w + 1), np.minimum(ys + r + 1, h) * (w + 1)
     xa, xb = np.maximum(xs - r, 0), np.minimum(xs + r + 1, w)
-    return integral[yb, xb] - integral[ya, xb] - integral[yb, xa] + integral[ya, xa]
+    # rows of the flattened table (one take per corner; 2-D fancy indexing is several times slower)
+    flat = integral.reshape((h + 1) * (w + 1), -1) if integral.ndim == 3 else integral.ravel()
+    return (flat.take(yb + xb, axis=0) - flat.take(ya + xb, axis=0) - flat.take(yb + xa, axis=0)
+            + flat.take(ya + xa, axis=0))
 
 
 def _contrast(lab: np.ndarray, vis: np.ndarray, ring_px: int) -> float:
@@ -215,7 +223,7 @@ def _contrast(lab: np.ndarray, vis: np.ndarray, ring_px: int) -> float:
     s_all = _window_sums(cv2.integral(lab), ys, xs, ring_px)
     diff = s_in / n_in[:, None] - (s_all - s_in) / n_out[:, None]
     diff *= _LAB8_UNITS
-    return float(np.sqrt((diff * diff).sum(axis=1)).mean() / 100.0)
+    return float(np.sqrt(channel_sum(diff * diff)).mean() / 100.0)
 
 
 def _fill_in(lab: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -237,8 +245,8 @@ def _fill_in(lab: np.ndarray, known: np.ndarray) -> np.ndarray:
     filled = small[..., :3] / den
     if small[..., 3].max() < 1e-4:  # too far from any known pixel for the blur: the known mean
         filled[...] = lab[known].mean(axis=0)
-    filled = cv2.resize(filled, (ws * q, hs * q), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    return np.where(known[..., None], lab, filled).astype(np.float32)
+    filled = np.ascontiguousarray(cv2.resize(filled, (ws * q, hs * q), interpolation=cv2.INTER_LINEAR)[:h, :w])
+    return cv2.copyTo(lab, known.view(np.uint8), filled)  # lab where known (np.where, per pixel)
 
 
 def _working(logo: PreparedLogo, quad_area: float):
@@ -267,9 +275,7 @@ def _match(logo: PreparedLogo, H_roi, lab_roi, vis_roi, quad_area) -> float:
     M = H_roi @ S_c @ T
     size = (ww + 2 * m, wh + 2 * m)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    back = cv2.warpPerspective(lab_roi, M, size, flags=flags, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    back *= np.float32(_LAB8_UNITS[0]), 1.0, 1.0
-    back -= (0.0, 128.0, 128.0)
+    back = cv2.LUT(cv2.warpPerspective(lab_roi, M, size, flags=flags, borderMode=cv2.BORDER_REPLICATE), _LAB8_TABLE)
     vis_back = cv2.warpPerspective(vis_roi, M, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     valid = cv2.warpPerspective(np.ones(lab_roi.shape[:2], np.uint8), M, size,
                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
@@ -298,9 +304,9 @@ def _edge_contrast(ref_g, back: np.ndarray, keep: np.ndarray) -> float:
     EDGE_STEP_PX to either side of the pixel across the edge (the structure tensor's direction):
     the contrast a person sees across the artwork's edges, outline and inner pattern alike."""
     gx, gy = ref_g
-    jxx = (gx * gx).sum(axis=2)
-    jyy = (gy * gy).sum(axis=2)
-    jxy = (gx * gy).sum(axis=2)
+    jxx = channel_sum(gx * gx)
+    jyy = channel_sum(gy * gy)
+    jxy = channel_sum(gx * gy)
     mag = np.sqrt(jxx + jyy)
     if np.count_nonzero(keep) < 4:
         return 0.0
@@ -311,19 +317,20 @@ def _edge_contrast(ref_g, back: np.ndarray, keep: np.ndarray) -> float:
     if ys.size > MAX_EDGE_SAMPLES:  # a median needs no more: an even stride over them
         step = -(-ys.size // MAX_EDGE_SAMPLES)
         ys, xs = ys[::step], xs[::step]
-    theta = 0.5 * np.arctan2(2.0 * jxy[ys, xs], jxx[ys, xs] - jyy[ys, xs])
+    at = ys * mag.shape[1] + xs  # flat positions: take is faster than 2-D fancy indexing
+    theta = 0.5 * np.arctan2(2.0 * jxy.ravel().take(at), jxx.ravel().take(at) - jyy.ravel().take(at))
     cx, cy = np.cos(theta), np.sin(theta)
     # the edges' centre lines: pixels whose magnitude is not below either neighbour across the edge
     nb = cv2.remap(mag, np.stack([xs + cx, xs - cx]).astype(np.float32),
                    np.stack([ys + cy, ys - cy]).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    ridge = mag[ys, xs] >= nb.max(axis=0)
+    ridge = mag.ravel().take(at) >= nb.max(axis=0)
     if not ridge.any():
         return 0.0
     xs, ys, cx, cy = xs[ridge], ys[ridge], cx[ridge] * EDGE_STEP_PX, cy[ridge] * EDGE_STEP_PX
     sides = cv2.remap(back, np.stack([xs + cx, xs - cx]).astype(np.float32),
                       np.stack([ys + cy, ys - cy]).astype(np.float32), cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REPLICATE)
-    step = np.sqrt(((sides[0] - sides[1]) ** 2).sum(axis=1))
+    step = np.sqrt(channel_sum((sides[0] - sides[1]) ** 2))
     return float(np.median(step)) / 100.0
 
 

@@ -32,6 +32,8 @@ import math
 import cv2
 import numpy as np
 
+from synth.pixels import clip_to
+
 # Extra tilt is rendered as seen by a virtual camera this many logo sizes away from the logo.
 TILT_DISTANCE = 3.0
 
@@ -242,9 +244,9 @@ def warp_rgba(logo_rgba: np.ndarray, H: np.ndarray, out_hw, premultiplied: np.nd
     out = cv2.warpPerspective(pre, T @ H, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
     r, g, b, a = cv2.split(out)
-    np.clip(a, 0.0, 1.0, out=a)
+    clip_to(a, 1.0, out=a)
     # straight colour: premultiplied / alpha, 0 where alpha is 0 (per plane: numpy broadcasting over a
     # last axis of 3 is several times slower)
     inv = np.divide(np.float32(1.0), a, out=np.zeros_like(a), where=a > np.float32(1e-6))
     rgb = cv2.merge([r * inv, g * inv, b * inv])
-    return np.clip(rgb, 0, 255, out=rgb), a, (y0, x0, y1, x1)
+    return clip_to(rgb, 255.0, out=rgb), a, (y0, x0, y1, x1)

@@ -57,7 +57,14 @@ _GRAD_NOISE = 2 * 12.0 / 64.0  # E[|grad|^2] of unit white noise with Sobel/8 in
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     """Gray (LUMA weights) of an RGB image, float32 (h, w)."""
-    return cv2.cvtColor(np.ascontiguousarray(rgb, np.float32), cv2.COLOR_RGB2GRAY)
+    if not _packed_float32(rgb):
+        rgb = np.ascontiguousarray(rgb, np.float32)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # (OpenCV reads a crop's strided rows as they are)
+
+
+def _packed_float32(a) -> bool:
+    return (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.ndim == 3 and a.shape[2] == 3
+            and a.strides[2] == 4 and a.strides[1] == 12 and a.strides[0] >= 12 * a.shape[1])
 
 
 def distance_outside(alpha: np.ndarray) -> np.ndarray:

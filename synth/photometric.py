@@ -48,6 +48,7 @@ import numpy as np
 from synth.errors import ConfigError, InputImageError
 from synth.errors import check_field_int as _check_int, check_field_number as _check_value, \
     check_field_pair as _check_range
+from synth.pixels import clip_to
 from synth.measure import (LUMA, check_alpha, check_inputs, distance_outside, footprint_box, gaussian,
                            kernel_size, to_gray)
 
@@ -232,14 +233,16 @@ def relight(logo_rgb: np.ndarray, alpha: np.ndarray, canvas_roi: np.ndarray, par
             out *= scale
     if p.gamma != 1.0:
         lut = (255.0 * np.linspace(0.0, 1.0, _GAMMA_STEPS + 1) ** p.gamma).astype(np.float32)
-        np.clip(out, 0.0, 255.0, out=out)
-        out = lut.take((out * np.float32(_GAMMA_STEPS / 255.0) + np.float32(0.5)).astype(np.int32))
+        clip_to(out, 255.0, out=out)
+        idx = out * np.float32(_GAMMA_STEPS / 255.0)
+        idx += np.float32(0.5)
+        out = lut.take(idx.astype(np.intp))  # (take converts any other index type to intp first)
     if p.contrast != 1.0 or p.brightness != 0.0:  # contrast about the logo's mean luminance
-        g = to_gray(np.clip(out, 0.0, 255.0))
+        g = to_gray(clip_to(out, 255.0))
         m = float(cv2.sumElems(g * alpha)[0]) / max(float(cv2.sumElems(alpha)[0]), 1e-6)
         out *= np.float32(p.contrast)
         out += np.float32(m * (1.0 - p.contrast) + p.brightness)
-    np.clip(out, 0.0, 255.0, out=out)
+    clip_to(out, 255.0, out=out)
     if p.glare and p.glare_strength > 0:  # screen-like: x + g (255 - x)
         h, w = alpha.shape
         cy, cx = y0 + p.glare_y * (y1 - y0), x0 + p.glare_x * (x1 - x0)

@@ -46,6 +46,7 @@ from synth import (blending, boxes as boxlib, camera, colourway, context, contex
 from synth.backdrops import NUM_FIT_VARIANTS, Backdrops
 from synth.boxes import PixelRect
 from synth.inputs import Inputs
+from synth.pixels import clip_to
 from synth.logo_bank import LogoBank
 from synth.settings import Settings
 
@@ -245,6 +246,8 @@ class _Layer:
     changed: PixelRect | None  # the canvas region this object (and its occluder) may have changed
     score: gate.GateScores | None = None  # gate scores when it was pasted (compose), and
     score_rect: PixelRect | None = None  # the region they read: still valid while no later layer touches it
+    score_read: tuple | None = None  # (composite, visible opacity) in score_rect as scored: still valid
+    # while they are unchanged (the score is a function of them, its paste and its own pasted opacity)
 
 
 def pasted_logo(o: ObjectParams, bank: LogoBank):
@@ -303,7 +306,7 @@ def _render_object(canvas: np.ndarray, cutter, o: ObjectParams, bank: LogoBank, 
         sub = camera.match_sensor(sub, share, o.camera, drawn)
     pasted[y0:y1, x0:x1] = eff
     out = canvas.copy()
-    out[Y0:Y1, X0:X1] = np.clip(sub + 0.5, 0, 255).astype(np.uint8)
+    out[Y0:Y1, X0:X1] = clip_to(sub + np.float32(0.5), 255.0).astype(np.uint8)
     occ_alpha = occ_rect = None
     if o.occluder is not None:
         out, occ_alpha = occlusion.render_occluder(out, cutter, o.occluder, inplace=True)
@@ -358,6 +361,14 @@ def _visible_box(v: np.ndarray, rect: PixelRect | None):
     return boxlib.from_pixels(r.y0 + y0, r.x0 + x0, r.y1 + y0, r.x1 + x0, *v.shape)
 
 
+def _reads_unchanged(la: _Layer, canvas: np.ndarray, visible: np.ndarray) -> bool:
+    """Whether the composite and the visible opacity in the region the layer's gate score read
+    (gate.score_region) are still what they were when it was scored: then the score is too."""
+    y0, x0, y1, x1 = la.score_rect
+    rgb, vis = la.score_read
+    return np.array_equal(canvas[y0:y1, x0:x1], rgb) and np.array_equal(visible[y0:y1, x0:x1], vis)
+
+
 def _finish(canvas, layers: list, top: _Top | None = None):
     """Boxes (None when nothing is visible) and final gate scores of the layers: the score a layer
     got when it was pasted is kept while no later layer (nor a distractor) touched the region the
@@ -374,6 +385,8 @@ def _finish(canvas, layers: list, top: _Top | None = None):
                                               for r in (later.changed, later.paste_rect, later.occ_rect)) \
                 and not any(la.score_rect.overlaps(r) for r in top_rects):
             scores.append(la.score)
+        elif la.score_read is not None and _reads_unchanged(la, canvas, v):
+            scores.append(la.score)  # a later layer's region overlaps, but not one pixel the score read changed
         else:
             scores.append(gate.score(la.prepared, la.H, canvas, v, la.pasted))
     return boxes, scores, visible
@@ -486,6 +499,8 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                         key = "gate: " + r.split(":")[0]
                         rejected[key] = rejected.get(key, 0) + 1
                     continue
+                y0, x0, y1, x1 = la.score_rect
+                la.score_read = (trial[y0:y1, x0:x1].copy(), v[y0:y1, x0:x1].copy())
             objects.append(o)
             taken.append(np.asarray(o.quad))
             layers.append(la)

@@ -70,6 +70,7 @@ from scipy import ndimage
 from skimage import segmentation
 
 from synth.errors import InputImageError, check_fields
+from synth.pixels import channel_sum
 # EVIDENCE_VP and EVIDENCE_FRONTAL stay importable from here: they are the values of Region.plane.evidence.
 from synth.surface_plane import (EVIDENCE_FRONTAL, EVIDENCE_VP, Plane,  # noqa: F401
                                  area_on_plane, estimate_plane, line_segments)
@@ -215,7 +216,7 @@ def _gradients(small: np.ndarray, sigma: float):
         lab = cv2.GaussianBlur(lab, (0, 0), sigma)
     dx = cv2.Sobel(lab, cv2.CV_16S, 1, 0)
     dy = cv2.Sobel(lab, cv2.CV_16S, 0, 1)
-    mag = np.sqrt((dx.astype(np.float32) ** 2 + dy.astype(np.float32) ** 2).sum(axis=2)) / 8.0
+    mag = np.sqrt(channel_sum(dx.astype(np.float32) ** 2 + dy.astype(np.float32) ** 2)) / 8.0
     return lab, dx, dy, mag
 
 
@@ -316,7 +317,7 @@ def _texture(lab, dx, dy, mag, cfg):
     # Texture gradient: the height of the feature step that gives the local gradient at this scale.
     gfx = cv2.Sobel(feats, cv2.CV_32F, 1, 0, borderType=cv2.BORDER_REPLICATE)
     gfy = cv2.Sobel(feats, cv2.CV_32F, 0, 1, borderType=cv2.BORDER_REPLICATE)
-    tgrad = np.sqrt((gfx * gfx + gfy * gfy).sum(axis=2)) * (math.sqrt(2 * math.pi) * sig / 8.0)
+    tgrad = np.sqrt(channel_sum(gfx * gfx + gfy * gfy)) * (math.sqrt(2 * math.pi) * sig / 8.0)
     # Watershed of the texture gradient from its flat basins, then merging as in the fine pass.
     flat = cv2.erode((tgrad < cfg.texture_flat).astype(np.uint8), np.ones((3, 3), np.uint8))
     n, cc, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
@@ -390,8 +391,10 @@ def analyse(rgb: np.ndarray, cfg: SurfaceConfig = SurfaceConfig()) -> Surface:
         y1, x1 = min(H, math.ceil(sl[0].stop * sy)), min(W, math.ceil(sl[1].stop * sx))
         # Anchor: the pixel farthest from edges, boundaries and the canvas border.
         rr, cc = np.arange(y0, y1)[:, None], np.arange(x0, x1)[None, :]
-        border = np.minimum(np.minimum(rr + 1, H - rr), np.minimum(cc + 1, W - cc))
-        d = np.minimum(dist[y0:y1, x0:x1], border) * (labels[y0:y1, x0:x1] == i)
+        # (in float32: every value is a float32 distance or a whole number of px, so the same as in float64)
+        border = np.minimum(np.minimum(rr + 1, H - rr), np.minimum(cc + 1, W - cc)).astype(np.float32)
+        d = np.minimum(dist[y0:y1, x0:x1], border)
+        d[labels[y0:y1, x0:x1] != i] = 0.0
         k = int(np.argmax(d))
         ay, ax = y0 + k // (x1 - x0), x0 + k % (x1 - x0)
         plane = estimate_plane(segments, (y0, x0, y1, x1), area, (float(ax), float(ay)), (H, W), cfg,

@@ -248,3 +248,23 @@ def test_the_poisson_solver_gives_what_opencv_seamless_clone_gives(shape, mixed)
     assert diff.max() <= 1.0 and (diff > 0).mean() < 0.03
     # and the clone did something: the logo's red text is in it, the destination's texture is not
     assert np.abs(mine - dst[r].astype(np.float32)).max() > 50
+
+
+@pytest.mark.parametrize("n, m", [(37, 53), (96, 130), (151, 203)])
+def test_channel_first_dst_gives_the_bits_of_the_interleaved_one(n, m):
+    """_seamless_clone solves each channel's Poisson equation with DST-I over planes stacked channel
+    first (contiguous lines, faster); generation's bytes rest on that giving exactly the transforms
+    over an (n, m, 3) array's first two axes that the solver took before."""
+    import scipy.fft
+
+    rng = np.random.default_rng(n * m)
+    rhs = (rng.standard_normal((n + 2, m + 2, 3)) * 40).astype(np.float32)[1:-1, 1:-1]
+    lam = rng.uniform(-8, -0.01, (n, m)).astype(np.float32)
+    f = scipy.fft.dstn(rhs, type=1, axes=(0, 1), workers=1)
+    f /= cv2.merge([lam, lam, lam])
+    interleaved = scipy.fft.idstn(f, type=1, axes=(0, 1), workers=1)
+    g = scipy.fft.dstn(np.stack(cv2.split(rhs)), type=1, axes=(1, 2), workers=1)
+    g /= lam
+    planar = cv2.merge(list(scipy.fft.idstn(g, type=1, axes=(1, 2), workers=1)))
+    assert planar.dtype == interleaved.dtype == np.float32
+    assert np.array_equal(planar, interleaved)

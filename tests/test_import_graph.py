@@ -158,7 +158,8 @@ STAGES = ("synth.surface", "synth.placement", "synth.colourway", "synth.curvatur
           "synth.photometric", "synth.camera", "synth.blending", "synth.occlusion", "synth.cutout", "synth.framing",
           "synth.gate", "synth.structure", "synth.context", "synth.context_draw")
 STAGE_MAY_IMPORT = {"synth.errors", "synth.boxes", "synth.measure", "synth.geometry", "synth.surface",
-                    "synth.surface_plane", "synth.cutout", "synth.colourway", "synth.context", "synth.structure"}
+                    "synth.surface_plane", "synth.cutout", "synth.colourway", "synth.context", "synth.structure",
+                    "synth.pixels"}
 
 
 def test_the_realism_stages_import_only_shared_helpers():

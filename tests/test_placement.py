@@ -242,3 +242,30 @@ def test_footprint_mask_covers_exactly_the_pixels_inside():
     fp = placement.footprint_mask(quad, (60, 40))
     assert fp.sum() == 20 * 30
     assert fp[20:50, 10:30].all()
+
+
+def test_obstacle_check_from_the_grown_map_equals_the_dilated_footprint(halves):
+    """placement.touches_obstacle reads a footprint against the obstacle map grown once per surface
+    when the footprint's margin stays inside its roi: the same answer as dilating the footprint
+    itself (the definition), on footprints near edges, boundaries and the canvas border."""
+    rng = np.random.default_rng(7)
+    obstacles = halves.edges | halves.boundaries
+    h, w = halves.shape
+    answers, fast = set(), 0
+    for _ in range(400):
+        margin = int(rng.integers(0, 6))
+        cx, cy = rng.uniform(-20, w + 20), rng.uniform(-20, h + 20)
+        half = rng.uniform(2, 40, 2)
+        quad = np.array([[cx - half[0], cy - half[1]], [cx + half[0], cy - half[1] * rng.uniform(0.5, 1)],
+                         [cx + half[0], cy + half[1]], [cx - half[0] * rng.uniform(0.5, 1), cy + half[1]]])
+        mask, roi = placement._footprint_roi(quad, (h, w), margin)
+        if not mask.any():
+            continue
+        y0, x0, y1, x1 = roi
+        grown = cv2.dilate(mask, placement._disc(margin)) if margin else mask
+        truth = bool(np.any(obstacles[y0:y1, x0:x1] & (grown > 0)))
+        assert placement.touches_obstacle(halves, mask, roi, margin) == truth, (quad.tolist(), margin)
+        answers.add(truth)
+        fast += ("placement.obstacles_grown", margin) in halves.derived
+    assert answers == {True, False}  # both outcomes were exercised
+    assert fast > 0  # and the grown map was used

@@ -64,6 +64,8 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
         return out
 
     monkeypatch.setattr(scene, "_finish", counted_finish)
+    unchanged, reads_unchanged = [], scene._reads_unchanged  # scores kept by comparing what they read
+    monkeypatch.setattr(scene, "_reads_unchanged", lambda *a: unchanged.append(reads_unchanged(*a)) or unchanged[-1])
     kept_and_touched = 0
     for seed in range(12):
         params, r = _compose(eng, seed)
@@ -83,6 +85,7 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
     assert kept_and_touched >= 5, "some objects must have later layers"
     assert sum(n - c for n, c in rescored) >= 5, "compose must keep some scores"
     assert sum(c for _, c in rescored) >= 1, "and re-score some objects that a later layer touched"
+    assert True in unchanged, "and keep some whose region a later layer overlaps without changing a pixel read"
 
 
 def test_to_json_is_dataclasses_asdict(tmp_path):
