@@ -162,10 +162,20 @@ def _overlaps(quad, taken, s: Settings) -> bool:
 CONTEXT_OVERLAP = "placement: overlaps the context"
 
 
+@dataclass(frozen=True, eq=False)
+class OccluderSource:
+    """What a scene's occluders are cut against (synth.cutout): the pool's cutter, the composite's
+    own background (its index, which the cut comes from another photo than) and its backdrop pixels."""
+
+    cutter: object = None
+    background_index: int | None = None
+    backdrop: np.ndarray | None = None
+
+
 def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cover=None,
-                   occ_src: tuple | None = None) -> ObjectParams | str:
+                   occ_src: OccluderSource = OccluderSource()) -> ObjectParams | str:
     """`ctx_cover`: the scene's context coverage (synth.context), which other logos stay off;
-    `occ_src`: (cutter, background index, backdrop) the occluders are cut against."""
+    `occ_src`: what the occluders are cut against."""
     li, cw, fp, cp = slot
     lh, lw = _logo_hw(inputs, li, cw, cp)
     mode = "region"
@@ -196,7 +206,7 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cove
 
 
 def _sample_on_context(rng, s: Settings, inputs: Inputs, ctx: context.ContextParams, taken, slot,
-                       occ_src: tuple | None = None) -> ObjectParams | str:
+                       occ_src: OccluderSource = OccluderSource()) -> ObjectParams | str:
     """The slot's logo laid on the context, at the size prior's width (min_scale..max_scale without it)."""
     li, cw, fp, cp = slot
     lh, lw = _logo_hw(inputs, li, cw, cp)
@@ -213,7 +223,8 @@ def _sample_on_context(rng, s: Settings, inputs: Inputs, ctx: context.ContextPar
     return _with_stages(rng, s, li, cw, quad, None, fp, "context", cp, occ_src)
 
 
-def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp, occ_src=None) -> ObjectParams:
+def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp,
+                 occ_src: OccluderSource = OccluderSource()) -> ObjectParams:
     """The object at `quad` with the light, camera, blend and occlusion stages' draws."""
     light = photometric.sample_light(rng, s.light_cfg) if s.light_on else None
     cam = camera.sample_camera(rng, s.camera_cfg) if s.camera_on else None
@@ -223,7 +234,7 @@ def _with_stages(rng, s: Settings, li, cw, quad, plc, fp, mode, cp, occ_src=None
         b = placement.quad_box(np.asarray(quad), s.out_hw)
         oh, ow = s.out_hw
         occ = occlusion.sample_occluder(rng, (b[0] * oh, b[1] * ow, b[2] * oh, b[3] * ow), s.out_hw, s.occlusion_cfg,
-                                        *(occ_src or (None, None, None)))
+                                        occ_src.cutter, occ_src.background_index, occ_src.backdrop)
     return ObjectParams(li, cw, tuple(tuple(map(float, q)) for q in quad), plc, light, cam, blend, occ, fp, mode, cp)
 
 
@@ -461,7 +472,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             drawn = context_draw.render(backdrop, ctx)
             backdrop, ctx_cover = drawn.image, drawn.cover
             canvas = backdrop
-    occ_src = (backdrops.cutter, used, backdrop)  # what occluders are cut against (synth.cutout)
+    occ_src = OccluderSource(backdrops.cutter, used, backdrop)
     objects, taken, rejected, dropped, layers = [], [], {}, 0, []
     slot_count, rescue = n, s.framing_cfg is not None
     while slot_count > 0:
