@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 WS     ?= workspace
 STAMP  := $(VENV)/.tfod-setup-done
 DEMO_STEPS ?= 400
+DEMO_IMAGES ?= 1000
 HEADER_DEMO_STEPS ?= 10
 # Two pytest processes: the end-to-end test (about 10 min) runs beside all the others.
 TEST_WORKERS ?= 2
@@ -31,9 +32,9 @@ setup:
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "demo: 1/5 generating composites of the embedded default into $(WS)/data/demo"
+	@echo "demo: 1/5 generating $(DEMO_IMAGES) composites of the embedded default into $(WS)/data/demo"
 	@rm -rf $(WS)/data/demo $(WS)/runs/demo $(WS)/exports/demo $(WS)/predictions/demo
-	$(PY) tools/make_tfrecords.py --output_dir=$(WS)/data/demo --preview
+	$(PY) tools/make_tfrecords.py --output_dir=$(WS)/data/demo --num_images=$(DEMO_IMAGES) --preview
 	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from pipelines/small_cpu_demo.config"
 	$(PY) tools/configure_pipeline.py --template=small_cpu_demo --data_dir=$(WS)/data/demo \
 		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS)
