@@ -25,9 +25,8 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from synth import composite, config as configlib, dataset, engine, gate, scene  # noqa: E402
-from synth.inputs import load_inputs  # noqa: E402
-from bench.gate_sheet import config_text  # noqa: E402
+from synth import composite, dataset, gate, scene  # noqa: E402
+from bench.gate_sheet import load_engine  # noqa: E402
 
 FLAGS = flags.FLAGS
 # --logos_dir, --backgrounds_dir, --brands, --extra and --seed (here: of the composites) are
@@ -36,43 +35,10 @@ flags.DEFINE_integer("n", 40, "composites to render")
 flags.DEFINE_float("step", 0.5, "grid step of the shifts, px")
 
 
-def peak(grid: np.ndarray, shifts: np.ndarray) -> tuple[float, float]:
-    """(dx, dy) of the grid maximum, refined by a parabola along each axis (grid[iy, ix])."""
-    iy, ix = np.unravel_index(int(np.argmax(grid)), grid.shape)
-
-    def refine(vals, i):
-        if 0 < i < len(vals) - 1:
-            a, b, c = vals[i - 1], vals[i], vals[i + 1]
-            den = a - 2 * b + c
-            if den < 0:
-                return shifts[i] + 0.5 * (a - c) / den * (shifts[1] - shifts[0])
-        return shifts[i]
-
-    return float(refine(grid[iy, :], ix)), float(refine(grid[:, ix], iy))
-
-
-def shifted_matches(prepared, H, canvas, visible, pasted, shifts) -> np.ndarray:
-    grid = np.zeros((len(shifts), len(shifts)))
-    for iy, dy in enumerate(shifts):
-        for ix, dx in enumerate(shifts):
-            T = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
-            grid[iy, ix] = gate.score(prepared, T @ H, canvas, visible, pasted).match
-    return grid
-
-
 def main(argv):
     del argv
     with tempfile.TemporaryDirectory() as tmp:
-        if FLAGS.logos_dir is None:
-            cfg = configlib.load_config(None)
-        else:
-            brands = FLAGS.brands or sorted(f[:-4] for f in os.listdir(FLAGS.logos_dir) if f.endswith(".png"))
-            path = os.path.join(tmp, "gate_shift.config")
-            with open(path, "w") as f:
-                f.write(config_text(FLAGS.logos_dir, FLAGS.backgrounds_dir, brands, FLAGS.extra))
-            cfg = configlib.load_config(path)
-        inputs = load_inputs(cfg)
-        eng = engine.Engine(inputs, cfg.proto)
+        _, inputs, eng = load_engine(tmp)
     s = eng.settings
     shifts = np.arange(-2.0, 2.0 + 1e-9, FLAGS.step)
     total, peaks, by_stage = np.zeros((len(shifts), len(shifts))), [], {}
@@ -85,9 +51,9 @@ def main(argv):
             if not r.scores[k].passes(s.gate_cfg):
                 continue
             _, prepared, _ = scene.pasted_logo(o, eng.bank)
-            grid = shifted_matches(prepared, r.homographies[k], r.image, r.visible[k], r.pasted[k], shifts)
+            grid = gate.shifted_matches(prepared, r.homographies[k], r.image, r.visible[k], r.pasted[k], shifts)
             total += grid
-            dx, dy = peak(grid, shifts)
+            dx, dy = gate.grid_peak(grid, shifts)
             tags = [t for t, on in (("shadow", o.light is not None and o.light.shadow),
                                     ("motion", o.camera is not None and o.camera.motion_blur),
                                     ("curved", o.curvature is not None)) if on] or ["plain"]

@@ -424,3 +424,31 @@ def check_thresholds_feasible(cfg: GateConfig, logo_hw, out_hw, max_scale: float
             raise ConfigError(f"gate min_visible_fraction {cfg.min_visible_fraction:g} cannot be met by any "
                               f"occluded object: occlusion occluded_fraction starts at {lo:g}, leaving at most "
                               f"{1.0 - lo:.2f} visible; lower one of them")
+
+
+def shifted_matches(prepared, H, canvas, visible, pasted, shifts) -> np.ndarray:
+    """The gate's `match` with the homography `H` moved by (dx, dy) px on the canvas, for every dx
+    and dy in `shifts`: grid[iy, ix]. Where it peaks says whether the reference lies where the
+    compositor put the logo (bench/gate_shift.py)."""
+    grid = np.zeros((len(shifts), len(shifts)))
+    for iy, dy in enumerate(shifts):
+        for ix, dx in enumerate(shifts):
+            T = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+            grid[iy, ix] = score(prepared, T @ H, canvas, visible, pasted).match
+    return grid
+
+
+def grid_peak(grid: np.ndarray, shifts) -> tuple[float, float]:
+    """(dx, dy) of the maximum of shifted_matches' grid, refined to sub-pixel by a parabola through
+    it and its neighbours along each axis (the grid point itself at an edge or a flat top)."""
+    shifts = np.asarray(shifts, np.float64)
+    iy, ix = np.unravel_index(int(np.argmax(grid)), grid.shape)
+
+    def refine(v, i):
+        if 0 < i < len(v) - 1:
+            den = v[i - 1] - 2 * v[i] + v[i + 1]
+            if den < 0:
+                return float(shifts[i] + 0.5 * (v[i - 1] - v[i + 1]) / den * (shifts[1] - shifts[0]))
+        return float(shifts[i])
+
+    return refine(grid[iy, :], ix), refine(grid[:, ix], iy)

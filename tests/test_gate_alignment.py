@@ -25,25 +25,11 @@ def _glyph_logo(h: int = 90, w: int = 200) -> np.ndarray:
 
 
 def _peak(grid: np.ndarray) -> tuple[float, float]:
-    """(dx, dy) of the grid's maximum, refined by a parabola through it and its neighbours."""
-    iy, ix = np.unravel_index(int(np.argmax(grid)), grid.shape)
-    step = SHIFTS[1] - SHIFTS[0]
-
-    def refine(v, i):
-        if 0 < i < len(v) - 1 and v[i - 1] - 2 * v[i] + v[i + 1] < 0:
-            return SHIFTS[i] + 0.5 * (v[i - 1] - v[i + 1]) / (v[i - 1] - 2 * v[i] + v[i + 1]) * step
-        return SHIFTS[i]
-
-    return float(refine(grid[iy, :], ix)), float(refine(grid[:, ix], iy))
+    return gate.grid_peak(grid, SHIFTS)
 
 
 def _match_grid(prepared, H, comp, visible, pasted) -> np.ndarray:
-    grid = np.zeros((len(SHIFTS), len(SHIFTS)))
-    for iy, dy in enumerate(SHIFTS):
-        for ix, dx in enumerate(SHIFTS):
-            T = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
-            grid[iy, ix] = gate.score(prepared, T @ H, comp, visible, pasted).match
-    return grid
+    return gate.shifted_matches(prepared, H, comp, visible, pasted, SHIFTS)
 
 
 def _paste(logo, quad, hw=(240, 320), blur=None):
