@@ -50,14 +50,14 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def generate(arms, real_dir, work, num_images, workers) -> dict:
+def generate(arms, real_dir, work, num_images, workers, brands=BRANDS) -> dict:
     real = realeval.load_real(real_dir)
-    split = realeval.split_for_brands(real, BRANDS)
+    split = realeval.split_for_brands(real, brands)
     bg = os.path.join(work, "backgrounds")
     n_bg = transfer._link_backgrounds(real, split, bg)
     out = {}
     for arm in arms:
-        text = transfer.arm_config(arm, BRANDS, os.path.abspath(os.path.join(real_dir, "logos")), bg, num_images)
+        text = transfer.arm_config(arm, brands, os.path.abspath(os.path.join(real_dir, "logos")), bg, num_images)
         text = text.replace(f"image_size {{ height: {transfer.IMAGE_HW[0]} width: {transfer.IMAGE_HW[1]} }}",
                             f"image_size {{ height: {IMAGE_HW[0]} width: {IMAGE_HW[1]} }}")
         d = os.path.join(work, arm)
@@ -105,18 +105,24 @@ def build_model(num_classes: int):
 
 
 class Arm:
-    def __init__(self, name, data_dir, device, seed, steps, lr):
+    """One detector in training. `data` is load_shards' (images, targets); `real` optional real
+    photos [(uint8 HxWx3 array, (boxes xyxy, labels))], each drawn in place of a composite with
+    probability `real_weight` (bench/real_mix_gpu.py)."""
+
+    def __init__(self, name, data, device, seed, steps, lr, num_classes=len(BRANDS), real=(), real_weight=0.0):
         import numpy as np
         import torch
 
         self.name = name
-        imgs, self.targets = load_shards(data_dir)
-        keep = [i for i, t in enumerate(self.targets) if len(t[1])]  # images with objects
+        imgs, targets = data
+        keep = [i for i, t in enumerate(targets) if len(t[1])]  # images with objects
         self.images = torch.from_numpy(imgs[keep]).to(device)  # uint8 [N, H, W, 3] on the GPU
-        self.targets = [self.targets[i] for i in keep]
+        self.targets = [targets[i] for i in keep]
         self.n = len(keep)
+        self.real = [(torch.from_numpy(np.ascontiguousarray(im)).to(device), t) for im, t in real]
+        self.real_weight = real_weight if self.real else 0.0
         torch.manual_seed(seed)
-        self.model = build_model(len(BRANDS)).to(device)
+        self.model = build_model(num_classes).to(device)
         self.model.train()
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
@@ -126,20 +132,28 @@ class Arm:
         self.device = device
         self.steps = 0
         self.losses = []
+        self.real_drawn = 0
 
     def _lr_factor(self, s: int) -> float:
         warm = min(200, max(1, self.total // 5))
         return min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, self.total) / self.total))
 
     def step(self, batch):
+        import numpy as np
         import torch
 
         idx = self.rng.choice(self.n, batch, replace=False)
-        x = self.images[torch.as_tensor(idx, device=self.device)].permute(0, 3, 1, 2).float().div_(255)
-        tg = [{"boxes": torch.as_tensor(self.targets[i][0], device=self.device),
-               "labels": torch.as_tensor(self.targets[i][1], device=self.device)} for i in idx]
+        x = list(self.images[torch.as_tensor(idx, device=self.device)].permute(0, 3, 1, 2).float().div_(255))
+        targets = [self.targets[i] for i in idx]
+        if self.real_weight:  # some samples of the batch replaced by real photos
+            for j in np.flatnonzero(self.rng.random(batch) < self.real_weight):
+                im, targets[j] = self.real[self.rng.integers(len(self.real))]
+                x[j] = im.permute(2, 0, 1).float().div_(255)
+                self.real_drawn += 1
+        tg = [{"boxes": torch.as_tensor(t[0], device=self.device),
+               "labels": torch.as_tensor(t[1], device=self.device)} for t in targets]
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            losses = self.model(list(x), tg)
+            losses = self.model(x, tg)
         loss = sum(losses.values())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -171,6 +185,27 @@ def detect(model, real, gt, device):
                                 "score": float(s)})
     model.train()
     return results
+
+
+def train_arms(models, steps: int, batch: int, t0: float, deadline_s: float):
+    """Trains every arm one step in turn until `steps` or `deadline_s` seconds after t0, so that
+    every arm gets the same number of steps; the learning-rate schedule is fitted to the deadline
+    once 20 rounds are timed. Returns (steps done per arm, seconds spent)."""
+    log(f"training {len(models)} arms, {steps} steps each, deadline {deadline_s:.0f} s after start")
+    t_train = time.time()
+    total = steps
+    while models and models[0].steps < total and time.time() - t0 < deadline_s:
+        for m in models:
+            m.step(batch)
+        if models[0].steps == 20:  # the time per round is known: fit the schedule to the deadline
+            per_round = (time.time() - t_train) / 20
+            total = max(40, min(steps, int((deadline_s - (time.time() - t0)) / per_round) + 20))
+            for m in models:
+                m.total = total
+            log(f"{per_round:.2f} s per round of {len(models)} arms: {total} steps each")
+        if models[0].steps % 100 == 0:
+            log(f"step {models[0].steps}: " + " ".join(f"{m.name} {m.losses[-1] if m.losses else '-'}" for m in models))
+    return (models[0].steps if models else 0), time.time() - t_train
 
 
 def main() -> int:
@@ -211,24 +246,10 @@ def main() -> int:
         report["arms"][arm] = {"generation_s": info["seconds"],
                                "distribution": {"composites": distribution.summary(synth_boxes),
                                                 "distances": distribution.compare(synth_boxes, real_boxes)}}
-        models.append(Arm(arm, info["data_dir"], device, seed=0, steps=a.steps, lr=a.lr))
+        models.append(Arm(arm, load_shards(info["data_dir"]), device, seed=0, steps=a.steps, lr=a.lr))
         log(f"loaded {arm}: {models[-1].n} composites with objects")
-    log(f"training {len(models)} arms, {a.steps} steps each, deadline {a.train_deadline_s:.0f} s after start")
-    t_train = time.time()
-    total = a.steps
-    while models and models[0].steps < total and time.time() - t0 < a.train_deadline_s:
-        for m in models:
-            m.step(a.batch)
-        if models[0].steps == 20:  # the time per round is known: fit the schedule to the deadline
-            per_round = (time.time() - t_train) / 20
-            total = max(40, min(a.steps, int((a.train_deadline_s - (time.time() - t0)) / per_round) + 20))
-            for m in models:
-                m.total = total
-            log(f"{per_round:.2f} s per round of {len(models)} arms: {total} steps each")
-        if models[0].steps % 100 == 0:
-            log(f"step {models[0].steps}: " + " ".join(f"{m.name} {m.losses[-1] if m.losses else '-'}" for m in models))
-    train_s = time.time() - t_train
-    report["protocol"]["steps_done"] = models[0].steps if models else 0
+    steps_done, train_s = train_arms(models, a.steps, a.batch, t0, a.train_deadline_s)
+    report["protocol"]["steps_done"] = steps_done
     report["protocol"]["train_seconds_all_arms"] = round(train_s, 1)
     for m in models:
         dets = detect(m.model, real, gt, device)
