@@ -100,18 +100,10 @@ def plot(report: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--real", required=True)
-    p.add_argument("--work", required=True)
-    p.add_argument("--out", required=True)
+    transfer_gpu.add_run_args(p)
     p.add_argument("--brands", default=",".join(real_mix.BRANDS))
-    p.add_argument("--ks", default=",".join(str(k) for k in real_mix.ARMS))
-    p.add_argument("--real_weight", type=float, default=0.2)
-    p.add_argument("--num_images", type=int, default=2000)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=0.02)
-    p.add_argument("--train_deadline_s", type=float, default=420, help="Seconds after start when training stops.")
+    p.add_argument("--ks", default=",".join(str(k) for k in real_mix.ARMS), help="real photos per brand, one arm each")
+    p.add_argument("--real_weight", type=float, default=0.2, help="a sample's probability of being a real photo")
     a = p.parse_args(argv)
     t0 = time.time()
     import torch

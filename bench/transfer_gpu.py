@@ -208,18 +208,23 @@ def train_arms(models, steps: int, batch: int, t0: float, deadline_s: float):
     return (models[0].steps if models else 0), time.time() - t_train
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--real", required=True)
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The flags of a device run: data, folders, composites and training (also bench/real_mix_gpu.py's)."""
+    p.add_argument("--real", required=True, help="the real photos as bench/device_prepare.py wrote them")
     p.add_argument("--work", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--arms", default=",".join(transfer.ARMS))
     p.add_argument("--num_images", type=int, default=2000)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--train_deadline_s", type=float, default=420, help="Seconds after start when training stops.")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_args(p)
+    p.add_argument("--arms", default=",".join(transfer.ARMS))
     a = p.parse_args()
     t0 = time.time()
     import torch
