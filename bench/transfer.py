@@ -26,7 +26,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
   fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_context (the
   context stage, off by default, switched on: 40 % of composites show their first logo on its own
-  product surface in the brand's colours, synth/context.py).
+  product surface in the brand's colours, synth/context.py), with_colourways (each brand drawn
+  original 0.5, white 0.2, black 0.1, plate 0.2, less the colourways the gate refuses for its
+  artwork: arm_colourways; starbucks stays original).
 - Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.
@@ -89,17 +91,52 @@ ARMS = {
     "no_gate": {"realism": ("gate",)},
     "old_sizes": {"realism": (), "placement": "min_scale: 0.06 max_scale: 0.4"},
     "with_context": {"realism": (), "extra": "context { probability: 0.4 }"},
+    # Real photos show a mark in other colours than its artwork (heineken's white-on-black label, white
+    # signs on dark walls): one-colour prints and plates beside the original. A brand keeps only the
+    # colourways the gate would accept (arm_colourways), so starbucks stays original.
+    "with_colourways": {"realism": (), "colourways": (("original", 0.5), ("white", 0.2), ("black", 0.1),
+                                                      ("plate", 0.2))},
 }
 
 
-def arm_config(arm: str, brands, logos_dir: str, backgrounds_dir: str, num_images: int) -> str:
-    """The generation config of one arm (text format)."""
+def arm_colourways(arm: str, brands, logos_dir: str, backgrounds_dir: str) -> dict:
+    """{brand: ((name, weight), ...)}: the arm's colourways (COLOURWAYS unless it names its own), less
+    those whose colourway identity is under the gate's min_colourway_identity for that brand's
+    artwork (the engine would refuse them). Reads the artwork only when there is one to check."""
+    wanted = ARMS[arm].get("colourways", COLOURWAYS)
+    others = [n for n, _ in wanted if n != "original"]
+    if not others:
+        return {b: tuple(wanted) for b in brands}
+    import tempfile
+
+    from synth import config as configlib, inputs as inputslib, logo_bank, settings as settingslib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "artwork.config")
+        with open(path, "w") as f:
+            f.write("".join(f'logo {{ class_name: "{b}" path: "{os.path.join(logos_dir, b + ".png")}" '
+                            "border_matte { tolerance: 40 } }\n" for b in brands)
+                    + f'background {{ directory: "{backgrounds_dir}" }}\n')
+        c = configlib.load_config(path)
+        settings = settingslib.Settings.from_config(c.proto)
+        bank = logo_bank.LogoBank(inputslib.load_inputs(c), settings)
+        limit = settings.gate_cfg.min_colourway_identity
+        return {b: tuple((n, w) for n, w in wanted if n == "original" or bank.colourway_identity(i, n) >= limit)
+                for i, b in enumerate(brands)}
+
+
+def arm_config(arm: str, brands, logos_dir: str, backgrounds_dir: str, num_images: int,
+               colourways: dict | None = None) -> str:
+    """The generation config of one arm (text format); `colourways` as arm_colourways returns it
+    (default: worked out here)."""
     if arm not in ARMS:
         raise AnnotationError(f"arm {arm!r} is not one of {', '.join(ARMS)}")
     spec = ARMS[arm]
+    if colourways is None:
+        colourways = arm_colourways(arm, brands, logos_dir, backgrounds_dir)
     lines = []
     for b in brands:
-        cws = " ".join(f'colourway {{ name: "{n}" weight: {w} }}' for n, w in COLOURWAYS)
+        cws = " ".join(f'colourway {{ name: "{n}" weight: {w} }}' for n, w in colourways[b])
         lines.append(f'logo {{ class_name: "{b}" path: "{os.path.join(logos_dir, b + ".png")}" '
                      f'border_matte {{ tolerance: 40 }} {cws} }}')
     lines += [f'background {{ directory: "{backgrounds_dir}" }}',
@@ -246,8 +283,9 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str)
     real_boxes = distribution.read_coco_boxes(gt_path, image_ids=set(split.positives))
     results = {}
     for arm in arms:
-        text = arm_config(arm, proto["brands"], os.path.abspath(os.path.join(real_dir, "logos")), bg_dir,
-                          proto["composites"])
+        logos = os.path.abspath(os.path.join(real_dir, "logos"))
+        cws = arm_colourways(arm, proto["brands"], logos, bg_dir)
+        text = arm_config(arm, proto["brands"], logos, bg_dir, proto["composites"], cws)
         gen = stages.run(f"generate:{arm}", lambda: _generate(arm, text, work, log))
         dist = stages.run(f"distribution:{arm}", lambda: _distribution(gen["data_dir"], real_boxes))
         train = stages.run(f"train:{arm}", lambda: _train(arm, work, proto["steps"], log))
@@ -256,7 +294,8 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str)
                                                            os.path.join(work, arm, "detections.json")))
         with open(dets) as f:
             scores = realeval.evaluate(gt, json.load(f))
-        results[arm] = {**scores, "generation": gen, "distribution": dist, "train_minutes": train["train_minutes"]}
+        results[arm] = {**scores, "generation": gen, "distribution": dist, "train_minutes": train["train_minutes"],
+                        "colourways": {b: [list(c) for c in v] for b, v in cws.items()}}
     report = {"protocol": protocol, "brands": list(proto["brands"]),
               "test_photos": {"positives": len(split.positives), "negatives": len(split.negatives),
                               "boxes": len(gt["annotations"])},

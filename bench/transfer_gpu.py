@@ -57,7 +57,9 @@ def generate(arms, real_dir, work, num_images, workers, brands=BRANDS) -> dict:
     n_bg = transfer._link_backgrounds(real, split, bg)
     out = {}
     for arm in arms:
-        text = transfer.arm_config(arm, brands, os.path.abspath(os.path.join(real_dir, "logos")), bg, num_images)
+        logos = os.path.abspath(os.path.join(real_dir, "logos"))
+        cws = transfer.arm_colourways(arm, brands, logos, bg)
+        text = transfer.arm_config(arm, brands, logos, bg, num_images, cws)
         text = text.replace(f"image_size {{ height: {transfer.IMAGE_HW[0]} width: {transfer.IMAGE_HW[1]} }}",
                             f"image_size {{ height: {IMAGE_HW[0]} width: {IMAGE_HW[1]} }}")
         d = os.path.join(work, arm)
@@ -72,7 +74,8 @@ def generate(arms, real_dir, work, num_images, workers, brands=BRANDS) -> dict:
         if r.returncode != 0:
             log(f"generate {arm}: FAILED\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
             continue
-        out[arm] = {"data_dir": f"{d}/data", "seconds": round(time.time() - t, 1)}
+        out[arm] = {"data_dir": f"{d}/data", "seconds": round(time.time() - t, 1),
+                    "colourways": {b: [list(c) for c in v] for b, v in cws.items()}}
         log(f"generate {arm}: {out[arm]['seconds']} s")
     return {"arms": out, "split": split, "real": real, "backgrounds": n_bg}
 
@@ -248,7 +251,7 @@ def main() -> int:
     models = []
     for arm, info in g["arms"].items():
         synth_boxes = distribution.read_shard_boxes(info["data_dir"])
-        report["arms"][arm] = {"generation_s": info["seconds"],
+        report["arms"][arm] = {"generation_s": info["seconds"], "colourways": info["colourways"],
                                "distribution": {"composites": distribution.summary(synth_boxes),
                                                 "distances": distribution.compare(synth_boxes, real_boxes)}}
         models.append(Arm(arm, load_shards(info["data_dir"]), device, seed=0, steps=a.steps, lr=a.lr))

@@ -174,7 +174,9 @@ def test_transfer_stages_resume_and_restart_under_another_protocol(tmp_path):
 def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
     from synth import config as configlib
 
-    texts = {arm: transfer.arm_config(arm, ("fedex",), "/logos", "/bg", 10) for arm in transfer.ARMS}
+    texts = {arm: transfer.arm_config(arm, ("fedex",), "/logos", "/bg", 10,
+                                      {"fedex": transfer.ARMS[arm].get("colourways", transfer.COLOURWAYS)})
+             for arm in transfer.ARMS}
     for arm, text in texts.items():
         c = configlib.parse_config_text(text, arm)
         assert c.logo[0].path == "/logos/fedex.png" and c.placement.max_objects == 2
@@ -185,3 +187,28 @@ def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
     assert realism.realism.surface.enabled and realism.realism.gate.enabled
     with pytest.raises(AnnotationError, match="arm 'bogus'"):
         transfer.arm_config("bogus", ("fedex",), "/logos", "/bg", 10)
+    drawn = configlib.parse_config_text(texts["with_colourways"], "with_colourways").logo[0].colourway
+    assert [(c.name, round(c.weight, 2)) for c in drawn] == [("original", 0.5), ("white", 0.2), ("black", 0.1),
+                                                             ("plate", 0.2)]
+    assert [c.name for c in realism.logo[0].colourway] == ["original"]
+
+
+def test_an_arm_keeps_only_the_colourways_the_gate_accepts_for_each_brand(tmp_path):
+    logos, bg = tmp_path / "logos", tmp_path / "bg"
+    logos.mkdir()
+    bg.mkdir()
+    cv2.imwrite(str(bg / "b.jpg"), make_background(120, 160, seed=3))
+    flat = np.full((120, 160, 3), 255, np.uint8)  # one ink on a white page: any one-colour print keeps it
+    cv2.rectangle(flat, (20, 30), (140, 50), (40, 40, 200), -1)
+    cv2.rectangle(flat, (70, 50), (90, 100), (40, 40, 200), -1)
+    cv2.imwrite(str(logos / "flat.png"), flat)
+    disc = np.full((120, 120, 3), 255, np.uint8)  # a pattern inside a disc: a one-colour print loses it
+    cv2.circle(disc, (60, 60), 50, (150, 90, 20), -1)
+    for k in range(4):
+        cv2.rectangle(disc, (30 + 16 * k, 40), (36 + 16 * k, 80), (20, 200, 230), -1)
+    cv2.imwrite(str(logos / "disc.png"), disc)
+    got = transfer.arm_colourways("with_colourways", ("flat", "disc"), str(logos), str(bg))
+    assert got["flat"] == transfer.ARMS["with_colourways"]["colourways"]
+    assert got["disc"] == (("original", 0.5),)
+    # an arm with the original colours only never reads the artwork
+    assert transfer.arm_colourways("realism", ("flat",), "/nowhere", "/nowhere") == {"flat": transfer.COLOURWAYS}
