@@ -45,10 +45,11 @@ Transfer protocol (fixed; figures are comparable only under it):
 - Metric: COCO mAP@0.5 (DetectionBoxes_Precision/mAP@.50IOU); with the one class `header` it
   is the header class's AP. Per source, their mean (transfer_map50_mean), and in-domain.
   full: TRAIN_IMAGES 1,500, STEPS 1,500, EVAL_PAGES 100, EVAL_IMAGES 100 per source;
-  quick: 240, 150, 20, 20; smoke: 12, 2, 3, 3 (its numbers mean nothing). Measured here under
-  a load average of 8-10 on 2 cores: 3.9 s per training step, smoke 455 s in all; so quick is
-  about 20 min (estimated: about 10 of training, 5 of rendering, 5 of evaluation) and full
-  several hours. From scratch, 150 steps teach the detector little: quick steers, full measures.
+  quick: 240, 150, 20, 20; smoke: 12, 2, 3, 3 (its numbers mean nothing). Measured here: full
+  took 71 min on 2 cores (bench/results/headers_full_cpu.json: rendering 1,500 train pages
+  10 min, 400 eval pages about 5, training 52 at 1.3 s per step on quiet cores and up to 3.9
+  under other load, evaluation 5); quick about 20 min. From scratch on CPU even full teaches the
+  detector little (in-domain mAP@0.5 0.026): quick steers, full measures what CPU training can.
 Everything is written under --work_dir (default bench/out/headers-work-PROTOCOL/); a rerun
 finishes interrupted datasets and skips finished evaluations.
 """
