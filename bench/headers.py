@@ -7,6 +7,9 @@ sources, scored on pages of other, unseen sources.
     python bench/headers.py                # the full protocol: headers.json
     python bench/headers.py --skip_transfer           # throughput and header coverage only
     python bench/headers.py --source=mysite=/srv/docs::**/*.html   # other eval sources
+    python bench/headers.py --template=faster_rcnn_resnet50_v1_headers \
+        --checkpoint=workspace/pretrained/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8/checkpoint/ckpt-0
+                                       # the same protocol, fine-tuning a COCO checkpoint
 
 Throughput (`measure`, also run by `make bench`): tools/make_header_tfrecords.py's job on the
 embedded default in one process, one browser, BENCH_HEADER_IMAGES images (default 60; quick 30,
@@ -255,7 +258,18 @@ def _evaluate(run_dir: str, name: str, pattern: str | None = None) -> dict:
             "ar100": round(m["DetectionBoxes_Recall/AR@100"], 4), "eval_seconds": round(time.perf_counter() - t, 1)}
 
 
-def transfer(protocol: str, sources: dict, work: str, workers: int) -> dict:
+def run_folder(work: str, template: str, checkpoint: str | None) -> str:
+    """The training run's folder: WORK/run for the protocol's own detector; another detector (a
+    template, a checkpoint to fine-tune) gets a folder of its own, so that a rerun never reads back
+    another detector's evaluations."""
+    if template == TEMPLATE and not checkpoint:
+        return os.path.join(work, "run")
+    tag = f"{zlib.crc32(os.path.abspath(checkpoint).encode()):08x}" if checkpoint else "scratch"
+    return os.path.join(work, f"run-{template}-{tag}")
+
+
+def transfer(protocol: str, sources: dict, work: str, workers: int, template: str = TEMPLATE,
+             checkpoint: str | None = None) -> dict:
     spec = PROTOCOLS[protocol]
     t0 = time.perf_counter()
     os.makedirs(work, exist_ok=True)
@@ -279,11 +293,12 @@ def transfer(protocol: str, sources: dict, work: str, workers: int) -> dict:
         print(f"headers: eval source {name}: {len(files)} pages drawn under {root}", flush=True)
         evals[name] = {"root": root, "pattern": pattern, "pages_drawn": files,
                        **_generate(hconfig.load(cfg_path), d, workers)}
-    run_dir = os.path.join(work, "run")
+    run_dir = run_folder(work, template, checkpoint)
     steps = spec["steps"]
-    _tool("configure_pipeline", [f"--template={TEMPLATE}", f"--data_dir={train_dir}", f"--run_dir={run_dir}",
-                                 f"--num_steps={steps}"], log)
-    print(f"headers: training {steps} steps ({TEMPLATE}, from scratch); log {log}", flush=True)
+    _tool("configure_pipeline", [f"--template={template}", f"--data_dir={train_dir}", f"--run_dir={run_dir}",
+                                 f"--num_steps={steps}", *([f"--checkpoint={checkpoint}"] if checkpoint else [])], log)
+    start = f"fine-tuning {checkpoint}" if checkpoint else "from scratch"
+    print(f"headers: training {steps} steps ({template}, {start}); log {log}", flush=True)
     train_s = _tool("model_main_tf2", [f"--pipeline_config_path={run_dir}/pipeline.config", f"--model_dir={run_dir}",
                                        f"--num_train_steps={steps}", f"--checkpoint_every_n={steps}"], log)
     print("headers: evaluating in-domain (the train data's val split)", flush=True)
@@ -295,7 +310,7 @@ def transfer(protocol: str, sources: dict, work: str, workers: int) -> dict:
         evals[name].update(_evaluate(run_dir, name, shards))
     scored = [e["map50"] for e in evals.values()]
     return {"protocol": protocol, **{k: spec[k] for k in ("train_images", "steps", "eval_pages", "eval_images")},
-            "template": TEMPLATE, "checkpoint": "none (from scratch)", "sample_seed": SAMPLE_SEED,
+            "template": template, "checkpoint": checkpoint or "none (from scratch)", "sample_seed": SAMPLE_SEED,
             "metric": MAP50 + " (one class: header)", "train": train, "train_seconds": round(train_s, 1),
             "in_domain": in_domain, "sources": evals, "skipped_sources": skipped_sources,
             "transfer_map50_mean": round(float(np.mean(scored)), 4) if scored else None,
@@ -329,7 +344,16 @@ def main(argv=None) -> None:
     p.add_argument("--work_dir", default=None, help="default bench/out/headers-work-PROTOCOL/")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                    help="rendering processes for the transfer datasets (one browser each)")
+    p.add_argument("--template", default=TEMPLATE,
+                   help="pipeline template of the detector (default: the protocol's, from scratch); with "
+                        "--checkpoint, e.g. faster_rcnn_resnet50_v1_headers")
+    p.add_argument("--checkpoint", default=None,
+                   help="a checkpoint to fine-tune (a COCO zoo checkpoint's ckpt-0 prefix, see "
+                        "tools/download_checkpoint.py); recorded in the output")
     a = p.parse_args(argv)
+    if a.checkpoint and not os.path.isfile(a.checkpoint + ".index"):
+        raise SystemExit(f"--checkpoint {a.checkpoint!r}: no {a.checkpoint}.index (give the checkpoint's prefix, "
+                         "e.g. .../checkpoint/ckpt-0)")
     if a.quick and a.smoke:
         raise SystemExit("give at most one of --quick, --smoke")
     protocol = "smoke" if a.smoke else "quick" if a.quick else "full"
@@ -337,7 +361,7 @@ def main(argv=None) -> None:
     res = measure(PROTOCOLS[protocol]["throughput_images"])
     if not a.skip_transfer:
         work = a.work_dir or os.path.join(OUT, f"headers-work-{protocol}")
-        res["transfer"] = transfer(protocol, sources, work, a.workers)
+        res["transfer"] = transfer(protocol, sources, work, a.workers, a.template, a.checkpoint)
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, {"full": "headers.json", "quick": "headers_quick.json",
                               "smoke": "headers_smoke.json"}[protocol])

@@ -4,6 +4,8 @@ own CSS: no theme, no camera; every drawn page, under the source's root, and not
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bench import headers
@@ -70,3 +72,18 @@ def test_a_measured_transfer_entry_survives_a_throughput_only_write(tmp_path):
     kept = headers.keep_transfer({"pages_per_s_per_core": 2.0}, str(path))
     assert kept == {"pages_per_s_per_core": 2.0, "transfer": {"in_domain_map50": 0.5}}
     assert headers.keep_transfer({"transfer": {"x": 1}}, str(path)) == {"transfer": {"x": 1}}
+
+
+def test_another_detector_gets_its_own_run_folder_and_a_missing_checkpoint_is_refused(tmp_path):
+    work = str(tmp_path)
+    own = headers.run_folder(work, headers.TEMPLATE, None)
+    assert own == os.path.join(work, "run")  # where earlier full runs left theirs
+    ckpt_a, ckpt_b = str(tmp_path / "a" / "ckpt-0"), str(tmp_path / "b" / "ckpt-0")
+    others = {headers.run_folder(work, "faster_rcnn_resnet50_v1_headers", ckpt_a),
+              headers.run_folder(work, "faster_rcnn_resnet50_v1_headers", ckpt_b),
+              headers.run_folder(work, "faster_rcnn_resnet50_v1_headers", None),
+              headers.run_folder(work, headers.TEMPLATE, ckpt_a)}
+    assert len(others) == 4 and own not in others
+    assert headers.run_folder(work, headers.TEMPLATE, ckpt_a) == headers.run_folder(work, headers.TEMPLATE, ckpt_a)
+    with pytest.raises(SystemExit, match=r"--checkpoint .*ckpt-0.*no .*ckpt-0\.index"):
+        headers.main([f"--checkpoint={ckpt_a}", "--skip_transfer"])
