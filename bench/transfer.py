@@ -103,6 +103,8 @@ def arm_colourways(arm: str, brands, logos_dir: str, backgrounds_dir: str) -> di
     """{brand: ((name, weight), ...)}: the arm's colourways (COLOURWAYS unless it names its own), less
     those whose colourway identity is under the gate's min_colourway_identity for that brand's
     artwork (the engine would refuse them). Reads the artwork only when there is one to check."""
+    if arm not in ARMS:
+        raise AnnotationError(f"arm {arm!r} is not one of {', '.join(ARMS)}")
     wanted = ARMS[arm].get("colourways", COLOURWAYS)
     others = [n for n, _ in wanted if n != "original"]
     if not others:

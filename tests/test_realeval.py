@@ -187,6 +187,8 @@ def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
     assert realism.realism.surface.enabled and realism.realism.gate.enabled
     with pytest.raises(AnnotationError, match="arm 'bogus'"):
         transfer.arm_config("bogus", ("fedex",), "/logos", "/bg", 10)
+    with pytest.raises(AnnotationError, match="arm 'bogus'"):
+        transfer.arm_colourways("bogus", ("fedex",), "/logos", "/bg")
     drawn = configlib.parse_config_text(texts["with_colourways"], "with_colourways").logo[0].colourway
     assert [(c.name, round(c.weight, 2)) for c in drawn] == [("original", 0.5), ("white", 0.2), ("black", 0.1),
                                                              ("plate", 0.2)]
