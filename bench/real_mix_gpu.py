@@ -56,6 +56,10 @@ def mix_split(real: realeval.RealPhotos, brands) -> tuple[dict, realeval.Split]:
              for b, v in real_mix.split_brands(coco, list(brands)).items()}
     whole = realeval.split_for_brands(real, brands)
     test = sorted(i for b in brands for i in parts[b]["test"])
+    both = set(test) & {i for b in brands for i in parts[b]["train"]}
+    if both:  # a photo with boxes of two brands, in one brand's pool and the other's test part
+        raise SystemExit(f"real_mix_gpu: photos in a train pool and a test part at once: "
+                         f"{sorted(real.images[i]['file_name'] for i in both)[:5]}")
     split = realeval.Split(tuple(brands), tuple(test), tuple(sorted(whole.negatives)[:len(test)]),
                            whole.backgrounds)
     return parts, split
