@@ -56,3 +56,17 @@ def test_real_samples_carry_the_brands_boxes_as_xyxy_with_label_ids(tmp_path):
             assert labels.tolist() == [brands.index(b) + 1]
         else:  # a photo of another brand: its box is not a label of this detector
             assert boxes.shape == (0, 4) and labels.shape == (0,)
+
+
+def test_a_photo_in_one_brands_pool_and_anothers_test_part_is_refused(tmp_path):
+    import json
+
+    import pytest
+
+    folder, d = _real_folder(tmp_path, n_per_brand=real_mix.TRAIN_POOL + 2, n_none=4)
+    first = [a for a in d["annotations"] if a["category_id"] == 1]  # every photo of BRANDS[0] shows BRANDS[1] too
+    d["annotations"] += [dict(a, id=1000 + k, category_id=2) for k, a in enumerate(first)]
+    with open(tmp_path / "instances.json", "w") as f:
+        json.dump(d, f)
+    with pytest.raises(SystemExit, match="in a train pool and a test part at once"):
+        real_mix_gpu.mix_split(realeval.load_real(folder), BRANDS[:2])
