@@ -152,7 +152,9 @@ def run(args) -> dict:
     with open(os.path.join(args.data, "instances.json"), encoding="utf-8") as f:
         coco = json.load(f)
     split = split_brands(coco, brands)
-    work = args.work_dir or tempfile.mkdtemp(prefix="tfod-real-mix-")
+    # absolute: the generation config written into WORK resolves relative paths against WORK
+    work = os.path.abspath(args.work_dir) if args.work_dir else tempfile.mkdtemp(prefix="tfod-real-mix-")
+    args.data = os.path.abspath(args.data)
     os.makedirs(os.path.join(work, "backgrounds"), exist_ok=True)
     annotated = {a["image_id"] for a in coco["annotations"]}
     for im in coco["images"]:  # the "none" photos, linked (the data is never copied)

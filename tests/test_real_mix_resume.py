@@ -38,3 +38,38 @@ def test_an_arm_is_trained_again_when_a_setting_changed_or_nothing_was_recorded(
     assert real_mix._finished_arm(run_dir, dict(KEY, real_weight=0.5), stages, 5) is None
     assert real_mix._finished_arm(run_dir, KEY, stages, 10) is None
     assert real_mix._finished_arm(run_dir, KEY, {}, 5) is None
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_relative_data_and_work_folders_give_a_generation_config_with_absolute_paths(tmp_path, monkeypatch):
+    import argparse
+    import sys
+
+    import pytest
+
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from test_realeval import BRANDS, _real_folder
+
+    data = tmp_path / "flickr"
+    data.mkdir()
+    _real_folder(data, n_per_brand=real_mix.TRAIN_POOL + 2)
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+
+    def first_tool(name, *args):  # the generation: read its config, then stop before any work
+        seen["config"] = open(next(a.split("=", 1)[1] for a in args if a.startswith("--config="))).read()
+        raise _Stop
+
+    monkeypatch.setattr(real_mix, "_tool", first_tool)
+    args = argparse.Namespace(brands=list(BRANDS[:2]), data="flickr", work_dir="work", num_images=10,
+                              arms=[0], template="small_cpu", checkpoint=None, num_steps=2, batch_size=2,
+                              real_weight=0.2, smoke=False)
+    with pytest.raises(_Stop):
+        real_mix.run(args)
+    folders = [line.split('"')[1] for line in seen["config"].splitlines() if "directory:" in line]
+    logos = [line.split('path: "')[1].split('"')[0] for line in seen["config"].splitlines() if "path:" in line]
+    assert folders == [str(tmp_path / "work" / "backgrounds")] and os.path.isdir(folders[0])
+    assert logos and all(os.path.isabs(p) and p.startswith(str(data)) for p in logos)
