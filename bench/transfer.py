@@ -115,16 +115,15 @@ def arm_colourways(arm: str, brands, logos_dir: str, backgrounds_dir: str) -> di
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "artwork.config")
+        cws = " ".join(f'colourway {{ name: "{n}" weight: {w} }}' for n, w in wanted)
         with open(path, "w") as f:
             f.write("".join(f'logo {{ class_name: "{b}" path: "{os.path.join(logos_dir, b + ".png")}" '
-                            "border_matte { tolerance: 40 } }\n" for b in brands)
+                            f"border_matte {{ tolerance: 40 }} {cws} }}\n" for b in brands)
                     + f'background {{ directory: "{backgrounds_dir}" }}\n')
         c = configlib.load_config(path)
-        settings = settingslib.Settings.from_config(c.proto)
-        bank = logo_bank.LogoBank(inputslib.load_inputs(c), settings)
-        limit = settings.gate_cfg.min_colourway_identity
-        return {b: tuple((n, w) for n, w in wanted if n == "original" or bank.colourway_identity(i, n) >= limit)
-                for i, b in enumerate(brands)}
+        bank = logo_bank.LogoBank(inputslib.load_inputs(c), settingslib.Settings.from_config(c.proto))
+        refused = {(li, j) for li, j, _, _ in bank.refused_colourways()}  # the engine's own check
+    return {b: tuple(cw for j, cw in enumerate(wanted) if (i, j) not in refused) for i, b in enumerate(brands)}
 
 
 def arm_config(arm: str, brands, logos_dir: str, backgrounds_dir: str, num_images: int,

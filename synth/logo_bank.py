@@ -93,20 +93,26 @@ class LogoBank:
     def check_colourways(self) -> None:
         """Raises ConfigError naming the logo and colourway when a colourway with a weight > 0 keeps
         less of its artwork's structure than the gate's min_colourway_identity (gate off: no check)."""
+        limit = self.s.gate_cfg.min_colourway_identity
+        for li, j, cw, ident in self.refused_colourways():
+            raise ConfigError(
+                f"logo[{li}] ({self.inputs.class_names[self.inputs.logo_class_ids[li] - 1]!r}) "
+                f"colourway[{j}] {cw!r} keeps {ident:.2f} of the artwork's structure, under "
+                f"realism.gate.min_colourway_identity ({limit:g}): drawn {cw}, the logo loses the "
+                "inner pattern a person recognises it by; remove that colourway (or set its weight to 0)")
+
+    def refused_colourways(self):
+        """(logo index, colourway index, name, identity) of every colourway with a weight > 0 that keeps
+        less of its artwork's structure than the gate's min_colourway_identity (gate off: none)."""
         if not self.s.gate_on:
             return
         limit = self.s.gate_cfg.min_colourway_identity
         for li, pairs in enumerate(self.s.colourways):
             for j, (cw, weight) in enumerate(pairs):
-                if weight <= 0 or cw == "original":
-                    continue
-                ident = self.colourway_identity(li, cw)
-                if ident < limit:
-                    raise ConfigError(
-                        f"logo[{li}] ({self.inputs.class_names[self.inputs.logo_class_ids[li] - 1]!r}) "
-                        f"colourway[{j}] {cw!r} keeps {ident:.2f} of the artwork's structure, under "
-                        f"realism.gate.min_colourway_identity ({limit:g}): drawn {cw}, the logo loses the "
-                        "inner pattern a person recognises it by; remove that colourway (or set its weight to 0)")
+                if weight > 0 and cw != "original":
+                    ident = self.colourway_identity(li, cw)
+                    if ident < limit:
+                        yield li, j, cw, ident
 
     def _colourway(self, logo_index: int, cw: str) -> np.ndarray:
         key = (logo_index, cw, "base")
