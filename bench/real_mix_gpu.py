@@ -121,11 +121,9 @@ def main(argv=None) -> int:
     os.makedirs(a.out, exist_ok=True)
     real = realeval.load_real(a.real)
     parts, split = mix_split(real, brands)
-    g = transfer_gpu.generate([ARM], a.real, a.work, a.num_images, a.workers, brands=brands)
+    g = transfer_gpu.generate([ARM], a.real, a.work, a.num_images, a.workers, brands=brands, real=real, split=split)
     if ARM not in g["arms"]:
         raise SystemExit("real_mix_gpu: the composites could not be generated (see the log above)")
-    if set(g["split"].backgrounds) & (set(split.positives) | set(split.negatives)):
-        raise SystemExit("real_mix_gpu: a background is also a test photo")  # split_for_brands guarantees it
     gt = realeval.ground_truth(real, split)
     data = transfer_gpu.load_shards(g["arms"][ARM]["data_dir"])
     models = []

@@ -50,9 +50,10 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def generate(arms, real_dir, work, num_images, workers, brands=BRANDS) -> dict:
-    real = realeval.load_real(real_dir)
-    split = realeval.split_for_brands(real, brands)
+def generate(arms, real_dir, work, num_images, workers, brands=BRANDS, real=None, split=None) -> dict:
+    """Composites of each arm on the backgrounds of `split` (default: split_for_brands of `brands`)."""
+    real = real or realeval.load_real(real_dir)
+    split = split or realeval.split_for_brands(real, brands)
     bg = os.path.join(work, "backgrounds")
     n_bg = transfer._link_backgrounds(real, split, bg)
     out = {}
