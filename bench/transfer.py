@@ -58,7 +58,7 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from synth import distribution, realeval  # noqa: E402
-from synth.errors import AnnotationError  # noqa: E402
+from synth.errors import AnnotationError, ConfigError  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "out")
 PY = sys.executable
@@ -68,9 +68,7 @@ PROTOCOLS = {
     "quick": {"brands": ("fedex", "starbucks"), "composites": 600, "steps": 250},
 }
 IMAGE_HW = (384, 512)
-TEMPLATE = "small_cpu"
-RESOLUTION = 256  # the template's fixed_shape_resizer
-BATCH = 2
+TEMPLATE = "small_cpu"  # --template: the detector's recipe; its resizer and batch size are the protocol's
 # Original colours only: starbucks' disc drawn in one colour loses the pattern inside it (colourway
 # identity 0.43, refused by the gate at engine start); fedex, google and heineken would pass.
 COLOURWAYS = (("original", 1.0),)
@@ -220,13 +218,31 @@ def _generate(arm, cfg_text, work, log) -> dict:
             "composites_per_s_per_core": round(images / seconds, 2)}
 
 
-def _train(arm, work, steps, log) -> dict:
+def template_recipe(template: str) -> dict:
+    """{"resolution": ..., "batch_size": n, "optimizer": name} of a pipeline template (pipelines/NAME.config):
+    what the protocol records of the detector's recipe. resolution is the fixed_shape_resizer's height
+    (the templates made for CPU are square), or the keep_aspect_ratio_resizer's [min, max] dimension."""
+    from synth import pipeline_config
+
+    msg = pipeline_config.read_pipeline(pipeline_config.template_path(template))
+    resizer = getattr(msg.model, msg.model.WhichOneof("model")).image_resizer
+    kind = resizer.WhichOneof("image_resizer_oneof")
+    if kind == "fixed_shape_resizer":
+        resolution = resizer.fixed_shape_resizer.height
+    else:
+        r = getattr(resizer, kind)
+        resolution = [r.min_dimension, r.max_dimension]
+    return {"resolution": resolution, "batch_size": msg.train_config.batch_size,
+            "optimizer": msg.train_config.optimizer.WhichOneof("optimizer")}
+
+
+def _train(arm, work, steps, template, batch, log) -> dict:
     d = os.path.join(work, arm)
     run_dir = os.path.join(d, "run")
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)  # a half-finished training run starts again
-    _run([PY, "tools/configure_pipeline.py", f"--template={TEMPLATE}", f"--data_dir={os.path.join(d, 'data')}",
-          f"--run_dir={run_dir}", f"--num_steps={steps}", f"--batch_size={BATCH}"], log)
+    _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={os.path.join(d, 'data')}",
+          f"--run_dir={run_dir}", f"--num_steps={steps}", f"--batch_size={batch}"], log)
     t = time.time()
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
           f"--model_dir={run_dir}", f"--num_train_steps={steps}", f"--checkpoint_every_n={steps}"], log)
@@ -261,15 +277,18 @@ def _detect(saved_model: str, real, gt: dict, out_path: str) -> str:
     return out_path
 
 
-def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str) -> dict:
+def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
+        template: str = TEMPLATE) -> dict:
     name = "quick" if quick else "full"
     proto = dict(PROTOCOLS[name])
+    recipe = template_recipe(template)
     protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
-                "steps_per_arm": proto["steps"], "resolution": RESOLUTION, "batch_size": BATCH,
-                "image_hw": list(IMAGE_HW), "template": TEMPLATE, "arms": list(arms),
+                "steps_per_arm": proto["steps"], "resolution": recipe["resolution"],
+                "batch_size": recipe["batch_size"], "optimizer": recipe["optimizer"],
+                "image_hw": list(IMAGE_HW), "template": template, "arms": list(arms),
                 "colourways": [list(c) for c in COLOURWAYS],
-                "detector": "OD API Faster R-CNN ResNet-50 from scratch (pipelines/small_cpu.config)"}
-    work = work or os.path.join(OUT, f"transfer-work-{name}")
+                "detector": f"OD API Faster R-CNN ResNet-50 from scratch (pipelines/{template}.config)"}
+    work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{template}"))
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "log.txt")
     real = realeval.load_real(real_dir)
@@ -289,7 +308,8 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str)
         text = arm_config(arm, proto["brands"], logos, bg_dir, proto["composites"], cws)
         gen = stages.run(f"generate:{arm}", lambda: _generate(arm, text, work, log))
         dist = stages.run(f"distribution:{arm}", lambda: _distribution(gen["data_dir"], real_boxes))
-        train = stages.run(f"train:{arm}", lambda: _train(arm, work, proto["steps"], log))
+        train = stages.run(f"train:{arm}", lambda: _train(arm, work, proto["steps"], template,
+                                                                recipe["batch_size"], log))
         exp = stages.run(f"export:{arm}", lambda: _export(arm, work, log))
         dets = stages.run(f"detect:{arm}", lambda: _detect(exp["saved_model"], real, gt,
                                                            os.path.join(work, arm, "detections.json")))
@@ -342,6 +362,10 @@ def main(argv=None) -> int:
     p.add_argument("--arms", default="realism,naive", help=f"Comma-separated arms, of: {', '.join(ARMS)}.")
     p.add_argument("--work_dir", default=None, help="Where stages keep their results (resumable).")
     p.add_argument("--output", default=None, help="The JSON report (default bench/out/transfer[-quick].json).")
+    p.add_argument("--template", default=TEMPLATE,
+                   help="Pipeline template of the detector (pipelines/NAME.config); its fixed_shape_resizer "
+                        "and batch size are the protocol's. small_cpu_demo is the demo's recipe (Adam, "
+                        "192x192, batch 4, anchors from 16 px).")
     a = p.parse_args(argv)
     arms = [s.strip() for s in a.arms.split(",") if s.strip()]
     for arm in arms:
@@ -349,8 +373,8 @@ def main(argv=None) -> int:
             p.error(f"--arms: {arm!r} is not one of {', '.join(ARMS)}")
     out = a.output or os.path.join(OUT, "transfer-quick.json" if a.quick else "transfer.json")
     try:
-        run(a.real, a.quick, arms, a.work_dir, out)
-    except AnnotationError as e:
+        run(a.real, a.quick, arms, a.work_dir, out, a.template)
+    except (AnnotationError, ConfigError) as e:
         print(f"transfer: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -3,6 +3,7 @@ transfer benchmark's resumable stages, on small real-photo folders the tests wri
 
 import json
 import os
+import subprocess
 import sys
 
 import cv2
@@ -214,3 +215,19 @@ def test_an_arm_keeps_only_the_colourways_the_gate_accepts_for_each_brand(tmp_pa
     assert got["disc"] == (("original", 0.5),)
     # an arm with the original colours only never reads the artwork
     assert transfer.arm_colourways("realism", ("flat",), "/nowhere", "/nowhere") == {"flat": transfer.COLOURWAYS}
+
+
+def test_transfer_records_the_recipe_of_the_template_it_trains(tmp_path):
+    from synth.errors import ConfigError
+
+    assert transfer.template_recipe("small_cpu") == {"resolution": 256, "batch_size": 2,
+                                                     "optimizer": "momentum_optimizer"}
+    assert transfer.template_recipe("small_cpu_demo") == {"resolution": 192, "batch_size": 4,
+                                                          "optimizer": "adam_optimizer"}
+    zoo = transfer.template_recipe("faster_rcnn_resnet50_v1_640x640")  # keep_aspect_ratio_resizer: [min, max]
+    assert zoo["resolution"] == [640, 640] and zoo["batch_size"] == 8
+    with pytest.raises(ConfigError, match="'no_such_recipe' does not exist"):
+        transfer.template_recipe("no_such_recipe")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--template=no_such_recipe",
+                        f"--real={tmp_path}", f"--work_dir={tmp_path / 'work'}"], capture_output=True, text=True)
+    assert r.returncode == 2 and "no_such_recipe" in r.stderr
