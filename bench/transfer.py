@@ -33,6 +33,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.
   full: 2,000 composites, 1,000 steps per arm; quick: 600 composites, 250 steps per arm.
+  --template=NAME trains with another pipeline template at its own resolution and batch size (recorded
+  in the protocol; small_cpu_demo is the demo's recipe: Adam 0.0005, 192x192, batch 4, anchors from
+  16 px); its work folder is transfer-work-full-NAME.
 - Each arm is exported (tools/export_model.py) and run on the test photos at their own size;
   scored with pycocotools (synth.realeval): mAP@0.5, mAP@[.5:.95] and AR@100 per brand and
   their mean over brands. Also in the file: the distribution report of each arm's boxes against
