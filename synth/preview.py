@@ -1,6 +1,7 @@
 """Contact sheets: a grid of composites with their boxes and class names drawn, to look at
-a dataset instead of reading its numbers. `sheet_from_shards` draws the first records of the
-shards as written (the JPEG a model will see), labelled with the gate's scores from params.jsonl."""
+a dataset instead of reading its numbers. `sheet_from_shards` draws records of the shards as
+written (the JPEG a model will see), spread over the dataset (`spread_stride`: consecutive composites
+share a backdrop, so the first 16 show only 4 photos), labelled with the gate's scores from params.jsonl."""
 
 from __future__ import annotations
 
@@ -56,14 +57,26 @@ def _labels(texts: list[str], record: dict | None) -> list[str]:
             for t, sc in zip(texts, scores)]
 
 
+def spread_stride(num_records: int, count: int = PREVIEW_IMAGES) -> int:
+    """The step between the records a sheet draws so that `count` of them span `num_records`
+    (1 when there are no more than `count`)."""
+    return max(1, int(num_records) // max(1, count))
+
+
 def sheet_from_shards(shards: list[str], params_path: str | None = None,
-                      count: int = PREVIEW_IMAGES) -> np.ndarray:
-    """A contact sheet of the first `count` records of `shards` (in order), read back without
-    TensorFlow; each labelled from its params.jsonl line (matched by split and index) when
-    `params_path` is given."""
+                      count: int = PREVIEW_IMAGES, stride: int = 1) -> np.ndarray:
+    """A contact sheet of `count` records of `shards` (in order: records 0, stride, 2 * stride, ...),
+    read back without TensorFlow; each labelled from its params.jsonl line (matched by split and
+    index) when `params_path` is given."""
+    if stride < 1:
+        raise ValueError(f"stride={stride} must be >= 1")
     thumbs, want = [], []
+    seen = 0
     for path in shards:
         for raw in tfrecord_io.read_records(path):
+            seen += 1
+            if (seen - 1) % stride:
+                continue
             f = tfexample.decode_features(raw)
             want.append(f[K.IMAGE_SOURCE_ID][0].decode())
             bgr = cv2.imdecode(np.frombuffer(f[K.IMAGE_ENCODED][0], np.uint8), cv2.IMREAD_COLOR)

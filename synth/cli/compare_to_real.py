@@ -31,7 +31,7 @@ flags.DEFINE_list("categories", None, "Only these categories of --real (default:
 flags.DEFINE_integer("max_records", None, "Read at most this many records.", lower_bound=1)
 flags.DEFINE_string("plot", None, "Where the histogram PNG goes (default DATA_DIR/vs_real.png; '' for none).")
 flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
-flags.DEFINE_string("sheet", None, "Also write a contact sheet: 16 composites (boxes drawn) beside 16 real photos "
+flags.DEFINE_string("sheet", None, "Also write a contact sheet: 16 composites spread over the shards (boxes drawn) beside 16 real photos "
                     "of --categories (default DATA_DIR/vs_real_sheet.jpg; '' for none).")
 flags.DEFINE_string("real_images", None, "Folder of the real photos (default: images/ beside --real).")
 flags.mark_flag_as_required("real")
@@ -69,10 +69,12 @@ def main(argv):
 def _sheet(path: str) -> str:
     import cv2
 
-    from synth import dataset, preview
+    from synth import dataset, preview, tfrecord_io
 
     images = FLAGS.real_images or os.path.join(os.path.dirname(os.path.abspath(FLAGS.real)), "images")
-    left = preview.sheet_from_shards(dataset.list_shards(FLAGS.data_dir, FLAGS.split))
+    shards = dataset.list_shards(FLAGS.data_dir, FLAGS.split)
+    records = sum(1 for s in shards for _ in tfrecord_io.read_records(s))
+    left = preview.sheet_from_shards(shards, stride=preview.spread_stride(records))
     right = preview.sheet_from_coco(FLAGS.real, images, FLAGS.categories)
     cv2.imwrite(path, cv2.cvtColor(preview.side_by_side(left, right), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 88])
