@@ -195,7 +195,8 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
     """Max differences between two single-image detection sets ({detection_boxes [N, 4],
     detection_scores [N], detection_classes [N], num_detections}, optionally the pre-NMS
     raw_detection_boxes and raw_detection_scores); raises ExportVerificationError when they differ
-    by more than `atol` in a way that the raw proposals picked differently cannot explain."""
+    by more than `atol` in a way that the raw proposals picked differently, or NMS keeping another of
+    two candidates tied in score that both sides hold (detections_tie_kept), cannot explain."""
     na, nb = int(np.asarray(a["num_detections"]).reshape(-1)[0]), int(np.asarray(b["num_detections"]).reshape(-1)[0])
     raw = _compare_raw(a, b, atol)
     raw_differing = raw["raw_proposals_differing"]
@@ -209,7 +210,8 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
     ca, cb = (np.rint(np.asarray(d["detection_classes"], np.float64).reshape(-1)[:n]) for d, n in ((a, na), (b, nb)))
     # Both are sorted by descending score, so with equal counts the scores compare row by row.
     score_diff = float(np.abs(sa - sb).max()) if na == nb and na else 0.0
-    box_diff, unmatched, moved, moved_box = 0.0, 0, 0, 0.0
+    box_diff, unmatched, moved, moved_box, reordered = 0.0, 0, 0, 0.0, 0
+    raw_a, raw_b = _raw_rows(a), _raw_rows(b)
     free = np.ones(nb, bool)
     for i in range(na):  # each detection is matched to an unused one of the same class and score
         near = np.flatnonzero(free & (np.abs(sb - sa[i]) <= atol) & (cb == ca[i]))
@@ -221,13 +223,20 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
         free[near[j]], d = False, float(dist[j])
         if na != nb:
             score_diff = max(score_diff, abs(float(sb[near[j]] - sa[i])))
-        if d > atol:  # its box is another proposal's: counted against the raw proposals that differ
+        if d > atol and _tied_candidate(ba[i], sa[i], ca[i], raw_b, atol) and \
+                _tied_candidate(bb[near[j]], sb[near[j]], cb[near[j]], raw_a, atol):
+            # Both sides hold both boxes as raw proposals with this class score: NMS kept another of
+            # two tied candidates (float noise orders near-equal scores either way; seen in CI on a
+            # 2-step model: 5 of 20 detections, 1 raw proposal differing).
+            reordered, moved_box = reordered + 1, max(moved_box, d)
+        elif d > atol:  # its box is another proposal's: counted against the raw proposals that differ
             moved, moved_box = moved + 1, max(moved_box, d)
         else:
             box_diff = max(box_diff, d)
     unmatched = max(unmatched, int(free.sum()))  # either side's detections left without a match
     result = {"num_detections": na, "num_detections_checkpoint": nb, "max_box_diff": box_diff,
-              "max_score_diff": score_diff, **raw, "detections_moved": moved, "max_moved_box_diff": moved_box,
+              "max_score_diff": score_diff, **raw, "detections_moved": moved, "detections_tie_kept": reordered,
+              "max_moved_box_diff": moved_box,
               "detections_unmatched": unmatched, "atol": atol}
     if moved + unmatched > raw_differing or score_diff > atol:
         raise ExportVerificationError(
@@ -236,6 +245,29 @@ def compare_detections(a: dict, b: dict, atol: float) -> dict:
             f"detections without a match of the same class and score, {moved} with another box where "
             f"{raw_differing} raw proposals differ (tolerance {atol:g})")
     return result
+
+
+def _raw_rows(d: dict):
+    """(boxes [N, 4], class scores [N, C + 1]) of the pre-NMS outputs, or None without them."""
+    if "raw_detection_boxes" not in d or "raw_detection_scores" not in d:
+        return None
+    boxes = np.asarray(d["raw_detection_boxes"], np.float64).reshape(-1, 4)
+    scores = np.asarray(d["raw_detection_scores"], np.float64)
+    return boxes, scores.reshape(boxes.shape[0], -1)
+
+
+def _tied_candidate(box, score, cls, raw, atol: float) -> bool:
+    """Whether `raw` (from _raw_rows) holds a proposal with this box and this score for class `cls`
+    (raw score column `cls`: column 0 is the background): a candidate the other side's NMS saw with
+    the same score as the detection it kept instead. A raw box is its proposal's box for the best
+    class, so a detection of another class is never explained this way."""
+    if raw is None or not raw[0].size:
+        return False
+    boxes, scores = raw
+    c = int(cls)
+    if not 0 < c < scores.shape[1]:
+        return False
+    return bool(np.any((np.abs(boxes - box).max(axis=1) <= atol) & (np.abs(scores[:, c] - score) <= atol)))
 
 
 def _compare_raw(a: dict, b: dict, atol: float) -> dict:

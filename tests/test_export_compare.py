@@ -123,3 +123,37 @@ def test_one_more_detection_and_a_moved_one_need_two_differing_proposals():
         export.compare_detections(_moved(b, [60], 0.05), a, 1e-4)
     r = export.compare_detections(_moved(b, [60, 61], 0.05), a, 1e-4)
     assert r["detections_moved"] == 1 and r["detections_unmatched"] == 1
+
+
+def _kept(boxes, scores, rows):
+    """Detections of class 1 kept from raw `rows`, in descending score."""
+    rows = sorted(rows, key=lambda r: -scores[r, 1])
+    return {"num_detections": np.array([float(len(rows))]), "detection_boxes": boxes[rows][None],
+            "detection_scores": scores[rows, 1][None], "detection_classes": np.ones((1, len(rows))),
+            "raw_detection_boxes": boxes.copy(), "raw_detection_scores": scores.copy()}
+
+
+def test_nms_keeping_the_other_of_two_tied_candidates_passes_and_is_counted():
+    # Seen in CI on a 2-step model: 5 of 20 detections had another box (0.365 off) with the same class
+    # and score, where 1 raw proposal differed: NMS kept the other of candidates tied in score.
+    rng = np.random.default_rng(1)
+    boxes, scores = rng.uniform(0, 1, (32, 4)), rng.uniform(0, 1, (32, 2))
+    scores[4, 1] = scores[3, 1] + 1e-6  # two proposals tie for class 1 within float noise
+    a, b = _kept(boxes, scores, [0, 1, 2, 3]), _kept(boxes, scores, [0, 1, 2, 4])
+    r = export.compare_detections(a, b, 1e-4)
+    assert r["detections_tie_kept"] == 1 and r["detections_moved"] == 0 and r["raw_proposals_differing"] == 0
+    assert r["max_moved_box_diff"] == pytest.approx(np.abs(boxes[3] - boxes[4]).max())
+    # The same swap where the scores do not tie: no match of the same score, so it fails.
+    untied = scores.copy()
+    untied[5, 1] = untied[3, 1] + 0.01
+    with pytest.raises(ExportVerificationError, match=r"1 of 4 detections without a match"):
+        export.compare_detections(_kept(boxes, untied, [0, 1, 2, 3]), _kept(boxes, untied, [0, 1, 2, 5]), 1e-4)
+    # A kept box that is no raw proposal of the other side is not a tie: it fails as before.
+    c = _kept(boxes, scores, [0, 1, 2, 4])
+    c["detection_boxes"][0, list(np.flatnonzero(c["detection_scores"][0] == scores[4, 1]))] += 0.05
+    with pytest.raises(ExportVerificationError, match=r"1 with another box where 0 raw proposals differ"):
+        export.compare_detections(a, c, 1e-4)
+    # A tie of another class's score is no explanation either (a raw box is its best class's box).
+    d, e = (dict(x, detection_classes=np.full((1, 4), 2.0)) for x in (a, b))
+    with pytest.raises(ExportVerificationError, match=r"1 with another box where 0 raw proposals differ"):
+        export.compare_detections(d, e, 1e-4)
