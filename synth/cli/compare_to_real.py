@@ -31,8 +31,8 @@ flags.DEFINE_list("categories", None, "Only these categories of --real (default:
 flags.DEFINE_integer("max_records", None, "Read at most this many records.", lower_bound=1)
 flags.DEFINE_string("plot", None, "Where the histogram PNG goes (default DATA_DIR/vs_real.png; '' for none).")
 flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
-flags.DEFINE_string("sheet", None, "Also write a contact sheet: 16 composites spread over the shards (boxes drawn) beside 16 real photos "
-                    "of --categories (default DATA_DIR/vs_real_sheet.jpg; '' for none).")
+flags.DEFINE_string("sheet", None, "Also write a contact sheet: 16 composites spread over the shards (boxes drawn) "
+                    "beside 16 real photos of --categories (default DATA_DIR/vs_real_sheet.jpg; '' for none).")
 flags.DEFINE_string("real_images", None, "Folder of the real photos (default: images/ beside --real).")
 flags.mark_flag_as_required("real")
 
