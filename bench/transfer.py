@@ -239,13 +239,13 @@ def template_recipe(template: str) -> dict:
             "optimizer": msg.train_config.optimizer.WhichOneof("optimizer")}
 
 
-def _train(arm, work, steps, template, batch, log) -> dict:
+def _train(arm, work, steps, template, log) -> dict:
     d = os.path.join(work, arm)
     run_dir = os.path.join(d, "run")
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)  # a half-finished training run starts again
     _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={os.path.join(d, 'data')}",
-          f"--run_dir={run_dir}", f"--num_steps={steps}", f"--batch_size={batch}"], log)
+          f"--run_dir={run_dir}", f"--num_steps={steps}"], log)  # the template's own batch size
     t = time.time()
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
           f"--model_dir={run_dir}", f"--num_train_steps={steps}", f"--checkpoint_every_n={steps}"], log)
@@ -311,8 +311,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         text = arm_config(arm, proto["brands"], logos, bg_dir, proto["composites"], cws)
         gen = stages.run(f"generate:{arm}", lambda: _generate(arm, text, work, log))
         dist = stages.run(f"distribution:{arm}", lambda: _distribution(gen["data_dir"], real_boxes))
-        train = stages.run(f"train:{arm}", lambda: _train(arm, work, proto["steps"], template,
-                                                                recipe["batch_size"], log))
+        train = stages.run(f"train:{arm}", lambda: _train(arm, work, proto["steps"], template, log))
         exp = stages.run(f"export:{arm}", lambda: _export(arm, work, log))
         dets = stages.run(f"detect:{arm}", lambda: _detect(exp["saved_model"], real, gt,
                                                            os.path.join(work, arm, "detections.json")))

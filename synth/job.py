@@ -485,11 +485,9 @@ class Job:
             from synth import preview
             from synth.composite import encode_jpeg
 
-            train = [t for t in self.shards if t.split == "train"]
-            sheet = preview.sheet_from_shards([os.path.join(work, t.name) for t in train],
+            sheet = preview.sheet_from_shards([os.path.join(work, t.name) for t in self.shards if t.split == "train"],
                                               os.path.join(work, dataset.PARAMS),
-                                              stride=preview.spread_stride(sum(self.done[t.name].images
-                                                                               for t in train)))
+                                              stride=preview.spread_stride(splits.get("train", Counts()).images))
             with open(os.path.join(work, dataset.PREVIEW), "wb") as f:
                 f.write(encode_jpeg(sheet, 90))
         failed = {}

@@ -5,6 +5,7 @@ share a backdrop, so the first 16 show only 4 photos), labelled with the gate's 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -71,22 +72,14 @@ def sheet_from_shards(shards: list[str], params_path: str | None = None,
     if stride < 1:
         raise ValueError(f"stride={stride} must be >= 1")
     thumbs, want = [], []
-    seen = 0
-    for path in shards:
-        for raw in tfrecord_io.read_records(path):
-            seen += 1
-            if (seen - 1) % stride:
-                continue
-            f = tfexample.decode_features(raw)
-            want.append(f[K.IMAGE_SOURCE_ID][0].decode())
-            bgr = cv2.imdecode(np.frombuffer(f[K.IMAGE_ENCODED][0], np.uint8), cv2.IMREAD_COLOR)
-            boxes = np.stack([f[K.BBOX_YMIN], f[K.BBOX_XMIN], f[K.BBOX_YMAX], f[K.BBOX_XMAX]], -1).reshape(-1, 4)
-            thumbs.append((cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), boxes,
-                           [t.decode() for t in f[K.CLASS_TEXT]], list(f[K.CLASS_LABEL])))
-            if len(thumbs) == count:
-                break
-        if len(thumbs) == count:
-            break
+    records = itertools.chain.from_iterable(tfrecord_io.read_records(p) for p in shards)
+    for raw in itertools.islice(records, 0, count * stride, stride):
+        f = tfexample.decode_features(raw)
+        want.append(f[K.IMAGE_SOURCE_ID][0].decode())
+        bgr = cv2.imdecode(np.frombuffer(f[K.IMAGE_ENCODED][0], np.uint8), cv2.IMREAD_COLOR)
+        boxes = np.stack([f[K.BBOX_YMIN], f[K.BBOX_XMIN], f[K.BBOX_YMAX], f[K.BBOX_XMAX]], -1).reshape(-1, 4)
+        thumbs.append((cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), boxes,
+                       [t.decode() for t in f[K.CLASS_TEXT]], list(f[K.CLASS_LABEL])))
     records = {}
     if params_path is not None:
         with open(params_path, encoding="utf-8") as pf:

@@ -58,7 +58,7 @@ def main(argv):
             print(f"wrote {distribution.plot(synth, real, plot)}")
         sheet = f"{FLAGS.data_dir.rstrip('/')}/vs_real_sheet.jpg" if FLAGS.sheet is None else FLAGS.sheet
         if sheet:
-            print(f"wrote {_sheet(sheet)}")
+            print(f"wrote {_sheet(sheet, ss['images'])}")
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:
             json.dump(out, f, indent=1)
@@ -66,15 +66,15 @@ def main(argv):
     return 0
 
 
-def _sheet(path: str) -> str:
+def _sheet(path: str, records: int) -> str:
+    """Writes the contact sheet, its composites spread over the `records` records the table read."""
     import cv2
 
-    from synth import dataset, preview, tfrecord_io
+    from synth import dataset, preview
 
     images = FLAGS.real_images or os.path.join(os.path.dirname(os.path.abspath(FLAGS.real)), "images")
-    shards = dataset.list_shards(FLAGS.data_dir, FLAGS.split)
-    records = sum(1 for s in shards for _ in tfrecord_io.read_records(s))
-    left = preview.sheet_from_shards(shards, stride=preview.spread_stride(records))
+    left = preview.sheet_from_shards(dataset.list_shards(FLAGS.data_dir, FLAGS.split),
+                                     stride=preview.spread_stride(records))
     right = preview.sheet_from_coco(FLAGS.real, images, FLAGS.categories)
     cv2.imwrite(path, cv2.cvtColor(preview.side_by_side(left, right), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 88])
