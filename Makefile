@@ -47,7 +47,7 @@ demo: $(STAMP)
 	@echo "demo: 4/5 exporting a SavedModel for TF Serving to $(WS)/exports/demo/1"
 	$(PY) tools/export_model.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
 		--trained_checkpoint_dir=$(WS)/runs/demo --export_dir=$(WS)/exports --model_name=demo
-	@echo "demo: 5/5 drawing detections with score >= 0.5 on 8 val composites into $(WS)/predictions/demo"
+	@echo "demo: 5/5 drawing detections with score >= 0.5 on 8 val composites (labelled boxes in green) into $(WS)/predictions/demo, and counting the logos they find"
 	$(PY) tools/predict.py --model=$(WS)/exports/demo --output_dir=$(WS)/predictions/demo \
 		--tfrecord='$(WS)/data/demo/val-*.tfrecord' --max_images=8 --min_score=0.5 --max_detections=5
 	@echo "demo: done. Look at $(WS)/data/demo/preview.jpg and $(WS)/predictions/demo/*.jpg"

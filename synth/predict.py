@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -14,6 +15,9 @@ from synth.errors import ConfigError, InputImageError, OutputError
 
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # what folders are searched for
+MATCH_IOU = 0.5  # a detection finds a labelled box of its class when their IoU is at least this
+TRUTH_COLOUR = (0, 200, 0)  # labelled boxes, drawn under the detections (RGB)
+DETECTION_COLOUR = (255, 255, 0)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,62 @@ class Predictor:
         return result[:max_detections]  # the model returns them by descending score
 
 
+@dataclass(frozen=True)
+class Truth:
+    """The labelled boxes of an input that has them (a composite read from shards)."""
+    boxes: list  # normalised [ymin, xmin, ymax, xmax] each
+    class_ids: list
+    class_names: list
+
+
+class Item(NamedTuple):
+    name: str  # the input's file, or a composite's source_id
+    load: Callable  # () -> RGB uint8; raises InputImageError
+    truth: Truth | None = None
+
+
+def match_truth(detections: list[Detection], truth: Truth, min_iou: float = MATCH_IOU) -> tuple[list, list]:
+    """Which labelled boxes the detections find: greedily by descending score, each detection
+    takes the unmatched box of its class with the highest IoU, if that is at least `min_iou`
+    (COCO's matching at one threshold). Returns (found per labelled box, matched per detection),
+    both lists of bools in their input orders."""
+    found = [False] * len(truth.boxes)
+    matched = [False] * len(detections)
+    for di in sorted(range(len(detections)), key=lambda i: -detections[i].score):
+        d = detections[di]
+        best, best_iou = None, min_iou
+        for ti, (box, cid) in enumerate(zip(truth.boxes, truth.class_ids)):
+            if found[ti] or cid != d.class_id:
+                continue
+            v = boxlib.iou(np.asarray(d.box, float), np.asarray(box, float))
+            if v >= best_iou:
+                best, best_iou = ti, v
+        if best is not None:
+            found[best] = matched[di] = True
+    return found, matched
+
+
+def truth_summary(images: list[dict], min_score: float) -> dict | None:
+    """Totals over the entries of run_detector that carry labelled boxes, or None when none
+    does: {"images", "boxes", "found", "detections", "unmatched_detections", "min_iou",
+    "min_score"}."""
+    labelled = [im for im in images if "truth" in im]
+    if not labelled:
+        return None
+    return {"images": len(labelled), "boxes": sum(len(im["truth"]) for im in labelled),
+            "found": sum(t["found"] for im in labelled for t in im["truth"]),
+            "detections": sum(len(im["detections"]) for im in labelled),
+            "unmatched_detections": sum(not d["matches_truth"] for im in labelled for d in im["detections"]),
+            "min_iou": MATCH_IOU, "min_score": min_score}
+
+
+def describe_truth(t: dict) -> str:
+    """One line for a truth_summary."""
+    return (f"found {t['found']} of {t['boxes']} labelled boxes in {t['images']} labelled images "
+            f"(same class, IoU >= {t['min_iou']}, score >= {t['min_score']}); "
+            f"{t['unmatched_detections']} of {t['detections']} detections match no labelled box")
+
+
 def read_rgb(path: str) -> np.ndarray:
     """An image file as RGB uint8; InputImageError naming the file and what is wrong with it
     (missing, a folder, empty, not an image, corrupt or truncated, too large)."""
@@ -72,20 +132,24 @@ def read_rgb(path: str) -> np.ndarray:
         raise InputImageError(str(exc).replace("background", "image", 1)) from None
 
 
-def draw(rgb: np.ndarray, detections: list[Detection]) -> np.ndarray:
-    """A copy of `rgb` with each detection's box, class name and score drawn."""
-    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+def draw(rgb: np.ndarray, detections: list[Detection], truth: Truth | None = None) -> np.ndarray:
+    """A copy of `rgb` with each detection's box, class name and score drawn, over the labelled
+    boxes of `truth` (thin, green) when given."""
+    img = rgb.copy()
     h, w = img.shape[:2]
     thick = max(1, round(min(h, w) / 250))
+    for box in (truth.boxes if truth else []):
+        y0, x0, y1, x1 = boxlib.to_pixels(np.array(box), h, w).round().astype(int)
+        cv2.rectangle(img, (x0, y0), (x1, y1), TRUTH_COLOUR, 1)
     for d in detections:
         y0, x0, y1, x1 = boxlib.to_pixels(np.array(d.box), h, w).round().astype(int)
-        cv2.rectangle(img, (x0, y0), (x1, y1), (0, 255, 255), thick)
+        cv2.rectangle(img, (x0, y0), (x1, y1), DETECTION_COLOUR, thick)
         label = f"{d.class_name} {d.score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         ty = max(th + base, y0)
-        cv2.rectangle(img, (x0, ty - th - base), (x0 + tw, ty), (0, 255, 255), -1)
+        cv2.rectangle(img, (x0, ty - th - base), (x0 + tw, ty), DETECTION_COLOUR, -1)
         cv2.putText(img, label, (x0, ty - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
 
 
 def expand_image_args(args) -> list[str]:
@@ -107,9 +171,9 @@ def expand_image_args(args) -> list[str]:
     return sorted(set(paths))
 
 
-def images_from_files(paths: list[str]):
-    """(name, loader) pairs for image files."""
-    return [(p, (lambda p=p: read_rgb(p))) for p in paths]
+def images_from_files(paths: list[str]) -> list[Item]:
+    """Items for image files (no labelled boxes)."""
+    return [Item(p, (lambda p=p: read_rgb(p))) for p in paths]
 
 
 def _decode(encoded: bytes, name: str) -> np.ndarray:
@@ -119,9 +183,10 @@ def _decode(encoded: bytes, name: str) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def images_from_tfrecords(pattern: str, max_images: int):
-    """(name, loader) pairs for the first `max_images` composites in shards matching `pattern`;
-    a record is named by its source_id (or shard pattern and position when it has none)."""
+def images_from_tfrecords(pattern: str, max_images: int) -> list[Item]:
+    """Items for the first `max_images` composites in shards matching `pattern`, with their
+    labelled boxes; a record is named by its source_id (or shard pattern and position when it
+    has none)."""
     import glob
 
     import tensorflow as tf
@@ -135,7 +200,8 @@ def images_from_tfrecords(pattern: str, max_images: int):
     for i, raw in enumerate(tf.data.TFRecordDataset(files).take(max_images)):
         ex = parse_example(raw.numpy())
         name = ex["source_id"] or f"{pattern}#{i}"
-        items.append((name, (lambda enc=ex["encoded"], name=name: _decode(enc, name))))
+        truth = Truth([[float(v) for v in b] for b in ex["boxes"]], ex["class_ids"], ex["class_texts"])
+        items.append(Item(name, (lambda enc=ex["encoded"], name=name: _decode(enc, name)), truth))
     return items
 
 
@@ -153,22 +219,24 @@ def _drawn_path(output_dir: str, name: str, image_id: int, taken: set[str]) -> s
 
 def run_detector(detect, items, output_dir: str | None, min_score: float, max_detections: int,
                  progress: bool, desc: str) -> tuple[list, list]:
-    """Runs `detect(rgb, min_score, max_detections)` on each (name, loader) of `items`; with
-    `output_dir`, also writes each image with its detections drawn. Returns (results, errors):
-    unreadable images are listed in errors ({"image_id", "file", "error"}) and skipped, not
-    fatal. Each input's image_id is its position in `items`, from 1, whether or not it was read."""
+    """Runs `detect(rgb, min_score, max_detections)` on each Item of `items`; with
+    `output_dir`, also writes each image with its detections (and labelled boxes) drawn.
+    Returns (results, errors): unreadable images are listed in errors ({"image_id", "file",
+    "error"}) and skipped, not fatal. Each input's image_id is its position in `items`, from 1,
+    whether or not it was read. An item with labelled boxes gets "truth" (each box with
+    "found") and each of its detections "matches_truth" (match_truth)."""
     if output_dir:
         try:
             os.makedirs(output_dir, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create the output folder {output_dir!r}: {exc.strerror}") from None
-    taken = {os.path.realpath(name) for name, _ in items}  # never draw over an input
+    taken = {os.path.realpath(it.name) for it in items}  # never draw over an input
     if progress:
         from tqdm import tqdm
 
         items = tqdm(items, unit="img", desc=desc, dynamic_ncols=True)
     results, errors = [], []
-    for image_id, (name, load) in enumerate(items, start=1):
+    for image_id, (name, load, truth) in enumerate(items, start=1):
         try:
             rgb = load()
         except InputImageError as exc:
@@ -176,10 +244,16 @@ def run_detector(detect, items, output_dir: str | None, min_score: float, max_de
             continue
         dets = detect(rgb, min_score, max_detections)
         entry = {"image_id": image_id, "file": name, "height": rgb.shape[0], "width": rgb.shape[1],
-                 "detections": [d.__dict__ for d in dets]}
+                 "detections": [dict(d.__dict__) for d in dets]}
+        if truth is not None:
+            found, matched = match_truth(dets, truth)
+            entry["truth"] = [{"box": b, "class_id": c, "class_name": n, "found": f}
+                              for b, c, n, f in zip(truth.boxes, truth.class_ids, truth.class_names, found)]
+            for d, m in zip(entry["detections"], matched):
+                d["matches_truth"] = m
         if output_dir:
             entry["drawn"] = _drawn_path(output_dir, name, image_id, taken)
-            if not cv2.imwrite(entry["drawn"], cv2.cvtColor(draw(rgb, dets), cv2.COLOR_RGB2BGR)):
+            if not cv2.imwrite(entry["drawn"], cv2.cvtColor(draw(rgb, dets, truth), cv2.COLOR_RGB2BGR)):
                 raise OutputError(f"cannot write the drawn image {entry['drawn']!r} (is {output_dir!r} writable?)")
         results.append(entry)
     return results, errors
@@ -233,12 +307,15 @@ def write_outputs(output_dir: str, summary: dict, class_names: dict[int, str] | 
 def predict_images(saved_model_dir: str, items, output_dir: str, min_score: float = 0.5,
                    progress: bool = True, max_detections: int = 100) -> dict:
     """Runs the model (a version folder, or a model folder: its highest version) on each
-    (name, loader) of `items`; writes drawn images, detections.json,
+    Item of `items`; writes drawn images, detections.json,
     coco_results.json and coco_images.json into `output_dir`. Unreadable images are listed
     under "errors" in detections.json and skipped, not fatal."""
     saved_model_dir = savedmodel.version_dir(saved_model_dir)
     model = Predictor(saved_model_dir)
     results, errors = run_detector(model, items, output_dir, min_score, max_detections, progress, "predict")
     summary = {"model": saved_model_dir, "min_score": min_score, "images": results, "errors": errors}
+    truth = truth_summary(results, min_score)
+    if truth:
+        summary["truth"] = truth
     write_outputs(output_dir, summary, model.names)
     return summary

@@ -292,16 +292,19 @@ class GrpcClient:
 
 def serve_images(client, items, output_dir: str | None = None, min_score: float = 0.5,
                  max_detections: int = 100, progress: bool = False) -> dict:
-    """Sends each (name, loader) of `items` to `client`; returns a summary in the schema of
+    """Sends each synth.predict.Item of `items` to `client`; returns a summary in the schema of
     synth.predict's detections.json. With `output_dir`, also writes drawn images and the files
     synth.predict writes (detections.json, coco_results.json, coco_images.json) there.
     Unreadable images are listed under "errors"; a server error stops."""
-    from synth.predict import run_detector, write_outputs
+    from synth.predict import run_detector, truth_summary, write_outputs
 
     results, errors = run_detector(client, items, output_dir, min_score, max_detections, progress, "serving")
     summary = {"server": client.server, "model": client.model, "version": client.version,
                "protocol": "grpc" if isinstance(client, GrpcClient) else "rest", "input_type": client.input_type,
                "min_score": min_score, "images": results, "errors": errors}
+    truth = truth_summary(results, min_score)
+    if truth:
+        summary["truth"] = truth
     if output_dir:
         write_outputs(output_dir, summary, getattr(client, "names", None))
     return summary

@@ -56,7 +56,7 @@ def _run(folder, bad, out, detect=fake_detect, min_score=0.0):
 def test_run_detector_reports_each_unreadable_file_and_goes_on(inputs, tmp_path):
     folder, bad = inputs
     items, (results, errors) = _run(folder, bad, str(tmp_path / "out"))
-    names = [n for n, _ in items]
+    names = [it.name for it in items]
     assert names == sorted(names) and len(names) == 6  # a, b, c, d, e, f: sorted, repeats dropped
     assert [r["file"] for r in results] == [str(folder / "a.png"), str(folder / "c.jpg")]
     assert [r["image_id"] for r in results] == [1, 3]  # position in the sorted input list, from 1
@@ -116,6 +116,61 @@ def test_drawn_images_of_the_same_stem_do_not_overwrite_each_other(tmp_path):
         predict.run_detector(fake_detect, items[:1], str(tmp_path / "z"), 0.0, 100, False, "t")
     with pytest.raises(OutputError, match=r"cannot create the output folder '.*p\.png/sub'"):
         predict.run_detector(fake_detect, items, str(tmp_path / "x" / "p.png" / "sub"), 0.0, 100, False, "t")
+
+
+def test_match_truth_pairs_each_labelled_box_with_at_most_one_detection_of_its_class():
+    truth = predict.Truth([BOX, [0.6, 0.6, 0.9, 0.9], [0.0, 0.0, 0.2, 0.2]], [1, 1, 2], ["acme", "acme", "scene"])
+    shifted = [0.1, 0.3, 0.5, 0.7]  # IoU 1/3 with BOX
+    dets = [Detection(BOX, 1, "acme", 0.6),             # finds BOX
+            Detection(BOX, 1, "acme", 0.95),            # a better-scored duplicate: it takes BOX first
+            Detection(shifted, 1, "acme", 0.9),         # too far from every acme box
+            Detection([0.0, 0.0, 0.2, 0.2], 1, "acme", 0.8),  # on the scene box, but the wrong class
+            Detection([0.6, 0.6, 0.9, 0.88], 1, "acme", 0.7)]  # IoU 0.93 with the second acme box
+    found, matched = predict.match_truth(dets, truth)
+    assert found == [True, True, False]
+    assert matched == [False, True, False, False, True]
+    assert predict.match_truth(dets[2:3], truth, min_iou=0.3) == ([True, False, False], [True])
+    assert predict.match_truth([], truth) == ([False] * 3, [])
+
+
+def _labelled_shards(tmp_path, n: int = 3):
+    from synth.tfexample import encode_example
+    from synth.tfrecord_io import RecordWriter
+
+    path = str(tmp_path / "val-00000-of-00001.tfrecord")
+    with RecordWriter(path) as w:
+        for i in range(n):
+            jpeg = cv2.imencode(".jpg", photo(seed=i))[1].tobytes()
+            boxes = [BOX] if i < n - 1 else [BOX, [0.6, 0.6, 0.9, 0.9]]  # the last one: a box nobody finds
+            w.write(encode_example(jpeg, H, W, f"c{i}.jpg", f"c{i}", np.array(boxes), ["acme"] * len(boxes),
+                                   [1] * len(boxes)))
+    return str(tmp_path / "val-*.tfrecord")
+
+
+def test_labelled_composites_are_scored_against_their_boxes_and_drawn_over_them(tmp_path):
+    items = predict.images_from_tfrecords(_labelled_shards(tmp_path), max_images=10)
+    assert [it.name for it in items] == ["c0", "c1", "c2"]
+    assert items[2].truth.boxes == [pytest.approx(BOX), pytest.approx([0.6, 0.6, 0.9, 0.9])]
+    results, errors = predict.run_detector(fake_detect, items, str(tmp_path / "out"), 0.0, 100, False, "t")
+    assert errors == [] and len(results) == 3
+    assert [t["found"] for t in results[2]["truth"]] == [True, False]
+    assert [d["matches_truth"] for d in results[2]["detections"]] == [True, False]  # acme on BOX; the scene box
+    t = predict.truth_summary(results, 0.0)
+    assert t == {"images": 3, "boxes": 4, "found": 3, "detections": 6, "unmatched_detections": 3,
+                 "min_iou": 0.5, "min_score": 0.0}
+    assert predict.describe_truth(t).startswith("found 3 of 4 labelled boxes in 3 labelled images")
+    # image files carry no labelled boxes, and then there is nothing to sum
+    assert predict.truth_summary([{k: v for k, v in r.items() if k != "truth"} for r in results], 0.0) is None
+
+    # the missed box is drawn green, where no detection covers it (a 1 px line through JPEG: its
+    # greenness, G minus the mean of R and B, against the same row of the plain composite)
+    def greenness(rgb):
+        row = rgb[y0, x0 + 5:x1 - 5].astype(float)
+        return float((row[:, 1] - row[:, [0, 2]].mean(axis=1)).mean())
+
+    drawn = cv2.cvtColor(cv2.imread(results[2]["drawn"]), cv2.COLOR_BGR2RGB)
+    y0, x0, y1, x1 = (np.array([0.6, 0.6, 0.9, 0.9]) * [H, W, H, W]).round().astype(int)
+    assert greenness(drawn) - greenness(items[2].load()) > 50
 
 
 def test_coco_results_convert_boxes_exactly():
@@ -234,6 +289,14 @@ def test_predict_cli_warns_per_file_and_fails_only_when_nothing_was_read(inputs,
     assert "predict: error: none of the 4 input images could be read" in r.stderr
     assert r.stderr.count("predict: warning: skipped: ") == 4
     assert json.loads((out / "coco_results.json").read_text()) == []
+
+    # composites from shards are counted against their labelled boxes
+    r = run_tool("predict", f"--model={model}", f"--output_dir={out}", "--noprogress",
+                 f"--tfrecord={_labelled_shards(tmp_path)}", timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert ("found 3 of 4 labelled boxes in 3 labelled images (same class, IoU >= 0.5, score >= 0.5); "
+            "0 of 3 detections match no labelled box") in r.stdout
+    assert json.loads((out / "detections.json").read_text())["truth"]["found"] == 3
 
 
 def test_predictor_takes_a_model_folder_and_uses_its_highest_version(tmp_path):

@@ -13,6 +13,11 @@ OUTPUT_DIR/coco_images.json (image_id -> file_name, height, width, and the categ
 image_id is the input's position, from 1, in the sorted list of image files (then the
 --tfrecord composites). For COCO evaluation give --min_score=0.
 
+Composites from --tfrecord carry their labelled boxes: they are drawn thin and green under the
+detections, and the tool prints how many of them the detections find (same class, IoU >= 0.5)
+and how many detections match none; detections.json holds the same under "truth" (the totals),
+each image's "truth" (each box with "found") and each detection's "matches_truth".
+
 An input that cannot be read (missing, empty, not an image, corrupt or truncated) is skipped
 with a warning; the exit status is 1 only when no input could be read.
 """
@@ -62,6 +67,8 @@ def main(argv):
     failed = (f"; {len(s['errors'])} of {len(items)} images could not be read and were skipped"
               if s["errors"] else "")
     print(f"{len(s['images'])} images, {n} detections with score >= {FLAGS.min_score}{failed}: {', '.join(paths)}")
+    if "truth" in s:
+        print(predict.describe_truth(s["truth"]))
     return 0
 
 

@@ -62,6 +62,8 @@ def main(argv):
             print(f"{r['file']}: {len(r['detections'])} detections")
             for d in r["detections"]:
                 print(f"  {d['class_name']}\t{d['score']:.3f}\t[ymin, xmin, ymax, xmax] = {d['box']}")
+    if "truth" in s:
+        print(predict.describe_truth(s["truth"]))
     for e in s["errors"]:
         print(f"skipped: {e['error']}")
 
