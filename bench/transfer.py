@@ -35,7 +35,8 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   full: 2,000 composites, 1,000 steps per arm; quick: 600 composites, 250 steps per arm.
   --template=NAME trains with another pipeline template at its own resolution and batch size (recorded
   in the protocol; small_cpu_demo is the demo's recipe: Adam 0.0005, 192x192, batch 4, anchors from
-  16 px); its work folder is transfer-work-full-NAME.
+  16 px); its work folder is transfer-work-full-NAME. --steps=N trains each arm N steps instead
+  (recorded as steps_per_arm; work folder ...-stepsN).
 - Each arm is exported (tools/export_model.py) and run on the test photos at their own size;
   scored with pycocotools (synth.realeval): mAP@0.5, mAP@[.5:.95] and AR@100 per brand and
   their mean over brands. Also in the file: the distribution report of each arm's boxes against
@@ -281,9 +282,13 @@ def _detect(saved_model: str, real, gt: dict, out_path: str) -> str:
 
 
 def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
-        template: str = TEMPLATE) -> dict:
+        template: str = TEMPLATE, steps: int | None = None) -> dict:
     name = "quick" if quick else "full"
     proto = dict(PROTOCOLS[name])
+    if steps is not None:
+        if steps < 1:
+            raise ConfigError(f"--steps {steps} must be at least 1")
+        proto["steps"] = steps
     recipe = template_recipe(template)
     protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
                 "steps_per_arm": proto["steps"], "resolution": recipe["resolution"],
@@ -291,7 +296,8 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
                 "image_hw": list(IMAGE_HW), "template": template, "arms": list(arms),
                 "colourways": [list(c) for c in COLOURWAYS],
                 "detector": f"OD API Faster R-CNN ResNet-50 from scratch (pipelines/{template}.config)"}
-    work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{template}"))
+    work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{template}")
+                                + ("" if steps is None else f"-steps{steps}"))
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "log.txt")
     real = realeval.load_real(real_dir)
@@ -368,6 +374,9 @@ def main(argv=None) -> int:
                    help="Pipeline template of the detector (pipelines/NAME.config); its fixed_shape_resizer "
                         "and batch size are the protocol's. small_cpu_demo is the demo's recipe (Adam, "
                         "192x192, batch 4, anchors from 16 px).")
+    p.add_argument("--steps", type=int, default=None,
+                   help="Train each arm this many steps instead of the protocol's (recorded in the protocol; "
+                        "its own work folder, ...-stepsN).")
     a = p.parse_args(argv)
     arms = [s.strip() for s in a.arms.split(",") if s.strip()]
     for arm in arms:
@@ -375,7 +384,7 @@ def main(argv=None) -> int:
             p.error(f"--arms: {arm!r} is not one of {', '.join(ARMS)}")
     out = a.output or os.path.join(OUT, "transfer-quick.json" if a.quick else "transfer.json")
     try:
-        run(a.real, a.quick, arms, a.work_dir, out, a.template)
+        run(a.real, a.quick, arms, a.work_dir, out, a.template, a.steps)
     except (AnnotationError, ConfigError) as e:
         print(f"transfer: error: {e}", file=sys.stderr)
         return 2

@@ -231,3 +231,13 @@ def test_transfer_records_the_recipe_of_the_template_it_trains(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--template=no_such_recipe",
                         f"--real={tmp_path}", f"--work_dir={tmp_path / 'work'}"], capture_output=True, text=True)
     assert r.returncode == 2 and "no_such_recipe" in r.stderr
+
+
+def test_transfer_steps_override_is_checked(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--steps=0",
+                        f"--real={tmp_path}", f"--work_dir={tmp_path / 'work'}"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--steps 0 must be at least 1" in r.stderr
+    # a valid override gets as far as the real photos (none here), with the error naming the folder
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--steps=7",
+                        f"--real={tmp_path}", f"--work_dir={tmp_path / 'work'}"], capture_output=True, text=True)
+    assert r.returncode == 2 and str(tmp_path) in r.stderr and "--steps" not in r.stderr
