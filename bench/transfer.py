@@ -44,7 +44,8 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   (generation runs with one worker).
 
 Every stage writes its result under --work_dir (default bench/out/transfer-work[-quick]/) and a
-rerun skips the stages already finished, so an interrupted benchmark continues where it stopped.
+rerun skips the stages already finished, so an interrupted benchmark continues where it stopped, and
+a rerun with more --arms trains only the arms it has not trained under the same protocol.
 """
 
 from __future__ import annotations
@@ -182,6 +183,12 @@ class Stages:
         return result
 
 
+def stage_protocol(protocol: dict) -> dict:
+    """What finished stages must share to be reused: the protocol less its list of arms. Each arm's
+    stages are named by the arm, so a rerun with more arms trains only the new ones."""
+    return {k: v for k, v in protocol.items() if k != "arms"}
+
+
 def _run(cmd: list, log: str) -> None:
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
@@ -303,7 +310,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
     real = realeval.load_real(real_dir)
     split = realeval.split_for_brands(real, proto["brands"])
     gt = realeval.ground_truth(real, split)
-    stages = Stages(work, protocol)
+    stages = Stages(work, stage_protocol(protocol))
     bg_dir = os.path.join(work, "backgrounds")
     stages.run("backgrounds", lambda: _link_backgrounds(real, split, bg_dir))
     gt_path = os.path.join(work, "test_ground_truth.json")

@@ -172,6 +172,16 @@ def test_transfer_stages_resume_and_restart_under_another_protocol(tmp_path):
     assert calls[-1] == "a3"
 
 
+def test_transfer_rerun_with_more_arms_keeps_the_finished_ones(tmp_path):
+    first = {"name": "full", "steps_per_arm": 2000, "arms": ["realism", "naive"]}
+    stages = transfer.Stages(str(tmp_path), transfer.stage_protocol(first))
+    stages.run("train:realism", lambda: "trained")
+    more = transfer.Stages(str(tmp_path), transfer.stage_protocol(dict(first, arms=["realism", "naive", "no_light"])))
+    assert more.run("train:realism", lambda: "again") == "trained"
+    longer = transfer.Stages(str(tmp_path), transfer.stage_protocol(dict(first, steps_per_arm=3000)))
+    assert longer.run("train:realism", lambda: "again") == "again"  # another protocol: trained again
+
+
 def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
     from synth import config as configlib
 
