@@ -82,13 +82,15 @@ def match_truth(detections: list[Detection], truth: Truth, min_iou: float = MATC
     both lists of bools in their input orders."""
     found = [False] * len(truth.boxes)
     matched = [False] * len(detections)
+    boxes = np.asarray(truth.boxes, float).reshape(-1, 4)
     for di in sorted(range(len(detections)), key=lambda i: -detections[i].score):
         d = detections[di]
+        box = np.asarray(d.box, float)
         best, best_iou = None, min_iou
-        for ti, (box, cid) in enumerate(zip(truth.boxes, truth.class_ids)):
+        for ti, cid in enumerate(truth.class_ids):
             if found[ti] or cid != d.class_id:
                 continue
-            v = boxlib.iou(np.asarray(d.box, float), np.asarray(box, float))
+            v = boxlib.iou(box, boxes[ti])
             if v >= best_iou:
                 best, best_iou = ti, v
         if best is not None:
