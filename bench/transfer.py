@@ -20,9 +20,11 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
     realism  the generator's defaults (every realism stage as configured by default)
     naive    every realism stage off: surface, light, camera, occlusion, gate, audit off, hard
              paste only; the same logos, colourways, size prior and counts
-  and, with --arms, ablations: no_surface, no_light, no_camera, no_blend (hard paste only),
-  no_gate, with_occlusion (the occlusion stage, off by default, switched on: occluders and
-  distractors cut from other photos of the background pool, synth.cutout), with_curvature (the
+  and, with --arms, ablations: no_surface, no_light, no_blend (hard paste only), no_gate,
+  with_camera (the camera stage, off by default since 2026-12-05, switched on: blur and noise
+  matched to the surround, motion blur, JPEG quality drawn per image), with_occlusion (the
+  occlusion stage, off by default, switched on: occluders and distractors cut from other photos
+  of the background pool, synth.cutout), with_curvature (the
   curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
   fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_context (the
   context stage, off by default, switched on: 40 % of composites show their first logo on its own
@@ -87,7 +89,7 @@ ARMS = {
     "naive": {"realism": tuple(_OFF)},
     "no_surface": {"realism": ("surface",)},
     "no_light": {"realism": ("light",)},
-    "no_camera": {"realism": ("camera",)},
+    "with_camera": {"realism": (), "extra": "camera { enabled: true }"},
     "no_blend": {"realism": ("blend",)},
     "with_occlusion": {"realism": (), "extra": "occlusion { enabled: true }"},
     "with_curvature": {"realism": (), "extra": "curvature { cylinder_probability: 0.3 fold_probability: 0.2 }"},

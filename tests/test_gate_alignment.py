@@ -126,7 +126,7 @@ def test_engine_scenes_on_a_plain_background_peak_at_zero_shift(tmp_path):
         'image_size { height: 240 width: 320 }\nnum_images: 4\nseed: 5\n'
         'placement { min_objects: 1 max_objects: 1 }\n'
         'realism { light { enabled: false } blend { feather_weight: 0 poisson_weight: 0 laplacian_weight: 0 } '
-        'camera { motion_blur_probability: 0 } curvature { cylinder_probability: 0.3 fold_probability: 0.2 } }\n')))
+        'camera { enabled: true motion_blur_probability: 0 } curvature { cylinder_probability: 0.3 fold_probability: 0.2 } }\n')))
     inputs = load_inputs(cfg)
     s = settings.Settings.from_config(cfg.proto)
     bd, bank = backdrops.Backdrops(inputs, s), logo_bank.LogoBank(inputs, s)

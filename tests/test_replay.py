@@ -27,9 +27,10 @@ def _compose_many(cfg_path, seeds):
 
 
 def test_scene_params_round_trip_through_json_for_hundreds_of_composites(workdir):
-    plain = write_config(workdir, num_images=10)  # min/max_scale: no size prior; light, camera on
+    # min/max_scale: no size prior; light on, camera switched on (off by default)
+    plain = write_config(workdir, num_images=10, extra="realism { camera { enabled: true } }\n")
     with open(plain) as f:
-        text = f.read()
+        text = f.read().replace("realism { camera { enabled: true } }\n", "")
     other = workdir / "other"
     os.makedirs(other)
     prior = str(other / "gen.config")  # the size prior, occluders and distractors; light and camera off
@@ -60,7 +61,7 @@ def test_scene_params_round_trip_through_json_for_hundreds_of_composites(workdir
 
 
 def test_a_malformed_params_record_names_the_bad_field(workdir):
-    p = _compose_many(write_config(workdir), [3])[0]
+    p = _compose_many(write_config(workdir, extra="realism { camera { enabled: true } }\n"), [3])[0]
     d = json.loads(json.dumps(p.to_json()))
     d["objects"][0]["camera"]["jpeg_quality"] = 90  # what records held before they replayed
     with pytest.raises(RecordError, match=r"params\.objects\[0\]\.camera: unknown field\(s\) \['jpeg_quality'\]"):
