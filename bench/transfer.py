@@ -20,7 +20,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
     realism  the generator's defaults (every realism stage as configured by default)
     naive    every realism stage off: surface, light, camera, occlusion, gate, audit off, hard
              paste only; the same logos, colourways, size prior and counts
-  and, with --arms, ablations: no_surface, no_light, no_blend (hard paste only), no_gate,
+  and, with --arms, ablations: no_surface, no_blend (hard paste only), no_gate,
+  with_light (the light stage, off by default since 2026-12-05, switched on: shading and colour
+  cast of the surround, brightness/contrast/gamma jitter, shadow and glare),
   with_camera (the camera stage, off by default since 2026-12-05, switched on: blur and noise
   matched to the surround, motion blur, JPEG quality drawn per image), with_occlusion (the
   occlusion stage, off by default, switched on: occluders and distractors cut from other photos
@@ -88,7 +90,7 @@ ARMS = {
     "realism": {"realism": ()},
     "naive": {"realism": tuple(_OFF)},
     "no_surface": {"realism": ("surface",)},
-    "no_light": {"realism": ("light",)},
+    "with_light": {"realism": (), "extra": "light { enabled: true }"},
     "with_camera": {"realism": (), "extra": "camera { enabled: true }"},
     "no_blend": {"realism": ("blend",)},
     "with_occlusion": {"realism": (), "extra": "occlusion { enabled: true }"},
