@@ -129,7 +129,10 @@ def test_colourway_mix_comes_out_as_configured_although_the_gate_rejects_some(wo
     assert rejected >= 50  # the gate did re-draw many objects
     emptied = 0
     for (p, r), slots in zip(scenes, drawn):
-        assert [o.colourway for o in p.objects] == slots[:len(p.objects)]  # re-draws keep the slot's colourway
+        # re-draws keep the slot's colourway: the objects are the slots that were not emptied, in order
+        # (a slot the gate refused on every draw is dropped, and a composite left with none gets a fresh one)
+        rest = iter(slots)
+        assert all(any(o.colourway == c for c in rest) for o in p.objects), ([o.colourway for o in p.objects], slots)
         emptied += len(slots) - len(p.objects)
     assert emptied <= 0.02 * sum(len(d) for d in drawn)
     objects = [o.colourway for p, r in scenes for o in p.objects]

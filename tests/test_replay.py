@@ -16,7 +16,7 @@ from synth.tfrecord_keys import IMAGE_ENCODED, IMAGE_SOURCE_ID
 from conftest import make_cluttered, run_tool, write_config
 
 STAGES = ("placement", "light", "camera", "occluder", "framing")
-CAMERA_ON = "realism { camera { enabled: true } }\n"  # the camera stage is off by default
+LIGHT_CAMERA_ON = "realism { light { enabled: true } camera { enabled: true } }\n"  # both off by default
 
 
 def _compose_many(cfg_path, seeds):
@@ -28,10 +28,10 @@ def _compose_many(cfg_path, seeds):
 
 
 def test_scene_params_round_trip_through_json_for_hundreds_of_composites(workdir):
-    # min/max_scale: no size prior; light on, camera switched on (off by default)
-    plain = write_config(workdir, num_images=10, extra=CAMERA_ON)
+    # min/max_scale: no size prior; light and camera switched on (both off by default)
+    plain = write_config(workdir, num_images=10, extra=LIGHT_CAMERA_ON)
     with open(plain) as f:
-        text = f.read().replace(CAMERA_ON, "")  # the other config has its own realism block
+        text = f.read().replace(LIGHT_CAMERA_ON, "")  # the other config has its own realism block
     other = workdir / "other"
     os.makedirs(other)
     prior = str(other / "gen.config")  # the size prior, occluders and distractors; light and camera off
@@ -62,7 +62,7 @@ def test_scene_params_round_trip_through_json_for_hundreds_of_composites(workdir
 
 
 def test_a_malformed_params_record_names_the_bad_field(workdir):
-    p = _compose_many(write_config(workdir, extra=CAMERA_ON), [3])[0]
+    p = _compose_many(write_config(workdir, extra=LIGHT_CAMERA_ON), [3])[0]
     d = json.loads(json.dumps(p.to_json()))
     d["objects"][0]["camera"]["jpeg_quality"] = 90  # what records held before they replayed
     with pytest.raises(RecordError, match=r"params\.objects\[0\]\.camera: unknown field\(s\) \['jpeg_quality'\]"):
