@@ -135,12 +135,13 @@ def test_logos_never_cross_the_edge_between_two_flat_regions(tmp_path):
     assert n >= 25
 
 
-def _painted(r, logo_from: float, cover_from: float):
-    """Which layer shows at each pixel when the layers are painted in order: a logo where its opacity
-    is at least logo_from, an occluder (-2) or distractor (-3) where theirs is at least cover_from."""
+def _painted(r, k: int, logo_from: float, cover_from: float):
+    """Which layer shows at each pixel when the layers are painted in order: logo k where its opacity
+    is at least logo_from; any other logo, an occluder (-2) or a distractor (-3) where theirs is at
+    least cover_from."""
     top = np.full(r.pasted[0].shape, -1)
     for j, pa in enumerate(r.pasted):
-        top[pa >= logo_from] = j
+        top[pa >= (logo_from if j == k else cover_from)] = j
         if r.occluders[j] is not None:
             top[r.occluders[j] >= cover_from] = -2
     if r.distractors is not None:
@@ -165,7 +166,8 @@ def test_boxes_match_an_independent_painter_reference_and_pass_the_gate(tmp_path
             # whether a pixel is visible depends on both opacities, so the box is bracketed by two
             # painters: a logo pixel counted at opacity 0.5 and covered from 0.5 (the outer box), and
             # counted only when opaque and covered by any trace of a later layer (the inner box).
-            outer, inner = _painted(r, 0.5, 0.5) == k, _painted(r, 0.99, 0.01) == k
+            # Visible means at least 0.5 of the logo's opacity left after every later layer.
+            outer, inner = _painted(r, k, 0.5, 0.5) == k, _painted(r, k, 0.99, 0.01) == k
             assert inner.any()
             assert _within(boxlib.tight_box(inner), r.boxes[k]) and _within(r.boxes[k], boxlib.tight_box(outer))
             assert not r.scores[k].reasons(eng[1].gate_cfg)
