@@ -41,6 +41,12 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   in the protocol; small_cpu_demo is the demo's recipe: Adam 0.0005, 192x192, batch 4, anchors from
   16 px); its work folder is transfer-work-full-NAME. --steps=N trains each arm N steps instead
   (recorded as steps_per_arm; work folder ...-stepsN).
+- --repeats=N trains, exports and scores each arm N times on the same composites (run-2/, export-2/,
+  detections-2.json; repeat 1 keeps the single run's names) and reports each figure as the mean over
+  runs, with the runs' range and standard deviation of mean mAP@0.5 and each run's figures. Training
+  from scratch on 2 CPU cores is not repeatable: the realism arm's composites, trained twice with the
+  demo's recipe for 2,000 steps, scored 0.320 and 0.229 mean mAP@0.5. A difference between arms
+  smaller than that is not a ranking.
 - Each arm is exported (tools/export_model.py) and run on the test photos at their own size;
   scored with pycocotools (synth.realeval): mAP@0.5, mAP@[.5:.95] and AR@100 per brand and
   their mean over brands. Also in the file: the distribution report of each arm's boxes against
@@ -188,9 +194,48 @@ class Stages:
 
 
 def stage_protocol(protocol: dict) -> dict:
-    """What finished stages must share to be reused: the protocol less its list of arms. Each arm's
-    stages are named by the arm, so a rerun with more arms trains only the new ones."""
-    return {k: v for k, v in protocol.items() if k != "arms"}
+    """What finished stages must share to be reused: the protocol less its list of arms and its number
+    of repeats. Each arm's stages are named by the arm (and the repeat, after the first), so a rerun
+    with more arms or more repeats trains only the new ones."""
+    return {k: v for k, v in protocol.items() if k not in ("arms", "repeats")}
+
+
+def run_names(arm: str, repeat: int) -> dict:
+    """Stage and folder names of one training run of an arm. Repeat 1 keeps the names a single run
+    always had (train:realism, realism/run), so a folder trained before repeats existed is its first."""
+    if repeat < 1:
+        raise ConfigError(f"repeat {repeat} must be at least 1")
+    sfx = "" if repeat == 1 else f"#{repeat}"
+    dsfx = "" if repeat == 1 else f"-{repeat}"
+    return {"train": f"train:{arm}{sfx}", "export": f"export:{arm}{sfx}", "detect": f"detect:{arm}{sfx}",
+            "run": f"run{dsfx}", "export_dir": f"export{dsfx}", "detections": f"detections{dsfx}.json"}
+
+
+_FIGURES = ("map50", "map", "ar100")
+
+
+def combine_runs(runs: list) -> dict:
+    """One arm's figures from its training runs (realeval.evaluate results of the same composites,
+    trained again): each mean figure and each brand's figure is the mean over runs, with the runs'
+    lowest and highest mean mAP@0.5 (`map50_range`) and their sample standard deviation (`map50_sd`,
+    None for one run). Training from scratch on CPU is not repeatable (threads, shuffling): the range
+    is how far one run of the same data can land from another."""
+    if not runs:
+        raise ConfigError("combine_runs: no runs to combine")
+    n = len(runs)
+    out = {f"{k}_mean": round(sum(r[f"{k}_mean"] for r in runs) / n, 4) for k in _FIGURES}
+    brands = list(runs[0]["per_brand"])
+    out["per_brand"] = {b: {k: round(sum(r["per_brand"][b][k] for r in runs) / n, 4) for k in _FIGURES}
+                        for b in brands}
+    m50 = [r["map50_mean"] for r in runs]
+    out["map50_range"] = [min(m50), max(m50)]
+    if n > 1:
+        mu = sum(m50) / n
+        out["map50_sd"] = round((sum((v - mu) ** 2 for v in m50) / (n - 1)) ** 0.5, 4)
+    else:
+        out["map50_sd"] = None
+    out["runs"] = [{k: r[k] for k in ("map50_mean", "map_mean", "ar100_mean", "per_brand")} for r in runs]
+    return out
 
 
 def _run(cmd: list, log: str) -> None:
@@ -251,9 +296,9 @@ def template_recipe(template: str) -> dict:
             "optimizer": msg.train_config.optimizer.WhichOneof("optimizer")}
 
 
-def _train(arm, work, steps, template, log) -> dict:
+def _train(arm, work, steps, template, log, run_name: str = "run") -> dict:
     d = os.path.join(work, arm)
-    run_dir = os.path.join(d, "run")
+    run_dir = os.path.join(d, run_name)
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)  # a half-finished training run starts again
     _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={os.path.join(d, 'data')}",
@@ -264,14 +309,14 @@ def _train(arm, work, steps, template, log) -> dict:
     return {"run_dir": run_dir, "train_minutes": round((time.time() - t) / 60, 1)}
 
 
-def _export(arm, work, log) -> dict:
+def _export(arm, work, log, run_name: str = "run", export_name: str = "export") -> dict:
     d = os.path.join(work, arm)
-    exports = os.path.join(d, "export")
+    exports = os.path.join(d, export_name)
     if os.path.isdir(exports):
         shutil.rmtree(exports)
-    _run([PY, "tools/export_model.py", f"--pipeline_config_path={d}/run/pipeline.config",
-          f"--trained_checkpoint_dir={d}/run", f"--export_dir={exports}", f"--model_name={arm}", "--version=1",
-          "--noverify"], log)
+    _run([PY, "tools/export_model.py", f"--pipeline_config_path={d}/{run_name}/pipeline.config",
+          f"--trained_checkpoint_dir={d}/{run_name}", f"--export_dir={exports}", f"--model_name={arm}",
+          "--version=1", "--noverify"], log)
     return {"saved_model": os.path.join(exports, arm, "1")}
 
 
@@ -293,9 +338,11 @@ def _detect(saved_model: str, real, gt: dict, out_path: str) -> str:
 
 
 def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
-        template: str = TEMPLATE, steps: int | None = None) -> dict:
+        template: str = TEMPLATE, steps: int | None = None, repeats: int = 1) -> dict:
     name = "quick" if quick else "full"
     proto = dict(PROTOCOLS[name])
+    if repeats < 1:
+        raise ConfigError(f"--repeats {repeats} must be at least 1")
     if steps is not None:
         if steps < 1:
             raise ConfigError(f"--steps {steps} must be at least 1")
@@ -304,7 +351,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
     protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
                 "steps_per_arm": proto["steps"], "resolution": recipe["resolution"],
                 "batch_size": recipe["batch_size"], "optimizer": recipe["optimizer"],
-                "image_hw": list(IMAGE_HW), "template": template, "arms": list(arms),
+                "image_hw": list(IMAGE_HW), "template": template, "arms": list(arms), "repeats": repeats,
                 "colourways": [list(c) for c in COLOURWAYS],
                 "detector": f"OD API Faster R-CNN ResNet-50 from scratch (pipelines/{template}.config)"}
     work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{template}")
@@ -328,13 +375,18 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         text = arm_config(arm, proto["brands"], logos, bg_dir, proto["composites"], cws)
         gen = stages.run(f"generate:{arm}", lambda: _generate(arm, text, work, log))
         dist = stages.run(f"distribution:{arm}", lambda: _distribution(gen["data_dir"], real_boxes))
-        train = stages.run(f"train:{arm}", lambda: _train(arm, work, proto["steps"], template, log))
-        exp = stages.run(f"export:{arm}", lambda: _export(arm, work, log))
-        dets = stages.run(f"detect:{arm}", lambda: _detect(exp["saved_model"], real, gt,
-                                                           os.path.join(work, arm, "detections.json")))
-        with open(dets) as f:
-            scores = realeval.evaluate(gt, json.load(f))
-        results[arm] = {**scores, "generation": gen, "distribution": dist, "train_minutes": train["train_minutes"],
+        runs, minutes = [], []
+        for rep in range(1, repeats + 1):
+            nm = run_names(arm, rep)
+            train = stages.run(nm["train"], lambda: _train(arm, work, proto["steps"], template, log, nm["run"]))
+            exp = stages.run(nm["export"], lambda: _export(arm, work, log, nm["run"], nm["export_dir"]))
+            dets = stages.run(nm["detect"], lambda: _detect(exp["saved_model"], real, gt,
+                                                            os.path.join(work, arm, nm["detections"])))
+            with open(dets) as f:
+                runs.append(realeval.evaluate(gt, json.load(f)))
+            minutes.append(train["train_minutes"])
+        results[arm] = {**combine_runs(runs), "generation": gen, "distribution": dist,
+                        "train_minutes": minutes[0] if repeats == 1 else minutes,
                         "colourways": {b: [list(c) for c in v] for b, v in cws.items()}}
     report = {"protocol": protocol, "brands": list(proto["brands"]),
               "test_photos": {"positives": len(split.positives), "negatives": len(split.negatives),
@@ -364,12 +416,18 @@ def table(report: dict) -> str:
     lines = [f"real photos: {report['test_photos']['positives']} with the brands "
              f"({report['test_photos']['boxes']} boxes) + {report['test_photos']['negatives']} without; "
              f"brands: {', '.join(report['brands'])}",
-             f"{'arm':<14}{'mAP@.5':>8}{'mAP':>8}{'AR@100':>8}{'img/s/core':>12}{'median w':>10}  per brand mAP@.5"]
+             f"{'arm':<14}{'mAP@.5':>8}{'runs (range)':>22}{'mAP':>8}{'AR@100':>8}{'img/s/core':>12}"
+             f"{'median w':>10}  per brand mAP@.5"]
     for arm, r in report["arms"].items():
         pb = " ".join(f"{b} {v['map50']:.3f}" for b, v in r["per_brand"].items())
-        lines.append(f"{arm:<14}{r['map50_mean']:>8.3f}{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
+        lo, hi = r.get("map50_range", (r["map50_mean"], r["map50_mean"]))
+        runs = f"{len(r.get('runs', [None]))} ({lo:.3f}-{hi:.3f})"
+        lines.append(f"{arm:<14}{r['map50_mean']:>8.3f}{runs:>22}{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
                      f"{r['generation']['composites_per_s_per_core']:>12.1f}"
                      f"{r['distribution']['composites']['width_median']:>10.3f}  {pb}")
+    if any(len(r.get("runs", ())) > 1 for r in report["arms"].values()):
+        lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "
+                     "runs' range is not a ranking")
     return "\n".join(lines)
 
 
@@ -388,6 +446,10 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None,
                    help="Train each arm this many steps instead of the protocol's (recorded in the protocol; "
                         "its own work folder, ...-stepsN).")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="Train, export and score each arm this many times on the same composites and report "
+                        "the mean with the runs' range and standard deviation (training from scratch on CPU "
+                        "is not repeatable). A rerun with more repeats trains only the new ones.")
     a = p.parse_args(argv)
     arms = [s.strip() for s in a.arms.split(",") if s.strip()]
     for arm in arms:
@@ -395,7 +457,7 @@ def main(argv=None) -> int:
             p.error(f"--arms: {arm!r} is not one of {', '.join(ARMS)}")
     out = a.output or os.path.join(OUT, "transfer-quick.json" if a.quick else "transfer.json")
     try:
-        run(a.real, a.quick, arms, a.work_dir, out, a.template, a.steps)
+        run(a.real, a.quick, arms, a.work_dir, out, a.template, a.steps, a.repeats)
     except (AnnotationError, ConfigError) as e:
         print(f"transfer: error: {e}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from synth import distribution, realeval
-from synth.errors import AnnotationError
+from synth.errors import AnnotationError, ConfigError
 from conftest import ROOT, make_background, run_tool
 
 sys.path.insert(0, ROOT)
@@ -180,6 +180,58 @@ def test_transfer_rerun_with_more_arms_keeps_the_finished_ones(tmp_path):
     assert more.run("train:realism", lambda: "again") == "trained"
     longer = transfer.Stages(str(tmp_path), transfer.stage_protocol(dict(first, steps_per_arm=3000)))
     assert longer.run("train:realism", lambda: "again") == "again"  # another protocol: trained again
+
+
+def test_transfer_more_repeats_keep_the_finished_runs_and_name_each_run_apart(tmp_path):
+    first = {"name": "full", "steps_per_arm": 2000, "arms": ["realism"], "repeats": 1}
+    stages = transfer.Stages(str(tmp_path), transfer.stage_protocol(first))
+    one, two = transfer.run_names("realism", 1), transfer.run_names("realism", 2)
+    assert (one["train"], one["run"], one["detections"]) == ("train:realism", "run", "detections.json")
+    assert (two["train"], two["run"], two["export_dir"]) == ("train:realism#2", "run-2", "export-2")
+    stages.run(one["train"], lambda: "first")
+    more = transfer.Stages(str(tmp_path), transfer.stage_protocol(dict(first, repeats=3)))
+    assert more.run(one["train"], lambda: "again") == "first"  # repeat 1 is not trained again
+    assert more.run(two["train"], lambda: "second") == "second"
+    with pytest.raises(ConfigError, match="repeat 0"):
+        transfer.run_names("realism", 0)
+
+
+def _scores(m50, fedex, google):
+    return {"map50_mean": m50, "map_mean": m50 / 2, "ar100_mean": m50 + 0.1,
+            "per_brand": {"fedex": {"map50": fedex, "map": fedex / 2, "ar100": 0.5},
+                          "google": {"map50": google, "map": google / 2, "ar100": 0.3}}}
+
+
+def test_transfer_combines_runs_into_means_with_their_range():
+    got = transfer.combine_runs([_scores(0.32, 0.46, 0.18), _scores(0.23, 0.40, 0.06)])
+    assert got["map50_mean"] == pytest.approx(0.275) and got["map_mean"] == pytest.approx(0.1375)
+    assert got["ar100_mean"] == pytest.approx(0.375)
+    assert got["per_brand"]["fedex"]["map50"] == pytest.approx(0.43)
+    assert got["per_brand"]["google"] == {"map50": pytest.approx(0.12), "map": pytest.approx(0.06), "ar100": 0.3}
+    assert got["map50_range"] == [0.23, 0.32]
+    assert got["map50_sd"] == pytest.approx(0.0636, abs=1e-4)  # sample sd of 0.32 and 0.23
+    assert [r["map50_mean"] for r in got["runs"]] == [0.32, 0.23]
+    single = transfer.combine_runs([_scores(0.3, 0.4, 0.2)])
+    assert single["map50_mean"] == 0.3 and single["map50_sd"] is None and single["map50_range"] == [0.3, 0.3]
+    with pytest.raises(ConfigError, match="no runs"):
+        transfer.combine_runs([])
+
+
+def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
+    arm = {**transfer.combine_runs([_scores(0.32, 0.46, 0.18), _scores(0.23, 0.40, 0.06)]),
+           "generation": {"composites_per_s_per_core": 30.0},
+           "distribution": {"composites": {"width_median": 0.25}}}
+    report = {"test_photos": {"positives": 2, "negatives": 2, "boxes": 3}, "brands": ["fedex", "google"],
+              "arms": {"realism": arm}}
+    text = transfer.table(report)
+    assert "2 (0.230-0.320)" in text and "0.275" in text and "not a ranking" in text
+
+
+def test_transfer_refuses_fewer_than_one_repeat(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--repeats=0",
+                        f"--real={tmp_path}/nowhere", f"--work_dir={tmp_path}/w"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--repeats 0 must be at least 1" in r.stderr
+    assert not os.path.exists(f"{tmp_path}/w")  # refused before anything is written
 
 
 def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
