@@ -44,9 +44,10 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
 - --repeats=N trains, exports and scores each arm N times on the same composites (run-2/, export-2/,
   detections-2.json; repeat 1 keeps the single run's names) and reports each figure as the mean over
   runs, with the runs' range and standard deviation of mean mAP@0.5 and each run's figures. Training
-  from scratch on 2 CPU cores is not repeatable: the realism arm's composites, trained twice with the
-  demo's recipe for 2,000 steps, scored 0.320 and 0.229 mean mAP@0.5. A difference between arms
-  smaller than that is not a ranking.
+  from scratch on 2 CPU cores is not repeatable: the realism arm's composites, trained with the demo's
+  recipe for 2,000 steps, scored 0.320 in one session and 0.229 and 0.220 in another (naive's 0.339
+  and 0.239). Compare only arms trained in the same run; a difference smaller than their runs'
+  range is not a ranking.
 - Each arm is exported (tools/export_model.py) and run on the test photos at their own size;
   scored with pycocotools (synth.realeval): mAP@0.5, mAP@[.5:.95] and AR@100 per brand and
   their mean over brands. Also in the file: the distribution report of each arm's boxes against
