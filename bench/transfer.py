@@ -421,12 +421,12 @@ def table(report: dict) -> str:
              f"{'median w':>10}  per brand mAP@.5"]
     for arm, r in report["arms"].items():
         pb = " ".join(f"{b} {v['map50']:.3f}" for b, v in r["per_brand"].items())
-        lo, hi = r.get("map50_range", (r["map50_mean"], r["map50_mean"]))
-        runs = f"{len(r.get('runs', [None]))} ({lo:.3f}-{hi:.3f})"
+        lo, hi = r["map50_range"]
+        runs = f"{len(r['runs'])} ({lo:.3f}-{hi:.3f})"
         lines.append(f"{arm:<14}{r['map50_mean']:>8.3f}{runs:>22}{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
                      f"{r['generation']['composites_per_s_per_core']:>12.1f}"
                      f"{r['distribution']['composites']['width_median']:>10.3f}  {pb}")
-    if any(len(r.get("runs", ())) > 1 for r in report["arms"].values()):
+    if any(len(r["runs"]) > 1 for r in report["arms"].values()):
         lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "
                      "runs' range is not a ranking")
     return "\n".join(lines)
