@@ -47,10 +47,16 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   from scratch on 2 CPU cores is not repeatable: the realism arm's composites, trained with the demo's
   recipe for 2,000 steps, scored 0.320 in one session and 0.229 and 0.220 in another (naive's 0.339
   and 0.239). Compare only arms trained in the same run; a difference smaller than their runs'
-  range is not a ranking.
+  range is not a ranking. Runs of an arm already scored in the work folder beyond --repeats are
+  reported too (repeats_of), so arms trained with different --repeats keep all their runs.
 - Each arm is exported (tools/export_model.py) and run on the test photos at their own size;
   scored with pycocotools (synth.realeval): mAP@0.5, mAP@[.5:.95] and AR@100 per brand and
-  their mean over brands. Also in the file: the distribution report of each arm's boxes against
+  their mean over brands. The photos are few (about 30 per brand), so the report also draws them
+  again with replacement 2,000 times, each brand's photos and the negatives apart, and scores every
+  arm on the same draws (realeval.paired_bootstrap, seed 0): each arm's 90 % interval of mean
+  mAP@0.5 and, for each pair of arms, the difference's interval and the share of draws in which the
+  first is higher. An interval of a difference that holds 0 means these photos do not rank the
+  pair; one that does not is only the photos' part (training runs vary on top of it). Also in the file: the distribution report of each arm's boxes against
   the test photos' boxes (synth.distribution) and each arm's composites per second on one core
   (generation runs with one worker).
 
@@ -88,6 +94,10 @@ TEMPLATE = "small_cpu"  # --template: the detector's recipe; its resizer and bat
 # Original colours only: starbucks' disc drawn in one colour loses the pattern inside it (colourway
 # identity 0.43, refused by the gate at engine start); fedex, google and heineken would pass.
 COLOURWAYS = (("original", 1.0),)
+# The test photos drawn again with replacement, every arm scored on the same draws (realeval.paired_bootstrap):
+# how far the photos alone move each figure and each difference between arms.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
 
 _OFF = {"surface": "surface { enabled: false }", "light": "light { enabled: false }",
         "camera": "camera { enabled: false }", "occlusion": "occlusion { enabled: false }",
@@ -210,6 +220,16 @@ def run_names(arm: str, repeat: int) -> dict:
     dsfx = "" if repeat == 1 else f"-{repeat}"
     return {"train": f"train:{arm}{sfx}", "export": f"export:{arm}{sfx}", "detect": f"detect:{arm}{sfx}",
             "run": f"run{dsfx}", "export_dir": f"export{dsfx}", "detections": f"detections{dsfx}.json"}
+
+
+def repeats_of(arm: str, repeats: int, done: dict) -> list:
+    """The runs of an arm to train (or read) and score: 1..repeats, and any later runs already
+    scored in the work folder (a report never leaves out a run it has, so arms trained with
+    different --repeats still report all their runs)."""
+    reps = list(range(1, repeats + 1))
+    while run_names(arm, len(reps) + 1)["detect"] in done:
+        reps.append(len(reps) + 1)
+    return reps
 
 
 _FIGURES = ("map50", "map", "ar100")
@@ -369,7 +389,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
     with open(gt_path, "w") as f:
         json.dump(gt, f)
     real_boxes = distribution.read_coco_boxes(gt_path, image_ids=set(split.positives))
-    results = {}
+    results, arm_dets = {}, {}
     for arm in arms:
         logos = os.path.abspath(os.path.join(real_dir, "logos"))
         cws = arm_colourways(arm, proto["brands"], logos, bg_dir)
@@ -377,23 +397,26 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         gen = stages.run(f"generate:{arm}", lambda: _generate(arm, text, work, log))
         dist = stages.run(f"distribution:{arm}", lambda: _distribution(gen["data_dir"], real_boxes))
         runs, minutes = [], []
-        for rep in range(1, repeats + 1):
+        for rep in repeats_of(arm, repeats, stages.done):
             nm = run_names(arm, rep)
             train = stages.run(nm["train"], lambda: _train(arm, work, proto["steps"], template, log, nm["run"]))
             exp = stages.run(nm["export"], lambda: _export(arm, work, log, nm["run"], nm["export_dir"]))
             dets = stages.run(nm["detect"], lambda: _detect(exp["saved_model"], real, gt,
                                                             os.path.join(work, arm, nm["detections"])))
             with open(dets) as f:
-                runs.append(realeval.evaluate(gt, json.load(f)))
+                found = json.load(f)
+            runs.append(realeval.evaluate(gt, found))
+            arm_dets.setdefault(arm, []).append(found)
             minutes.append(train["train_minutes"])
         results[arm] = {**combine_runs(runs), "generation": gen, "distribution": dist,
-                        "train_minutes": minutes[0] if repeats == 1 else minutes,
+                        "train_minutes": minutes[0] if len(minutes) == 1 else minutes,
                         "colourways": {b: [list(c) for c in v] for b, v in cws.items()}}
     report = {"protocol": protocol, "brands": list(proto["brands"]),
               "test_photos": {"positives": len(split.positives), "negatives": len(split.negatives),
                               "boxes": len(gt["annotations"])},
               "backgrounds": len(split.backgrounds), "arms": results,
-              "per_brand": {arm: r["per_brand"] for arm, r in results.items()}}
+              "per_brand": {arm: r["per_brand"] for arm, r in results.items()},
+              "bootstrap": realeval.paired_bootstrap(gt, arm_dets, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)}
     for arm, r in results.items():
         for k in ("map50_mean", "map_mean", "ar100_mean"):
             report[f"{k.replace('_mean', '')}_mean_{arm}"] = r[k]
@@ -417,18 +440,29 @@ def table(report: dict) -> str:
     lines = [f"real photos: {report['test_photos']['positives']} with the brands "
              f"({report['test_photos']['boxes']} boxes) + {report['test_photos']['negatives']} without; "
              f"brands: {', '.join(report['brands'])}",
-             f"{'arm':<14}{'mAP@.5':>8}{'runs (range)':>22}{'mAP':>8}{'AR@100':>8}{'img/s/core':>12}"
-             f"{'median w':>10}  per brand mAP@.5"]
+             f"{'arm':<14}{'mAP@.5':>8}{'runs (range)':>22}{'photos 90%':>15}{'mAP':>8}{'AR@100':>8}"
+             f"{'img/s/core':>12}{'median w':>10}  per brand mAP@.5"]
+    boot = report["bootstrap"]
     for arm, r in report["arms"].items():
         pb = " ".join(f"{b} {v['map50']:.3f}" for b, v in r["per_brand"].items())
         lo, hi = r["map50_range"]
         runs = f"{len(r['runs'])} ({lo:.3f}-{hi:.3f})"
-        lines.append(f"{arm:<14}{r['map50_mean']:>8.3f}{runs:>22}{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
+        plo, phi = boot["arms"][arm]["interval"]
+        lines.append(f"{arm:<14}{r['map50_mean']:>8.3f}{runs:>22}{f'{plo:.3f}-{phi:.3f}':>15}"
+                     f"{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
                      f"{r['generation']['composites_per_s_per_core']:>12.1f}"
                      f"{r['distribution']['composites']['width_median']:>10.3f}  {pb}")
     if any(len(r["runs"]) > 1 for r in report["arms"].values()):
         lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "
                      "runs' range is not a ranking")
+    if boot["pairs"]:
+        lines.append(f"differences, on the same test photos drawn again {boot['resamples']} times "
+                     f"({boot['level']:.0%} interval; the photos' part only, training varies too):")
+        for pair, d in boot["pairs"].items():
+            dlo, dhi = d["interval"]
+            verdict = "not ranked by these photos" if dlo <= 0 <= dhi else "ranked by these photos"
+            lines.append(f"  {pair:<28}{d['difference']:>+8.3f}  ({dlo:+.3f} to {dhi:+.3f}; first higher in "
+                         f"{d['share_first_higher']:.0%})  {verdict}")
     return "\n".join(lines)
 
 
@@ -448,9 +482,10 @@ def main(argv=None) -> int:
                    help="Train each arm this many steps instead of the protocol's (recorded in the protocol; "
                         "its own work folder, ...-stepsN).")
     p.add_argument("--repeats", type=int, default=1,
-                   help="Train, export and score each arm this many times on the same composites and report "
-                        "the mean with the runs' range and standard deviation (training from scratch on CPU "
-                        "is not repeatable). A rerun with more repeats trains only the new ones.")
+                   help="Train, export and score each arm at least this many times on the same composites "
+                        "and report the mean with the runs' range and standard deviation (training from "
+                        "scratch on CPU is not repeatable). A rerun with more repeats trains only the new "
+                        "ones; runs already scored beyond N are reported too.")
     a = p.parse_args(argv)
     arms = [s.strip() for s in a.arms.split(",") if s.strip()]
     for arm in arms:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.distribution import coco_box_ok
-from synth.errors import AnnotationError
+from synth.errors import AnnotationError, ConfigError
 
 ANNOTATIONS = "instances.json"
 IMAGES = "images"
@@ -179,3 +179,174 @@ def evaluate(gt: dict, detections: list) -> dict:
         per_brand[name] = {"map50": _clean(s[1]), "map": _clean(s[0]), "ar100": _clean(s[8])}
     mean = {k: round(float(np.mean([v[k] for v in per_brand.values()])), 4) for k in ("map50", "map", "ar100")}
     return {"per_brand": per_brand, **{f"{k}_mean": v for k, v in mean.items()}}
+
+
+# --- mAP@0.5 on resampled test photos (paired bootstrap) -------------------------------------------
+#
+# pycocotools scores one set of test photos. How much of a difference between two detectors is the
+# luck of which photos were drawn is a question for resampling: draw the test photos again with
+# replacement (each brand's photos and the negatives apart, so the balance stays), score both
+# detectors on the same draw, repeat. pycocotools would take seconds per draw; the matching of a detection to a box
+# does not depend on which other photos are drawn, so it is done once per photo (as COCOeval's
+# evaluateImg does it) and each draw only re-counts the precision-recall curve (as its accumulate
+# does), with a photo drawn k times counted k times.
+
+BOOTSTRAP_LEVEL = 0.9  # the central interval reported
+IOU_50 = 0.5
+MAX_DETS = 100
+
+
+def _iou_xywh(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """IoU of every box of d against every box of g, both [x, y, w, h] (COCO's bbox IoU)."""
+    dx2, dy2 = d[:, 0] + d[:, 2], d[:, 1] + d[:, 3]
+    gx2, gy2 = g[:, 0] + g[:, 2], g[:, 1] + g[:, 3]
+    iw = np.minimum(dx2[:, None], gx2[None]) - np.maximum(d[:, 0][:, None], g[:, 0][None])
+    ih = np.minimum(dy2[:, None], gy2[None]) - np.maximum(d[:, 1][:, None], g[:, 1][None])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    union = (d[:, 2] * d[:, 3])[:, None] + (g[:, 2] * g[:, 3])[None] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+@dataclass(frozen=True)
+class BrandMatches:
+    """One brand's detections on the test photos, matched to its boxes at IoU 0.5 the way COCOeval
+    matches them (each photo's detections by falling score, at most 100, each taking the unmatched
+    box it overlaps most). Arrays are in COCOeval's accumulation order: photos by id, then all
+    detections by falling score (stable)."""
+    tp: np.ndarray  # bool per detection: matched a box
+    photo: np.ndarray  # int per detection: index of its photo in the test photos
+    boxes: np.ndarray  # int per photo: the brand's boxes on it
+
+
+def match_detections(gt: dict, detections: list) -> dict:
+    """{brand name: BrandMatches} for the test photos of `gt` (checked like `evaluate`)."""
+    images = sorted(im["id"] for im in gt["images"])
+    index = {i: k for k, i in enumerate(images)}
+    cats = {c["id"]: c["name"] for c in gt["categories"]}
+    for k, det in enumerate(detections):
+        if det.get("image_id") not in index:
+            raise AnnotationError(f"detection {k} names image {det.get('image_id')!r}, which is not a test photo")
+        if det.get("category_id") not in cats:
+            raise AnnotationError(f"detection {k} names category {det.get('category_id')!r}, which is not a brand "
+                                  f"of the test ({cats})")
+    out = {}
+    for cid, name in cats.items():
+        boxes = {}
+        for a in gt["annotations"]:
+            if a["category_id"] == cid:
+                boxes.setdefault(index[a["image_id"]], []).append(a["bbox"])
+        dets = {}
+        for det in detections:
+            if det["category_id"] == cid:
+                dets.setdefault(index[det["image_id"]], []).append(det)
+        scores, tps, photos = [], [], []
+        for p in range(len(images)):
+            ds = dets.get(p, [])
+            if not ds:
+                continue
+            order = np.argsort([-d["score"] for d in ds], kind="mergesort")[:MAX_DETS]
+            ds = [ds[j] for j in order]
+            g = np.asarray(boxes.get(p, []), dtype=np.float64).reshape(-1, 4)
+            ious = _iou_xywh(np.asarray([d["bbox"] for d in ds], dtype=np.float64).reshape(-1, 4), g)
+            taken = np.zeros(len(g), bool)
+            for j, d in enumerate(ds):
+                best, m = min(IOU_50, 1 - 1e-10), -1
+                for k in range(len(g)):
+                    if taken[k] or ious[j, k] < best:
+                        continue
+                    best, m = ious[j, k], k
+                if m >= 0:
+                    taken[m] = True
+                scores.append(d["score"])
+                tps.append(m >= 0)
+                photos.append(p)
+        order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+        n_boxes = np.zeros(len(images), np.int64)
+        for p, bs in boxes.items():
+            n_boxes[p] = len(bs)
+        out[name] = BrandMatches(np.asarray(tps, bool)[order], np.asarray(photos, np.int64)[order], n_boxes)
+    return out
+
+
+def ap50(m: BrandMatches, counts: np.ndarray | None = None) -> float:
+    """AP at IoU 0.5 (COCO's 101-point interpolation) of one brand, each test photo counted
+    counts[photo] times (None: once). 0.0 where the drawn photos hold none of the brand's boxes
+    (pycocotools reports -1 there; `evaluate` reports 0)."""
+    counts = np.ones(len(m.boxes), np.int64) if counts is None else np.asarray(counts, np.int64)
+    n_boxes = int((m.boxes * counts).sum())
+    if n_boxes == 0:
+        return 0.0
+    tp = np.repeat(m.tp, counts[m.photo])
+    if tp.size == 0:
+        return 0.0
+    tp_sum = np.cumsum(tp, dtype=np.float64)
+    fp_sum = np.cumsum(~tp, dtype=np.float64)
+    recall = tp_sum / n_boxes
+    precision = tp_sum / (tp_sum + fp_sum + np.spacing(1))
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # COCO's envelope, from the right
+    at = np.searchsorted(recall, np.linspace(0.0, 1.0, 101), side="left")
+    q = np.where(at < len(precision), precision[np.minimum(at, len(precision) - 1)], 0.0)
+    return float(q.mean())
+
+
+def map50_mean(matches: dict, counts: np.ndarray | None = None) -> float:
+    """Mean over brands of `ap50` (the figure `evaluate` reports as map50_mean)."""
+    return float(np.mean([ap50(m, counts) for m in matches.values()]))
+
+
+def paired_bootstrap(gt: dict, arms: dict, resamples: int = 1000, seed: int = 0,
+                     level: float = BOOTSTRAP_LEVEL) -> dict:
+    """How much of the arms' mean mAP@0.5 is the draw of test photos. `arms`: {name: [detections
+    of each training run]} on the photos of `gt`; an arm's figure is the mean over its runs. Each
+    resample draws the test photos again with replacement within strata (the photos of each brand,
+    or set of brands, and the negatives, each in its own number, so every brand keeps its photos)
+    and scores every arm on that same draw. Returns each arm's figure on the
+    photos as drawn with its central `level` interval over resamples, and for each pair of arms
+    (in the order given) the difference, its interval and the share of resamples in which the
+    first arm scores higher. Training from scratch varies too: this interval is only the photos'
+    part, so two arms whose interval of the difference holds 0 are not ranked by these photos."""
+    if resamples < 1:
+        raise ConfigError(f"paired_bootstrap: resamples {resamples} must be at least 1")
+    if not 0 < level < 1:
+        raise ConfigError(f"paired_bootstrap: level {level} must be in (0, 1)")
+    if not arms or any(not runs for runs in arms.values()):
+        raise ConfigError("paired_bootstrap: every arm needs the detections of at least one run")
+    matched = {a: [match_detections(gt, dets) for dets in runs] for a, runs in arms.items()}
+    images = sorted(im["id"] for im in gt["images"])
+    shows: dict = {}
+    for a in gt["annotations"]:
+        shows.setdefault(a["image_id"], set()).add(a["category_id"])
+    groups: dict = {}
+    for k, i in enumerate(images):
+        groups.setdefault(tuple(sorted(shows.get(i, ()))), []).append(k)
+    strata = [np.asarray(v, np.int64) for _, v in sorted(groups.items())]
+
+    def figure(a, counts):
+        return float(np.mean([map50_mean(m, counts) for m in matched[a]]))
+
+    rng = np.random.default_rng(seed)
+    drawn = {a: np.empty(resamples) for a in arms}
+    for r in range(resamples):
+        counts = np.zeros(len(images), np.int64)
+        for s in strata:
+            if len(s):
+                counts += np.bincount(rng.choice(s, len(s), replace=True), minlength=len(images))
+        for a in arms:
+            drawn[a][r] = figure(a, counts)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    out = {"resamples": resamples, "seed": seed, "level": level,
+           "photos": {"positives": sum(len(v) for g, v in groups.items() if g),
+                      "negatives": len(groups.get((), ()))},
+           "arms": {a: {"map50_mean": round(figure(a, None), 4),
+                        "interval": [round(float(np.quantile(v, lo_q)), 4), round(float(np.quantile(v, hi_q)), 4)]}
+                    for a, v in drawn.items()},
+           "pairs": {}}
+    names = list(arms)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = drawn[a] - drawn[b]
+            out["pairs"][f"{a} - {b}"] = {
+                "difference": round(out["arms"][a]["map50_mean"] - out["arms"][b]["map50_mean"], 4),
+                "interval": [round(float(np.quantile(d, lo_q)), 4), round(float(np.quantile(d, hi_q)), 4)],
+                "share_first_higher": round(float(np.mean(d > 0)), 4)}
+    return out

@@ -75,6 +75,101 @@ def test_ground_truth_as_detections_scores_one_and_detections_on_negatives_score
     assert realeval.evaluate(gt, [])["map50_mean"] == 0.0
 
 
+def _random_case(seed, n_images=40, n_brands=3):
+    """A COCO test set with 0-3 boxes per photo (some photos without any) and detections around them:
+    near hits, loose boxes, duplicates and detections on empty photos, with distinct random scores."""
+    rng = np.random.default_rng(seed)
+    images = [{"id": 100 + k, "file_name": f"p{k}.jpg", "width": 200, "height": 150} for k in range(n_images)]
+    anns, dets = [], []
+    for im in images:
+        for _ in range(rng.integers(0, 4) if rng.random() < 0.6 else 0):
+            x, y = rng.uniform(0, 120), rng.uniform(0, 90)
+            w, h = rng.uniform(10, 70), rng.uniform(10, 50)
+            c = int(rng.integers(1, n_brands + 1))
+            anns.append({"id": len(anns) + 1, "image_id": im["id"], "category_id": c,
+                         "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+            for _ in range(rng.integers(0, 3)):  # hits, loose boxes, duplicates, wrong brands
+                j = rng.normal(0, 0.12, 4) * [w, h, w, h]
+                dets.append({"image_id": im["id"], "category_id": c if rng.random() < 0.8 else
+                             int(rng.integers(1, n_brands + 1)), "bbox": [x + j[0], y + j[1], abs(w + j[2]) + 1,
+                                                                          abs(h + j[3]) + 1]})
+        for _ in range(rng.integers(0, 3)):  # false alarms anywhere
+            dets.append({"image_id": im["id"], "category_id": int(rng.integers(1, n_brands + 1)),
+                         "bbox": [rng.uniform(0, 150), rng.uniform(0, 100), rng.uniform(5, 50), rng.uniform(5, 50)]})
+    for d, s in zip(dets, rng.permutation(len(dets))):
+        d["score"] = float(0.05 + 0.9 * s / len(dets))
+    cats = [{"id": c, "name": f"brand{c}"} for c in range(1, n_brands + 1)]
+    return {"images": images, "annotations": anns, "categories": cats}, dets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_resampled_ap50_equals_pycocotools_on_the_photos_drawn(seed):
+    gt, dets = _random_case(seed)
+    matches = realeval.match_detections(gt, dets)
+    ev = realeval.evaluate(gt, dets)
+    for brand, m in matches.items():  # every photo once: pycocotools' own figure
+        assert realeval.ap50(m) == pytest.approx(ev["per_brand"][brand]["map50"], abs=6e-5)
+    assert 0.05 < ev["map50_mean"] < 0.95  # neither trivial case
+    # a draw with repeats: pycocotools on a test set in which each photo is copied as often as drawn
+    rng = np.random.default_rng(seed + 10)
+    counts = rng.multinomial(len(gt["images"]), np.ones(len(gt["images"])) / len(gt["images"]))
+    images, anns, copied = [], [], []
+    for k, im in enumerate(sorted(gt["images"], key=lambda im: im["id"])):
+        for c in range(counts[k]):
+            new = 10_000 * (c + 1) + im["id"]
+            images.append(dict(im, id=new))
+            for a in gt["annotations"]:
+                if a["image_id"] == im["id"]:
+                    anns.append(dict(a, id=len(anns) + 1, image_id=new))
+            copied += [dict(d, image_id=new) for d in dets if d["image_id"] == im["id"]]
+    ev2 = realeval.evaluate({"images": images, "annotations": anns, "categories": gt["categories"]}, copied)
+    for brand, m in matches.items():
+        assert realeval.ap50(m, counts) == pytest.approx(ev2["per_brand"][brand]["map50"], abs=6e-5)
+    assert realeval.map50_mean(matches, counts) == pytest.approx(ev2["map50_mean"], abs=1e-4)
+
+
+def test_paired_bootstrap_ranks_only_what_the_photos_show(tmp_path):
+    folder, _ = _real_folder(tmp_path)
+    real = realeval.load_real(folder)
+    split = realeval.split_for_brands(real, ("acme", "globex"))
+    gt = realeval.ground_truth(real, split)
+    perfect = _gt_as_detections(gt)
+    on_negatives = [{"image_id": i, "category_id": 1, "bbox": [10, 8, 30, 20], "score": 0.99} for i in split.negatives]
+    got = realeval.paired_bootstrap(gt, {"perfect": [perfect], "same": [list(perfect)], "blind": [on_negatives]},
+                                    resamples=200, seed=3)
+    assert got["photos"] == {"positives": 6, "negatives": 6} and got["resamples"] == 200
+    assert got["arms"]["perfect"] == {"map50_mean": 1.0, "interval": [1.0, 1.0]}
+    assert got["arms"]["blind"] == {"map50_mean": 0.0, "interval": [0.0, 0.0]}
+    assert got["pairs"]["perfect - blind"] == {"difference": 1.0, "interval": [1.0, 1.0], "share_first_higher": 1.0}
+    assert got["pairs"]["perfect - same"] == {"difference": 0.0, "interval": [0.0, 0.0], "share_first_higher": 0.0}
+    # an arm is the mean of its runs, on each draw
+    half = realeval.paired_bootstrap(gt, {"mixed": [perfect, on_negatives]}, resamples=50)
+    assert half["arms"]["mixed"] == {"map50_mean": 0.5, "interval": [0.5, 0.5]}
+    # a detector that finds one brand: its figure moves with the draw; the draw is fixed by the seed
+    acme_only = [d for d in perfect if d["category_id"] == 1]
+    a = realeval.paired_bootstrap(gt, {"acme_only": [acme_only], "perfect": [perfect]}, resamples=300, seed=1)
+    assert a == realeval.paired_bootstrap(gt, {"acme_only": [acme_only], "perfect": [perfect]}, resamples=300, seed=1)
+    assert a["arms"]["acme_only"]["map50_mean"] == 0.5
+    assert a["pairs"]["acme_only - perfect"]["share_first_higher"] == 0.0
+    assert a["pairs"]["acme_only - perfect"]["interval"][1] == -0.5
+
+
+def test_paired_bootstrap_refuses_bad_settings_naming_them(tmp_path):
+    folder, _ = _real_folder(tmp_path)
+    real = realeval.load_real(folder)
+    gt = realeval.ground_truth(real, realeval.split_for_brands(real, ("acme",)))
+    dets = _gt_as_detections(gt)
+    with pytest.raises(ConfigError, match="resamples 0"):
+        realeval.paired_bootstrap(gt, {"a": [dets]}, resamples=0)
+    with pytest.raises(ConfigError, match="level 1.5"):
+        realeval.paired_bootstrap(gt, {"a": [dets]}, level=1.5)
+    with pytest.raises(ConfigError, match="at least one run"):
+        realeval.paired_bootstrap(gt, {"a": []})
+    with pytest.raises(AnnotationError, match="image 999"):
+        realeval.paired_bootstrap(gt, {"a": [[{"image_id": 999, "category_id": 1, "bbox": [0, 0, 5, 5],
+                                                "score": 1.0}]]})
+
+
 def test_a_folder_without_the_json_is_refused_naming_it(tmp_path):
     os.makedirs(tmp_path / "images")
     with pytest.raises(AnnotationError, match=r"no instances.json"):
@@ -194,6 +289,12 @@ def test_transfer_more_repeats_keep_the_finished_runs_and_name_each_run_apart(tm
     assert more.run(two["train"], lambda: "second") == "second"
     with pytest.raises(ConfigError, match="repeat 0"):
         transfer.run_names("realism", 0)
+    # a report reads every run an arm has: repeats is how many runs it gets at least
+    assert transfer.repeats_of("realism", 1, more.done) == [1]  # run 2 trained, not yet scored
+    more.run(two["detect"], lambda: "dets-2")
+    assert transfer.repeats_of("realism", 1, more.done) == [1, 2]
+    assert transfer.repeats_of("realism", 3, more.done) == [1, 2, 3]
+    assert transfer.repeats_of("naive", 1, more.done) == [1]
 
 
 def _scores(m50, fedex, google):
@@ -221,10 +322,22 @@ def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
     arm = {**transfer.combine_runs([_scores(0.32, 0.46, 0.18), _scores(0.23, 0.40, 0.06)]),
            "generation": {"composites_per_s_per_core": 30.0},
            "distribution": {"composites": {"width_median": 0.25}}}
+    boot = {"resamples": 2000, "level": 0.9,
+            "arms": {"realism": {"map50_mean": 0.275, "interval": [0.21, 0.33]},
+                     "naive": {"map50_mean": 0.2, "interval": [0.15, 0.26]}},
+            "pairs": {"realism - naive": {"difference": 0.075, "interval": [0.02, 0.13], "share_first_higher": 0.97},
+                      "naive - other": {"difference": -0.01, "interval": [-0.05, 0.03], "share_first_higher": 0.4}}}
+    naive = {**transfer.combine_runs([_scores(0.2, 0.3, 0.1)]), "generation": {"composites_per_s_per_core": 90.0},
+             "distribution": {"composites": {"width_median": 0.26}}}
     report = {"test_photos": {"positives": 2, "negatives": 2, "boxes": 3}, "brands": ["fedex", "google"],
-              "arms": {"realism": arm}}
+              "arms": {"realism": arm, "naive": naive}, "bootstrap": boot}
     text = transfer.table(report)
     assert "2 (0.230-0.320)" in text and "0.275" in text and "not a ranking" in text
+    assert "0.210-0.330" in text and "0.150-0.260" in text  # each arm's interval over the photos drawn again
+    lines = text.splitlines()
+    assert any("realism - naive" in ln and "+0.075" in ln and "(+0.020 to +0.130" in ln and "97%" in ln
+               and ln.endswith(" ranked by these photos") for ln in lines)
+    assert any("naive - other" in ln and ln.endswith("not ranked by these photos") for ln in lines)
 
 
 def test_transfer_refuses_fewer_than_one_repeat(tmp_path):
