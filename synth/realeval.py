@@ -303,8 +303,9 @@ def paired_bootstrap(gt: dict, arms: dict, resamples: int = 1000, seed: int = 0,
     and scores every arm on that same draw. Returns each arm's figure on the
     photos as drawn with its central `level` interval over resamples, and for each pair of arms
     (in the order given) the difference, its interval and the share of resamples in which the
-    first arm scores higher. Training from scratch varies too: this interval is only the photos'
-    part, so two arms whose interval of the difference holds 0 are not ranked by these photos."""
+    first arm scores higher; the same for each brand under `per_brand`. Training from scratch
+    varies too: this interval is only the photos' part, so two arms whose interval of the
+    difference holds 0 are not ranked by these photos."""
     if resamples < 1:
         raise ConfigError(f"paired_bootstrap: resamples {resamples} must be at least 1")
     if not 0 < level < 1:
@@ -321,32 +322,41 @@ def paired_bootstrap(gt: dict, arms: dict, resamples: int = 1000, seed: int = 0,
         groups.setdefault(tuple(sorted(shows.get(i, ()))), []).append(k)
     strata = [np.asarray(v, np.int64) for _, v in sorted(groups.items())]
 
-    def figure(a, counts):
-        return float(np.mean([map50_mean(m, counts) for m in matched[a]]))
+    brands = [c["name"] for c in gt["categories"]]
+
+    def figures(a, counts) -> np.ndarray:
+        """[mean over brands, brand 1, brand 2, ...] of mAP@0.5, each the mean over the arm's runs."""
+        per = np.asarray([[ap50(m[b], counts) for b in brands] for m in matched[a]]).mean(axis=0)
+        return np.concatenate([[per.mean()], per])
 
     rng = np.random.default_rng(seed)
-    drawn = {a: np.empty(resamples) for a in arms}
+    drawn = {a: np.empty((resamples, 1 + len(brands))) for a in arms}
     for r in range(resamples):
         counts = np.zeros(len(images), np.int64)
         for s in strata:
             if len(s):
                 counts += np.bincount(rng.choice(s, len(s), replace=True), minlength=len(images))
         for a in arms:
-            drawn[a][r] = figure(a, counts)
+            drawn[a][r] = figures(a, counts)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+
+    def interval(v) -> list:
+        return [round(float(np.quantile(v, lo_q)), 4), round(float(np.quantile(v, hi_q)), 4)]
+
+    full = {a: figures(a, None) for a in arms}
     out = {"resamples": resamples, "seed": seed, "level": level,
            "photos": {"positives": sum(len(v) for g, v in groups.items() if g),
                       "negatives": len(groups.get((), ()))},
-           "arms": {a: {"map50_mean": round(figure(a, None), 4),
-                        "interval": [round(float(np.quantile(v, lo_q)), 4), round(float(np.quantile(v, hi_q)), 4)]}
-                    for a, v in drawn.items()},
+           "arms": {a: {"map50_mean": round(float(full[a][0]), 4), "interval": interval(drawn[a][:, 0]),
+                        "per_brand": {b: {"map50": round(float(full[a][1 + k]), 4),
+                                          "interval": interval(drawn[a][:, 1 + k])} for k, b in enumerate(brands)}}
+                    for a in arms},
            "pairs": {}}
     names = list(arms)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             d = drawn[a] - drawn[b]
-            out["pairs"][f"{a} - {b}"] = {
-                "difference": round(out["arms"][a]["map50_mean"] - out["arms"][b]["map50_mean"], 4),
-                "interval": [round(float(np.quantile(d, lo_q)), 4), round(float(np.quantile(d, hi_q)), 4)],
-                "share_first_higher": round(float(np.mean(d > 0)), 4)}
+            pair = [{"difference": round(float(full[a][k] - full[b][k]), 4), "interval": interval(d[:, k]),
+                     "share_first_higher": round(float(np.mean(d[:, k] > 0)), 4)} for k in range(1 + len(brands))]
+            out["pairs"][f"{a} - {b}"] = {**pair[0], "per_brand": dict(zip(brands, pair[1:]))}
     return out

@@ -138,20 +138,31 @@ def test_paired_bootstrap_ranks_only_what_the_photos_show(tmp_path):
     got = realeval.paired_bootstrap(gt, {"perfect": [perfect], "same": [list(perfect)], "blind": [on_negatives]},
                                     resamples=200, seed=3)
     assert got["photos"] == {"positives": 6, "negatives": 6} and got["resamples"] == 200
-    assert got["arms"]["perfect"] == {"map50_mean": 1.0, "interval": [1.0, 1.0]}
-    assert got["arms"]["blind"] == {"map50_mean": 0.0, "interval": [0.0, 0.0]}
-    assert got["pairs"]["perfect - blind"] == {"difference": 1.0, "interval": [1.0, 1.0], "share_first_higher": 1.0}
-    assert got["pairs"]["perfect - same"] == {"difference": 0.0, "interval": [0.0, 0.0], "share_first_higher": 0.0}
+    one = {"map50": 1.0, "interval": [1.0, 1.0]}
+    assert got["arms"]["perfect"] == {"map50_mean": 1.0, "interval": [1.0, 1.0],
+                                      "per_brand": {"acme": one, "globex": one}}
+    assert got["arms"]["blind"]["map50_mean"] == 0.0 and got["arms"]["blind"]["interval"] == [0.0, 0.0]
+    apart = {"difference": 1.0, "interval": [1.0, 1.0], "share_first_higher": 1.0}
+    assert got["pairs"]["perfect - blind"] == {**apart, "per_brand": {"acme": apart, "globex": apart}}
+    level = {"difference": 0.0, "interval": [0.0, 0.0], "share_first_higher": 0.0}
+    assert got["pairs"]["perfect - same"] == {**level, "per_brand": {"acme": level, "globex": level}}
     # an arm is the mean of its runs, on each draw
     half = realeval.paired_bootstrap(gt, {"mixed": [perfect, on_negatives]}, resamples=50)
-    assert half["arms"]["mixed"] == {"map50_mean": 0.5, "interval": [0.5, 0.5]}
-    # a detector that finds one brand: its figure moves with the draw; the draw is fixed by the seed
+    assert half["arms"]["mixed"]["map50_mean"] == 0.5 and half["arms"]["mixed"]["interval"] == [0.5, 0.5]
+    # a detector that finds acme only, and fires first on one negative photo: its acme AP is 3 / (3 + c)
+    # for a draw holding that photo c times (1 on the photos as they are), so it moves with the draw,
+    # and the draws are fixed by the seed
     acme_only = [d for d in perfect if d["category_id"] == 1]
+    acme_only.append({"image_id": split.negatives[0], "category_id": 1, "bbox": [10, 8, 30, 20], "score": 1.0})
     a = realeval.paired_bootstrap(gt, {"acme_only": [acme_only], "perfect": [perfect]}, resamples=300, seed=1)
     assert a == realeval.paired_bootstrap(gt, {"acme_only": [acme_only], "perfect": [perfect]}, resamples=300, seed=1)
-    assert a["arms"]["acme_only"]["map50_mean"] == 0.5
+    assert a["arms"]["acme_only"]["map50_mean"] == 0.375  # (0.75 + 0) / 2
+    lo, hi = a["arms"]["acme_only"]["per_brand"]["acme"]["interval"]
+    assert lo < 0.75 and hi == 1.0  # drawn twice or more: 0.6 or less; not drawn: 1.0
     assert a["pairs"]["acme_only - perfect"]["share_first_higher"] == 0.0
-    assert a["pairs"]["acme_only - perfect"]["interval"][1] == -0.5
+    assert a["pairs"]["acme_only - perfect"]["per_brand"]["acme"]["difference"] == -0.25
+    assert a["pairs"]["acme_only - perfect"]["per_brand"]["globex"] == {"difference": -1.0, "interval": [-1.0, -1.0],
+                                                                        "share_first_higher": 0.0}
 
 
 def test_paired_bootstrap_refuses_bad_settings_naming_them(tmp_path):
