@@ -1,6 +1,6 @@
 """CPU seconds per composite of the embedded default, in this process (issue 14: keep generation fast).
 
-    taskset -c 0 .venv/bin/python bench/cpu_rate.py [N]
+    taskset -c 0 .venv/bin/python bench/cpu_rate.py [N] [REALISM]
 
 Makes N (default 200) train composites of the embedded default (640x480, every stage on) with
 synth.engine.Engine in one process, one BLAS thread, after 10 val composites that warm the imports
@@ -10,6 +10,10 @@ busy machine inflate less than the wall clock), wall_s_per_composite, the object
 first 16 hex digits of a SHA-256 over the serialised records: two runs of one commit print the same
 digest (generation is deterministic), and a change that keeps every byte keeps it too.
 Surface analysis and the background audit run once per backdrop and background and are included.
+
+REALISM, optional, is text-format `Realism` merged into the default's `realism { }`, to measure
+another set of stages on the same inputs, e.g. the defaults before 2026-12-05 (camera and light on):
+    taskset -c 0 .venv/bin/python bench/cpu_rate.py 200 'camera { enabled: true } light { enabled: true }'
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ from synth import config as configlib, engine, job  # noqa: E402
 from synth.inputs import load_inputs  # noqa: E402
 
 
-def measure(n: int = 200) -> dict:
+def measure(n: int = 200, realism: str = "") -> dict:
     cfg = configlib.apply_overrides(configlib.load_config(None), num_images=n)
+    if realism:
+        proto = cfg.proto
+        proto.realism.MergeFrom(configlib.parse_message(type(proto.realism), realism, "REALISM (argument 2)"))
+        configlib.validate(proto, "<embedded default> with REALISM")
     inputs = load_inputs(cfg)
     with job.single_threaded_blas():
         eng = engine.Engine(inputs, cfg.proto)
@@ -40,9 +48,9 @@ def measure(n: int = 200) -> dict:
             digest.update(engine.serialize(comp))
             objects += len(comp.class_ids)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    return {"composites": n, "objects": objects, "cpu_s_per_composite": round(cpu / n, 4),
+    return {"composites": n, "realism": realism, "objects": objects, "cpu_s_per_composite": round(cpu / n, 4),
             "wall_s_per_composite": round(wall / n, 4), "records_sha256": digest.hexdigest()[:16]}
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 200)))
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 200, sys.argv[2] if len(sys.argv) > 2 else "")))
