@@ -1,14 +1,15 @@
 import glob
 import json
 import os
+import sys
 
 import pytest
 import tensorflow as tf
 
 from synth import boxes as boxlib, composite, config as configlib, dataset, generate, tfrecord_keys as K
-from synth.errors import InputImageError, OutputError
+from synth.errors import ConfigError, InputImageError, OutputError
 from synth.tfexample import parse_example
-from conftest import run_tool, write_config
+from conftest import ROOT, run_tool, write_config
 
 
 def _records(path):
@@ -143,3 +144,18 @@ def test_cli_writes_a_dataset(workdir):
     assert r.returncode == 0, r.stderr
     assert "train: 2 images" in r.stdout
     assert json.loads((out / "manifest.json").read_text())["seed"] == 11
+
+
+def test_cpu_rate_measures_other_stages_and_names_a_bad_realism_argument():
+    """bench/cpu_rate.py's REALISM argument is merged into the default's realism { }: other stages
+    give other records; a field that does not exist is refused, naming the argument."""
+    sys.path.insert(0, ROOT)
+    from bench import cpu_rate
+
+    base = cpu_rate.measure(2)
+    lit = cpu_rate.measure(2, "light { enabled: true }")
+    assert base["realism"] == "" and lit["realism"] == "light { enabled: true }"
+    assert base["records_sha256"] != lit["records_sha256"]
+    assert cpu_rate.measure(2)["records_sha256"] == base["records_sha256"]  # deterministic
+    with pytest.raises(ConfigError, match=r"REALISM \(argument 2\).*camra"):
+        cpu_rate.measure(2, "camra { enabled: true }")
