@@ -162,9 +162,9 @@ def _clean(v: float) -> float:
     return round(max(float(v), 0.0), 4)  # pycocotools reports -1 where nothing can be scored
 
 
-def evaluate(gt: dict, detections: list) -> dict:
-    """{'map50', 'map', 'ar100'} for every brand (`per_brand`) and their means. A detection must
-    name a test image and a brand id of `gt`; detections on the negatives count as false positives."""
+def check_detections(gt: dict, detections: list) -> dict:
+    """{category id: brand name} of `gt`, after checking that every detection names a test photo
+    and a brand of `gt` (an AnnotationError names the first that does not)."""
     images = {im["id"] for im in gt["images"]}
     cats = {c["id"]: c["name"] for c in gt["categories"]}
     for k, det in enumerate(detections):
@@ -173,6 +173,13 @@ def evaluate(gt: dict, detections: list) -> dict:
         if det.get("category_id") not in cats:
             raise AnnotationError(f"detection {k} names category {det.get('category_id')!r}, which is not a brand "
                                   f"of the test ({cats})")
+    return cats
+
+
+def evaluate(gt: dict, detections: list) -> dict:
+    """{'map50', 'map', 'ar100'} for every brand (`per_brand`) and their means. A detection must
+    name a test image and a brand id of `gt`; detections on the negatives count as false positives."""
+    cats = check_detections(gt, detections)
     per_brand = {}
     for cid, name in cats.items():
         s = _coco_eval(gt, detections, [cid])
@@ -220,15 +227,9 @@ class BrandMatches:
 
 def match_detections(gt: dict, detections: list) -> dict:
     """{brand name: BrandMatches} for the test photos of `gt` (checked like `evaluate`)."""
+    cats = check_detections(gt, detections)
     images = sorted(im["id"] for im in gt["images"])
     index = {i: k for k, i in enumerate(images)}
-    cats = {c["id"]: c["name"] for c in gt["categories"]}
-    for k, det in enumerate(detections):
-        if det.get("image_id") not in index:
-            raise AnnotationError(f"detection {k} names image {det.get('image_id')!r}, which is not a test photo")
-        if det.get("category_id") not in cats:
-            raise AnnotationError(f"detection {k} names category {det.get('category_id')!r}, which is not a brand "
-                                  f"of the test ({cats})")
     out = {}
     for cid, name in cats.items():
         boxes = {}
