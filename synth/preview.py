@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -64,22 +65,38 @@ def spread_stride(num_records: int, count: int = PREVIEW_IMAGES) -> int:
     return max(1, int(num_records) // max(1, count))
 
 
+def _holding(shards: list[str], classes) -> Iterator[dict]:
+    """The features of the records of `shards` in order, only those with an object of one of
+    `classes` (class texts) when `classes` is not None."""
+    for raw in itertools.chain.from_iterable(tfrecord_io.read_records(p) for p in shards):
+        f = tfexample.decode_features(raw)
+        if classes is None or any(t.decode() in classes for t in f[K.CLASS_TEXT]):
+            yield f
+
+
+def count_holding(shards: list[str], classes) -> int:
+    """How many records of `shards` hold an object of one of `classes` (all records when None)."""
+    return sum(1 for _ in _holding(shards, classes))
+
+
 def sheet_from_shards(shards: list[str], params_path: str | None = None,
-                      count: int = PREVIEW_IMAGES, stride: int = 1) -> np.ndarray:
+                      count: int = PREVIEW_IMAGES, stride: int = 1, classes=None) -> np.ndarray:
     """A contact sheet of `count` records of `shards` (in order: records 0, stride, 2 * stride, ...),
     read back without TensorFlow; each labelled from its params.jsonl line (matched by split and
-    index) when `params_path` is given."""
+    index) when `params_path` is given. With `classes` (class texts), only the records holding one
+    of them count (record k is then the k-th of those): a sheet of one brand's composites."""
     if stride < 1:
         raise ValueError(f"stride={stride} must be >= 1")
+    classes = None if classes is None else set(classes)
     thumbs, want = [], []
-    records = itertools.chain.from_iterable(tfrecord_io.read_records(p) for p in shards)
-    for raw in itertools.islice(records, 0, count * stride, stride):
-        f = tfexample.decode_features(raw)
+    for f in itertools.islice(_holding(shards, classes), 0, count * stride, stride):
         want.append(f[K.IMAGE_SOURCE_ID][0].decode())
         bgr = cv2.imdecode(np.frombuffer(f[K.IMAGE_ENCODED][0], np.uint8), cv2.IMREAD_COLOR)
         boxes = np.stack([f[K.BBOX_YMIN], f[K.BBOX_XMIN], f[K.BBOX_YMAX], f[K.BBOX_XMAX]], -1).reshape(-1, 4)
         thumbs.append((cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), boxes,
                        [t.decode() for t in f[K.CLASS_TEXT]], list(f[K.CLASS_LABEL])))
+    if not thumbs and classes is not None:
+        raise ValueError(f"no record of {len(shards)} shard(s) holds an object of class {', '.join(sorted(classes))}")
     records = {}
     if params_path is not None:
         with open(params_path, encoding="utf-8") as pf:

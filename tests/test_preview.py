@@ -53,3 +53,26 @@ def test_labels_without_scores_are_the_class_texts_and_no_record_is_refused():
     assert preview._labels(["a"], {"scores": [{"visible_fraction": 0.5, "match": 0.25}]}) == ["a v0.50 m0.25"]
     with pytest.raises(ValueError, match="at least one thumbnail"):
         preview.sheet_from_shards([], None)
+
+
+def test_a_sheet_of_one_class_draws_only_the_records_holding_it(workdir):
+    import shutil
+    shutil.copy(workdir / "logos" / "logo.png", workdir / "logos" / "logo2.png")
+    body = open(write_config(workdir, num_images=24)).read().replace(
+        'logo { class_name: "acme" path: "logos/logo.png" }',
+        'logo { class_name: "acme" path: "logos/logo.png" }\nlogo { class_name: "globex" path: "logos/logo2.png" }')
+    out = workdir / "data"
+    generate.generate(configlib.load_config(write_config(workdir, body)), str(out), show_progress=False)
+    train = dataset.list_shards(str(out), "train")
+    parsed = [parse_example(raw.numpy()) for raw in tf.data.TFRecordDataset(train)]
+    holding = [ex for ex in parsed if "globex" in ex["class_texts"]]
+    assert 0 < len(holding) < len(parsed)  # some composites hold only acme
+    assert preview.count_holding(train, ["globex"]) == len(holding)
+    assert preview.count_holding(train, None) == len(parsed)
+    thumbs = [preview.annotate(cv2.cvtColor(cv2.imdecode(np.frombuffer(ex["encoded"], np.uint8), cv2.IMREAD_COLOR),
+                                            cv2.COLOR_BGR2RGB), ex["boxes"], ex["class_texts"], ex["class_ids"])
+              for ex in holding[::2][:4]]
+    sheet = preview.sheet_from_shards(train, None, count=4, stride=2, classes=["globex"])
+    np.testing.assert_array_equal(sheet, preview.contact_sheet(thumbs))
+    with pytest.raises(ValueError, match="class initech"):
+        preview.sheet_from_shards(train, None, classes=["initech"])

@@ -261,6 +261,15 @@ def test_compare_to_real_reads_shards_and_writes_a_table_plot_and_json(tmp_path,
     assert os.path.getsize(os.path.join(out, "vs_real.png")) > 1000
     sheet = cv2.imread(os.path.join(out, "vs_real_sheet.jpg"))
     assert sheet is not None and sheet.shape[1] > 2 * 320  # composites and real photos side by side
+    one = str(workdir / "acme_sheet.jpg")  # one brand: its composites beside its photos
+    r = run_tool("compare_to_real", f"--data_dir={out}", f"--real={folder}/instances.json", "--categories=acme",
+                 f"--sheet={one}", "--plot=")
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(one) is not None
+    r = run_tool("compare_to_real", f"--data_dir={out}", f"--real={folder}/instances.json", "--sheet_classes=initech",
+                 f"--sheet={workdir}/none.jpg", "--plot=")
+    assert r.returncode == 2 and "--sheet_classes" in r.stderr and "class initech" in r.stderr
+    assert not os.path.exists(f"{workdir}/none.jpg")
     r = run_tool("compare_to_real", f"--data_dir={out}", f"--real={folder}/missing.json")
     assert r.returncode == 2 and "missing.json" in r.stderr and "no such file" in r.stderr
 

@@ -10,7 +10,8 @@ width as a share of the image width, the share wider than half the image, touchi
 and images without a box; then one distance per statistic (box width, height, aspect, centre x
 and y, border contact, empty images, boxes per image: synth.distribution). Writes a PNG of the
 histograms (--plot), a contact sheet of composites beside real photos of the brand (--sheet:
-would a person take them for photos of the logo?) and, with --json, the figures as JSON.
+would a person take them for photos of the logo? With --categories, the composites holding those
+classes; --sheet_classes picks others) and, with --json, the figures as JSON.
 Exit status: 0, or 2 on bad input.
 """
 
@@ -33,6 +34,8 @@ flags.DEFINE_string("plot", None, "Where the histogram PNG goes (default DATA_DI
 flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
 flags.DEFINE_string("sheet", None, "Also write a contact sheet: 16 composites spread over the shards (boxes drawn) "
                     "beside 16 real photos of --categories (default DATA_DIR/vs_real_sheet.jpg; '' for none).")
+flags.DEFINE_list("sheet_classes", None, "Only composites holding one of these classes on the sheet (default: "
+                  "--categories, where composites hold them; else every composite).")
 flags.DEFINE_string("real_images", None, "Folder of the real photos (default: images/ beside --real).")
 flags.mark_flag_as_required("real")
 
@@ -71,10 +74,19 @@ def _sheet(path: str, records: int) -> str:
     import cv2
 
     from synth import dataset, preview
+    from synth.errors import ConfigError
 
     images = FLAGS.real_images or os.path.join(os.path.dirname(os.path.abspath(FLAGS.real)), "images")
-    left = preview.sheet_from_shards(dataset.list_shards(FLAGS.data_dir, FLAGS.split),
-                                     stride=preview.spread_stride(records))
+    shards = dataset.list_shards(FLAGS.data_dir, FLAGS.split)
+    classes = FLAGS.sheet_classes
+    if classes is None and FLAGS.categories and preview.count_holding(shards, FLAGS.categories):
+        classes = FLAGS.categories  # the brand's composites beside the brand's photos
+    if classes is not None:
+        records = preview.count_holding(shards, classes)
+        if not records:
+            raise ConfigError(f"--sheet_classes: no composite of {FLAGS.data_dir} ({FLAGS.split}) holds an object "
+                             f"of class {', '.join(classes)}")
+    left = preview.sheet_from_shards(shards, stride=preview.spread_stride(records), classes=classes)
     right = preview.sheet_from_coco(FLAGS.real, images, FLAGS.categories)
     cv2.imwrite(path, cv2.cvtColor(preview.side_by_side(left, right), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 88])
