@@ -6,7 +6,9 @@ with pycocotools (mAP@0.5, mAP@[.5:.95], AR@100, per brand and mean).
 `folder/images/`; `split_for_brands` decides, deterministically, which photos are test
 positives (they show a brand), test negatives and backgrounds (they show none of the brands;
 a photo is never both a background and a test photo); `evaluate` scores detections given
-as COCO results (`image_id`, `category_id`, `bbox` [x, y, w, h] in pixels, `score`).
+as COCO results (`image_id`, `category_id`, `bbox` [x, y, w, h] in pixels, `score`);
+`paired_bootstrap` says how much of the figures, and of the differences between detectors, is
+the draw of test photos (the photos redrawn with replacement, every detector scored on each draw).
 """
 
 from __future__ import annotations
@@ -193,10 +195,10 @@ def evaluate(gt: dict, detections: list) -> dict:
 # pycocotools scores one set of test photos. How much of a difference between two detectors is the
 # luck of which photos were drawn is a question for resampling: draw the test photos again with
 # replacement (each brand's photos and the negatives apart, so the balance stays), score both
-# detectors on the same draw, repeat. pycocotools would take seconds per draw; the matching of a detection to a box
-# does not depend on which other photos are drawn, so it is done once per photo (as COCOeval's
-# evaluateImg does it) and each draw only re-counts the precision-recall curve (as its accumulate
-# does), with a photo drawn k times counted k times.
+# detectors on the same draw, repeat. pycocotools would take seconds per draw; the matching of a
+# detection to a box does not depend on which other photos are drawn, so it is done once per photo
+# (as COCOeval's evaluateImg does it) and each draw only re-counts the precision-recall curve (as
+# its accumulate does), with a photo drawn k times counted k times.
 
 BOOTSTRAP_LEVEL = 0.9  # the central interval reported
 IOU_50 = 0.5
