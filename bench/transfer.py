@@ -56,9 +56,10 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   arm on the same draws (realeval.paired_bootstrap, seed 0): each arm's 90 % interval of mean
   mAP@0.5 and, for each pair of arms, the difference's interval and the share of draws in which the
   first is higher. An interval of a difference that holds 0 means these photos do not rank the
-  pair; one that does not is only the photos' part (training runs vary on top of it). Also in the file: the distribution report of each arm's boxes against
-  the test photos' boxes (synth.distribution) and each arm's composites per second on one core
-  (generation runs with one worker).
+  pair; one that does not is only the photos' part (training runs vary on top of it). Also in the
+  file: the distribution report of each arm's boxes against the test photos' boxes
+  (synth.distribution) and each arm's composites per second on one core (generation runs with one
+  worker).
 
 Every stage writes its result under --work_dir (default bench/out/transfer-work[-quick]/) and a
 rerun skips the stages already finished, so an interrupted benchmark continues where it stopped, and
