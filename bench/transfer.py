@@ -20,7 +20,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
     realism  the generator's defaults (every realism stage as configured by default)
     naive    every realism stage off: surface, light, camera, occlusion, gate, audit off, hard
              paste only; the same logos, colourways, size prior and counts
-  and, with --arms, ablations: no_surface, no_blend (hard paste only), no_gate,
+  and, with --arms, ablations: no_surface, no_blend (hard paste only), with_gate (the
+  recognisability gate, off by default since 2026-12-05, switched on: objects a person could not
+  read at their size and contrast re-drawn, and the size prior starting at the readable size),
   with_light (the light stage, off by default since 2026-12-05, switched on: shading and colour
   cast of the surround, brightness/contrast/gamma jitter, shadow and glare),
   with_camera (the camera stage, off by default since 2026-12-05, switched on: blur and noise
@@ -30,10 +32,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
   fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_context (the
   context stage, off by default, switched on: 40 % of composites show their first logo on its own
-  product surface in the brand's colours, synth/context.py), no_gate_with_context (the gate off
-  and the context stage on), with_colourways (each brand drawn original 0.5, white 0.2, black 0.1,
-  plate 0.2, less the colourways the gate refuses for its artwork: arm_colourways; starbucks
-  stays original).
+  product surface in the brand's colours, synth/context.py), with_colourways (each brand drawn
+  original 0.5, white 0.2, black 0.1, plate 0.2, less the colourways that keep too little of its
+  artwork: arm_colourways; starbucks stays original).
 - Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.
@@ -114,10 +115,9 @@ ARMS = {
     "no_blend": {"realism": ("blend",)},
     "with_occlusion": {"realism": (), "extra": "occlusion { enabled: true }"},
     "with_curvature": {"realism": (), "extra": "curvature { cylinder_probability: 0.3 fold_probability: 0.2 }"},
-    "no_gate": {"realism": ("gate",)},
+    "with_gate": {"realism": (), "extra": "gate { enabled: true }"},
     "old_sizes": {"realism": (), "placement": "min_scale: 0.06 max_scale: 0.4"},
     "with_context": {"realism": (), "extra": "context { probability: 0.4 }"},
-    "no_gate_with_context": {"realism": ("gate",), "extra": "context { probability: 0.4 }"},
     # Real photos show a mark in other colours than its artwork (heineken's white-on-black label, white
     # signs on dark walls): one-colour prints and plates beside the original. A brand keeps only the
     # colourways the gate would accept (arm_colourways), so starbucks stays original.

@@ -92,7 +92,8 @@ class LogoBank:
 
     def check_colourways(self) -> None:
         """Raises ConfigError naming the logo and colourway when a colourway with a weight > 0 keeps
-        less of its artwork's structure than the gate's min_colourway_identity (gate off: no check)."""
+        less of its artwork's structure than the gate's min_colourway_identity (checked whether or not
+        the gate is on: it is a check of the config, not of a composite)."""
         limit = self.s.gate_cfg.min_colourway_identity
         for li, j, cw, ident in self.refused_colourways():
             raise ConfigError(
@@ -103,9 +104,7 @@ class LogoBank:
 
     def refused_colourways(self):
         """(logo index, colourway index, name, identity) of every colourway with a weight > 0 that keeps
-        less of its artwork's structure than the gate's min_colourway_identity (gate off: none)."""
-        if not self.s.gate_on:
-            return
+        less of its artwork's structure than the gate's min_colourway_identity."""
         limit = self.s.gate_cfg.min_colourway_identity
         for li, pairs in enumerate(self.s.colourways):
             for j, (cw, weight) in enumerate(pairs):

@@ -160,6 +160,7 @@ def _overlaps(quad, taken, s: Settings) -> bool:
 
 
 CONTEXT_OVERLAP = "placement: overlaps the context"
+VANISHED = "render: nothing of it visible"
 
 
 @dataclass(frozen=True, eq=False)
@@ -512,6 +513,12 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                     continue
                 y0, x0, y1, x1 = la.score_rect
                 la.score_read = (trial[y0:y1, x0:x1].copy(), v[y0:y1, x0:x1].copy())
+            elif _visible_box(la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted,
+                              la.paste_rect) is None:
+                # no gate to refuse it, but nothing of it shows (a few pixels, feathered away): re-drawn,
+                # or the composite could end up empty by accident
+                rejected[VANISHED] = rejected.get(VANISHED, 0) + 1
+                continue
             objects.append(o)
             taken.append(np.asarray(o.quad))
             layers.append(la)

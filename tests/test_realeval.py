@@ -380,7 +380,8 @@ def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
     assert not naive.realism.surface.enabled and not naive.realism.gate.enabled
     assert not naive.realism.light.enabled and not naive.realism.camera.enabled
     realism = configlib.parse_config_text(texts["realism"], "realism")
-    assert realism.realism.surface.enabled and realism.realism.gate.enabled
+    assert realism.realism.surface.enabled and not realism.realism.gate.enabled  # the defaults: gate off
+    assert configlib.parse_config_text(texts["with_gate"], "with_gate").realism.gate.enabled
     with pytest.raises(AnnotationError, match="arm 'bogus'"):
         transfer.arm_config("bogus", ("fedex",), "/logos", "/bg", 10)
     with pytest.raises(AnnotationError, match="arm 'bogus'"):

@@ -51,7 +51,8 @@ def test_compose_keeps_gate_scores_only_where_re_scoring_gives_the_same(tmp_path
     the gate reads; re-rendering the record scores every object afresh: both must agree exactly, and
     the visible opacities (computed on each layer's region only) must be the full-canvas products."""
     # the light stage (off by default) switched on: its shadows are later layers too
-    eng = _engine(_occlusion_config(tmp_path, "light { enabled: true } occlusion { enabled: true occluder_probability: 0.7 }"))
+    eng = _engine(_occlusion_config(tmp_path, "gate { enabled: true } light { enabled: true } "
+                                              "occlusion { enabled: true occluder_probability: 0.7 }"))
     rescored = []  # per compose call: (objects, gate.score calls made when finishing the scene)
     score, finish = scene.gate.score, scene._finish
     calls = []
@@ -155,8 +156,8 @@ def _within(a, b) -> bool:
 
 
 def test_boxes_match_an_independent_painter_reference_and_pass_the_gate(tmp_path):
-    eng = _engine(_occlusion_config(tmp_path, "occlusion { enabled: true occluder_probability: 1 "
-                                               "min_distractors: 2 max_distractors: 3 }"))
+    eng = _engine(_occlusion_config(tmp_path, "gate { enabled: true } occlusion { enabled: true "
+                                              "occluder_probability: 1 min_distractors: 2 max_distractors: 3 }"))
     covered, distracted, other_photo = 0, 0, 0
     for seed in range(20):
         params, r = _compose(eng, seed)
@@ -240,7 +241,8 @@ def test_thresholds_that_no_placement_can_meet_are_a_config_error(tmp_path):
     cfg = write_config(tmp_path, extra="realism { gate { min_size_px: 500 } }\n")
     with pytest.raises(ConfigError, match="realism.gate.min_size_px.*no placement can meet it"):
         configlib.load_config(cfg)
-    cfg = write_config(tmp_path, extra="realism { occlusion { enabled: true min_occluded_fraction: 0.5 max_occluded_fraction: 0.6 } }\n")
+    cfg = write_config(tmp_path, extra="realism { gate { enabled: true } occlusion { enabled: true "
+                                       "min_occluded_fraction: 0.5 max_occluded_fraction: 0.6 } }\n")
     with pytest.raises(ConfigError, match="min_occluded_fraction.*min_visible_fraction"):
         configlib.load_config(cfg)
 
