@@ -3,8 +3,8 @@
     taskset -c 0 .venv/bin/python bench/cpu_rate.py [N] [REALISM]
 
 Makes N (default 200) train composites of the embedded default (640x480, its stages as configured
-by default) with synth.engine.Engine in one process, one BLAS thread, after 10 val composites that warm the imports
-and caches, and serialises each record (JPEG encoding and the tf.Example included; nothing is
+by default) with synth.engine.Engine in one process, one BLAS thread, after 10 val composites that
+warm the imports and caches, and serialises each record (JPEG encoding and the tf.Example included; nothing is
 written). Prints one JSON line: cpu_s_per_composite (process CPU time, which other processes on a
 busy machine inflate less than the wall clock), wall_s_per_composite, the objects made, and the
 first 16 hex digits of a SHA-256 over the serialised records: two runs of one commit print the same
