@@ -15,6 +15,8 @@ nearest ones, `sheet_random.png` a random sample. Without --logos_dir the embedd
 --stats=N: N composites through synth.engine (the same runner as make_tfrecords) and the share of
 them that hold no logo although not drawn as negatives, with the gate's rejection counts.
 
+The gate is switched on in the config this tool builds (it is off by default since 2026-12-05).
+
 Images made from FlickrLogos-27 (or any data set under its own terms) stay local: bench/out/ is
 not committed.
 """
@@ -66,6 +68,7 @@ def load_engine(tmp: str):
         with open(path, "w") as f:
             f.write(config_text(FLAGS.logos_dir, FLAGS.backgrounds_dir, brands, FLAGS.extra))
         cfg = configlib.load_config(path)
+    cfg.proto.realism.gate.enabled = True  # the gate is what this tool calibrates (it is off by default)
     inputs = load_inputs(cfg)
     return cfg, inputs, engine.Engine(inputs, cfg.proto)
 
