@@ -47,8 +47,8 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   detections-2.json; repeat 1 keeps the single run's names) and reports each figure as the mean over
   runs, with the runs' range and standard deviation of mean mAP@0.5 and each run's figures. Training
   from scratch on 2 CPU cores is not repeatable: the realism arm's composites, trained with the demo's
-  recipe for 2,000 steps, scored 0.320 in one session and 0.229 and 0.220 in another (naive's 0.339
-  and 0.239). Compare only arms trained in the same run; a difference smaller than their runs'
+  recipe for 2,000 steps, scored 0.320 in one session and 0.229, 0.220 and 0.254 in another (naive's
+  0.339 and 0.239). Compare only arms trained in the same run; a difference smaller than their runs'
   range is not a ranking. Runs of an arm already scored in the work folder beyond --repeats are
   reported too (repeats_of), so arms trained with different --repeats keep all their runs.
 - Each arm is exported (tools/export_model.py) and run on the test photos at their own size;
