@@ -501,8 +501,8 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                     break
                 continue
             trial, la = _render_object(canvas, backdrops.cutter, o, bank, s, drawn)
+            v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted  # visible opacity
             if s.gate_on:
-                v = la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted
                 la.score = gate.score(la.prepared, la.H, trial, v, la.pasted)
                 la.score_rect = PixelRect(*gate.score_region(la.prepared, la.H, s.out_hw))
                 reasons = la.score.reasons(s.gate_cfg)
@@ -513,8 +513,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                     continue
                 y0, x0, y1, x1 = la.score_rect
                 la.score_read = (trial[y0:y1, x0:x1].copy(), v[y0:y1, x0:x1].copy())
-            elif _visible_box(la.pasted * (1.0 - la.occluder) if la.occluder is not None else la.pasted,
-                              la.paste_rect) is None:
+            elif _visible_box(v, la.paste_rect) is None:
                 # no gate to refuse it, but nothing of it shows (a few pixels, feathered away): re-drawn,
                 # or the composite could end up empty by accident
                 rejected[VANISHED] = rejected.get(VANISHED, 0) + 1

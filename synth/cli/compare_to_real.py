@@ -79,13 +79,15 @@ def _sheet(path: str, records: int) -> str:
     images = FLAGS.real_images or os.path.join(os.path.dirname(os.path.abspath(FLAGS.real)), "images")
     shards = dataset.list_shards(FLAGS.data_dir, FLAGS.split)
     classes = FLAGS.sheet_classes
-    if classes is None and FLAGS.categories and preview.count_holding(shards, FLAGS.categories):
-        classes = FLAGS.categories  # the brand's composites beside the brand's photos
     if classes is not None:
         records = preview.count_holding(shards, classes)
         if not records:
             raise ConfigError(f"--sheet_classes: no composite of {FLAGS.data_dir} ({FLAGS.split}) holds an object "
                              f"of class {', '.join(classes)}")
+    elif FLAGS.categories:
+        holding = preview.count_holding(shards, FLAGS.categories)
+        if holding:  # the brand's composites beside the brand's photos
+            classes, records = FLAGS.categories, holding
     left = preview.sheet_from_shards(shards, stride=preview.spread_stride(records), classes=classes)
     right = preview.sheet_from_coco(FLAGS.real, images, FLAGS.categories)
     cv2.imwrite(path, cv2.cvtColor(preview.side_by_side(left, right), cv2.COLOR_RGB2BGR),
