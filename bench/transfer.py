@@ -34,7 +34,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   context stage, off by default, switched on: 40 % of composites show their first logo on its own
   product surface in the brand's colours, synth/context.py), with_colourways (each brand drawn
   original 0.5, white 0.2, black 0.1, plate 0.2, less the colourways that keep too little of its
-  artwork: arm_colourways; starbucks stays original).
+  artwork: arm_colourways; starbucks stays original), with_tint (each brand drawn original 0.6 and
+  tint 0.4: its artwork's dark parts printed in an ink of one of 12 hues, its white kept, so that
+  starbucks' black disc also comes as a green, red or blue one; synth.colourway).
 - Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
   resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
   can be downloaded here), trained with tools/model_main_tf2.py.
@@ -123,6 +125,9 @@ ARMS = {
     # colourways the gate would accept (arm_colourways), so starbucks stays original.
     "with_colourways": {"realism": (), "colourways": (("original", 0.5), ("white", 0.2), ("black", 0.1),
                                                       ("plate", 0.2))},
+    # Real photos show a mark printed in other inks than its artwork's (starbucks' artwork is a black
+    # disc, its photos mostly a green one): a duotone in an ink drawn per object keeps the pattern.
+    "with_tint": {"realism": (), "colourways": (("original", 0.6), ("tint", 0.4))},
 }
 
 

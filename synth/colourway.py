@@ -11,6 +11,13 @@ and their weights; `sample_colourway` draws one name per object from an explicit
   artwork's ink opacity (``ink_alpha``, synth.images.page_ink of artwork on a plain page), that
   opacity: a one-colour print, whose letters keep their counters and whose paper-white pattern
   inside a dark shape stays open.
+- ``tint``: the artwork printed in one ink of another colour (a duotone): each pixel's luminance
+  t in [0, 1] maps to ``ink + (white - ink) * t``, so the artwork's dark parts take the ink, its
+  paper-white parts stay white and its inner pattern stays (a black disc with a white figure becomes
+  a green, red or blue disc with the same white figure). The ink is drawn per object, one of
+  TINT_HUES hues at TINT_SATURATION and TINT_VALUE (HSV), and the object's colourway records it as
+  ``tint:H`` (H the hue in degrees), which `apply` renders. Artwork that is all light (white ink)
+  barely changes.
 - ``plate``: the logo on a rounded rectangle of the brand's colour, with a margin.
   The result is a new, larger RGBA whose plate is opaque; the corners outside the
   rounded rectangle are transparent. The plate colour defaults to
@@ -26,14 +33,46 @@ least 1 px); corner radius = ``corner_frac`` x the plate's shorter side (default
 
 from __future__ import annotations
 
+import colorsys
 import math
 
 import numpy as np
 
 from synth.errors import ConfigError, InputImageError
 
-COLOURWAYS = ("original", "inverted", "white", "black", "plate")
+COLOURWAYS = ("original", "inverted", "white", "black", "plate", "tint")
 PLATE_INKS = ("contrast", "original")
+TINT = "tint"
+TINT_HUES = 12  # inks at hues 0, 30, ..., 330 degrees
+TINT_SATURATION = 0.85
+TINT_VALUE = 0.5  # a mid-dark ink: the artwork's white stays readable against it
+
+
+def tint_name(hue_deg: int) -> str:
+    """The recorded colourway of a tinted object: ``tint:H``."""
+    return f"{TINT}:{int(hue_deg)}"
+
+
+def tint_hues() -> tuple:
+    """The hues (degrees) a tint's ink is drawn from."""
+    return tuple(i * 360 // TINT_HUES for i in range(TINT_HUES))
+
+
+def tint_hue(name: str):
+    """The hue of a recorded tint colourway ``tint:H``, or None for any other name (``tint`` included)."""
+    head, sep, tail = name.partition(":")
+    if head != TINT or not sep:
+        return None
+    if not tail.isdigit() or int(tail) not in tint_hues():
+        raise ConfigError(f"colourway {name!r}: the hue after 'tint:' must be one of "
+                          f"{', '.join(map(str, tint_hues()))}")
+    return int(tail)
+
+
+def tint_rgb(hue_deg: int) -> tuple[int, int, int]:
+    """The ink of a tint at `hue_deg` degrees (HSV TINT_SATURATION, TINT_VALUE), as 0..255 integers."""
+    r, g, b = colorsys.hsv_to_rgb((hue_deg % 360) / 360.0, TINT_SATURATION, TINT_VALUE)
+    return tuple(int(round(v * 255)) for v in (r, g, b))
 
 
 def _check_logo(logo_rgba: np.ndarray) -> None:
@@ -46,7 +85,7 @@ def _check_logo(logo_rgba: np.ndarray) -> None:
 
 
 def _check_name(name: str) -> None:
-    if name not in COLOURWAYS:
+    if name not in COLOURWAYS and tint_hue(name) is None:
         raise ConfigError(f"colourway {name!r} is unknown; valid colourways are {', '.join(COLOURWAYS)}")
 
 
@@ -103,7 +142,17 @@ def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = 
     a plate's contrast ink); None: the logo's alpha."""
     _check_name(name)
     _check_logo(logo_rgba)
+    if name == TINT:
+        raise ConfigError(f"colourway {TINT!r} is drawn with its ink per object (sample_colourway): render "
+                          f"'{TINT}:H', H one of {', '.join(map(str, tint_hues()))}")
     alpha = logo_rgba[..., 3:4]
+    hue = tint_hue(name)
+    if hue is not None:
+        rgb = logo_rgba[..., :3].astype(np.float32)
+        t = (rgb @ np.array([0.299, 0.587, 0.114], np.float32))[..., None] / 255.0
+        ink_rgb = np.array(tint_rgb(hue), np.float32)
+        out_rgb = ink_rgb + (255.0 - ink_rgb) * t
+        return np.concatenate([np.clip(out_rgb + 0.5, 0, 255).astype(np.uint8), alpha], axis=-1)
     if ink_alpha is not None:
         if not (isinstance(ink_alpha, np.ndarray) and ink_alpha.dtype == np.uint8
                 and ink_alpha.shape == logo_rgba.shape[:2]):
@@ -151,7 +200,8 @@ def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = 
 
 
 def sample_colourway(rng: np.random.Generator, names, weights) -> str:
-    """Draws one colourway name with probability proportional to its weight (one uniform draw)."""
+    """Draws one colourway name with probability proportional to its weight (one uniform draw); a
+    ``tint`` drawn draws its ink's hue too (a second draw) and comes back as ``tint:H``."""
     names = tuple(names)
     weights = tuple(weights)
     if not names:
@@ -168,4 +218,7 @@ def sample_colourway(rng: np.random.Generator, names, weights) -> str:
     positive = np.flatnonzero(w > 0)  # a zero weight is never drawn, even through rounding
     cum = np.cumsum(w[positive])
     i = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-    return names[int(positive[min(i, positive.size - 1)])]
+    name = names[int(positive[min(i, positive.size - 1)])]
+    if name == TINT:
+        return tint_name(tint_hues()[int(rng.integers(TINT_HUES))])
+    return name

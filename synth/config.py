@@ -161,7 +161,7 @@ def validate(c: GenerationConfig, source: str) -> None:
     _validate_realism(c, source)
 
 
-COLOURWAY_NAMES = ("original", "inverted", "white", "black", "plate")
+COLOURWAY_NAMES = ("original", "inverted", "white", "black", "plate", "tint")
 
 
 def _validate_realism(c: GenerationConfig, source: str) -> None:

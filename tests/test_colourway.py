@@ -96,3 +96,52 @@ def test_sample_colourway_respects_weights_and_the_generator():
     assert draws.count("black") == 0
     again = np.random.default_rng(123)
     assert [colourway.sample_colourway(again, names, weights) for _ in range(50)] == draws[:50]
+
+
+def test_tint_is_a_duotone_in_the_drawn_ink_that_keeps_white_and_alpha():
+    logo = np.zeros((40, 60, 4), np.uint8)
+    logo[:, :30, :3] = 0      # black ink
+    logo[:, 30:, :3] = 255    # paper white inside the artwork
+    logo[10:30, 20:40, :3] = 128  # a mid grey between
+    logo[..., 3] = 255
+    logo[0, :, 3] = 90        # a soft edge: alpha is kept as it is
+    for hue in colourway.tint_hues():
+        ink = colourway.tint_rgb(hue)
+        out = colourway.apply(logo, colourway.tint_name(hue))
+        assert out.shape == logo.shape and out.dtype == np.uint8
+        np.testing.assert_array_equal(out[..., 3], logo[..., 3])
+        np.testing.assert_array_equal(out[5, 5, :3], ink)  # black takes the ink
+        assert np.all(out[5, 50, :3] == 255)  # white stays white
+        t = 128 / 255.0  # the grey's luminance
+        np.testing.assert_allclose(out[20, 30, :3], [c + (255 - c) * t for c in ink], atol=1)
+    green = colourway.tint_rgb(150)
+    assert green[1] > 100 and green[0] < 40 and green[2] < 100  # hue 150: a green ink, mid-dark
+    assert len(set(colourway.tint_rgb(h) for h in colourway.tint_hues())) == colourway.TINT_HUES
+
+
+def test_a_drawn_tint_records_its_ink_and_other_draws_are_unchanged():
+    names, weights = ["original", "tint"], [0.5, 0.5]
+    rng = np.random.default_rng(11)
+    draws = [colourway.sample_colourway(rng, names, weights) for _ in range(3000)]
+    tints = [d for d in draws if d != "original"]
+    assert 0.45 < len(tints) / len(draws) < 0.55
+    hues = [colourway.tint_hue(d) for d in tints]
+    assert all(d == colourway.tint_name(h) for d, h in zip(tints, hues))
+    counts = np.bincount([colourway.tint_hues().index(h) for h in hues], minlength=colourway.TINT_HUES)
+    assert counts.min() > 0.5 * len(tints) / colourway.TINT_HUES  # every ink is drawn, about evenly
+    again = np.random.default_rng(11)
+    assert [colourway.sample_colourway(again, names, weights) for _ in range(100)] == draws[:100]
+    # without a tint a draw takes one number from the generator, as before the tint existed
+    rng, ref = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(20):
+        colourway.sample_colourway(rng, ["original", "white"], [0.5, 0.5])
+        ref.random()
+    assert rng.random() == ref.random()
+
+
+@pytest.mark.parametrize("name,match", [("tint", "drawn with its ink per object"),
+                                        ("tint:45", "'tint:45'.*must be one of 0, 30"),
+                                        ("tint:green", "'tint:green'"), ("tint:", "'tint:'")])
+def test_a_tint_without_a_valid_ink_is_refused_naming_it(name, match):
+    with pytest.raises(ConfigError, match=match):
+        colourway.apply(make_logo(32), name)

@@ -338,3 +338,31 @@ def test_an_engine_refuses_a_colourway_that_loses_the_logo_naming_it(workdir):
     relaxed.CopyFrom(cfg.proto)
     relaxed.realism.gate.min_colourway_identity = 0.3
     engine.Engine(inputs, relaxed)  # a looser threshold accepts it
+
+
+def test_an_engine_checks_every_ink_of_a_tint_and_objects_record_the_ink_drawn(workdir):
+    from synth import backdrops, config as configlib, engine, logo_bank, scene, settings
+    from synth.inputs import load_inputs
+
+    body = open(write_config(workdir)).read().replace(
+        'path: "logos/logo.png" }', 'path: "logos/logo.png" colourway { name: "original" weight: 0.5 } '
+        'colourway { name: "tint" weight: 0.5 } }')
+    with open(os.path.join(str(workdir), "gen.config"), "w") as f:
+        f.write(body)
+    cfg = configlib.load_config(os.path.join(str(workdir), "gen.config"))
+    inputs = load_inputs(cfg)  # make_logo's red disc with a white bar: a tint keeps the bar
+    engine.Engine(inputs, cfg.proto)  # accepted: every ink keeps the artwork's structure
+    s = settings.Settings.from_config(cfg.proto)
+    bank = logo_bank.LogoBank(inputs, s)
+    idents = [bank.colourway_identity(0, colourway.tint_name(h)) for h in colourway.tint_hues()]
+    assert min(idents) >= CFG.min_colourway_identity
+    bd = backdrops.Backdrops(inputs, s)
+    drawn = [o.colourway for k in range(40)
+             for o in scene.compose(np.random.default_rng(k), k, inputs, bd, bank, s)[0].objects]
+    tinted = [c for c in drawn if c != "original"]
+    assert tinted and all(colourway.tint_hue(c) in colourway.tint_hues() for c in tinted)
+    strict = cfg.proto.__class__()
+    strict.CopyFrom(cfg.proto)
+    strict.realism.gate.min_colourway_identity = min(idents) + 0.01  # one ink now keeps too little
+    with pytest.raises(ConfigError, match=r"colourway\[1\] 'tint'.*min_colourway_identity"):
+        engine.Engine(inputs, strict)

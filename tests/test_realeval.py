@@ -390,6 +390,9 @@ def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
     assert [(c.name, round(c.weight, 2)) for c in drawn] == [("original", 0.5), ("white", 0.2), ("black", 0.1),
                                                              ("plate", 0.2)]
     assert [c.name for c in realism.logo[0].colourway] == ["original"]
+    tint = configlib.parse_config_text(texts["with_tint"], "with_tint")
+    assert [(c.name, round(c.weight, 2)) for c in tint.logo[0].colourway] == [("original", 0.6), ("tint", 0.4)]
+    assert tint.realism.surface.enabled and not tint.realism.gate.enabled
 
 
 def test_an_arm_keeps_only_the_colourways_the_gate_accepts_for_each_brand(tmp_path):
@@ -409,6 +412,9 @@ def test_an_arm_keeps_only_the_colourways_the_gate_accepts_for_each_brand(tmp_pa
     got = transfer.arm_colourways("with_colourways", ("flat", "disc"), str(logos), str(bg))
     assert got["flat"] == transfer.ARMS["with_colourways"]["colourways"]
     assert got["disc"] == (("original", 0.5),)
+    # a tint keeps the pattern inside the disc (a duotone of its luminance): both brands keep it
+    tinted = transfer.arm_colourways("with_tint", ("flat", "disc"), str(logos), str(bg))
+    assert tinted == {b: (("original", 0.6), ("tint", 0.4)) for b in ("flat", "disc")}
     # an arm with the original colours only never reads the artwork
     assert transfer.arm_colourways("realism", ("flat",), "/nowhere", "/nowhere") == {"flat": transfer.COLOURWAYS}
 
