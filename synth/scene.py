@@ -9,7 +9,7 @@ Stages, each in its own module and each switchable in the config (`realism { ...
   surface (synth.surface)      regions, strong edges and a plane per region, once per backdrop
   context (synth.context)      the first logo's own product (sign, can, shirt, close-up) in the brand's colours
   placement (synth.placement)  a footprint inside one region, in its perspective, crossing no edge
-  colourway (synth.colourway)  the logo as designed, inverted, white, black or on a plate
+  colourway (synth.colourway)  the logo as designed, inverted, white, black, on a plate or tinted
   curvature (synth.curvature)  the logo wrapped around a cylinder or bent by a fold, shaded, in its
                                own plane (a "frame" the placement lays like a flat logo); off by default
   geometry (synth.geometry)    the homography of the logo onto its quad, the warp
