@@ -321,17 +321,24 @@ def test_bad_gate_fields_in_a_config_are_refused_naming_the_field(workdir):
             configlib.load_config(path)
 
 
-def test_an_engine_refuses_a_colourway_that_loses_the_logo_naming_it(workdir):
-    from synth import config as configlib, engine
+def _with_colourways(workdir, colourways):
+    """(config, inputs) of write_config's config whose logo has these (name, weight) colourways."""
+    from synth import config as configlib
     from synth.inputs import load_inputs
 
-    body = open(write_config(workdir)).read().replace(
-        'path: "logos/logo.png" }', 'path: "logos/logo.png" colourway { name: "original" weight: 0.7 } '
-        'colourway { name: "white" weight: 0.3 } }')
+    cws = " ".join(f'colourway {{ name: "{n}" weight: {w} }}' for n, w in colourways)
+    body = open(write_config(workdir)).read().replace('path: "logos/logo.png" }', f'path: "logos/logo.png" {cws} }}')
     with open(os.path.join(str(workdir), "gen.config"), "w") as f:
         f.write(body)
     cfg = configlib.load_config(os.path.join(str(workdir), "gen.config"))
-    inputs = load_inputs(cfg)  # the logo is make_logo's red disc with a white bar: drawn white, a white disc
+    return cfg, load_inputs(cfg)
+
+
+def test_an_engine_refuses_a_colourway_that_loses_the_logo_naming_it(workdir):
+    from synth import engine
+
+    # the logo is make_logo's red disc with a white bar: drawn white, a white disc
+    cfg, inputs = _with_colourways(workdir, (("original", 0.7), ("white", 0.3)))
     with pytest.raises(ConfigError, match=r"logo\[0\] \('acme'\) colourway\[1\] 'white'.*min_colourway_identity"):
         engine.Engine(inputs, cfg.proto)
     relaxed = cfg.proto.__class__()
@@ -341,16 +348,10 @@ def test_an_engine_refuses_a_colourway_that_loses_the_logo_naming_it(workdir):
 
 
 def test_an_engine_checks_every_ink_of_a_tint_and_objects_record_the_ink_drawn(workdir):
-    from synth import backdrops, config as configlib, engine, logo_bank, scene, settings
-    from synth.inputs import load_inputs
+    from synth import backdrops, engine, logo_bank, scene, settings
 
-    body = open(write_config(workdir)).read().replace(
-        'path: "logos/logo.png" }', 'path: "logos/logo.png" colourway { name: "original" weight: 0.5 } '
-        'colourway { name: "tint" weight: 0.5 } }')
-    with open(os.path.join(str(workdir), "gen.config"), "w") as f:
-        f.write(body)
-    cfg = configlib.load_config(os.path.join(str(workdir), "gen.config"))
-    inputs = load_inputs(cfg)  # make_logo's red disc with a white bar: a tint keeps the bar
+    # make_logo's red disc with a white bar: a tint keeps the bar
+    cfg, inputs = _with_colourways(workdir, (("original", 0.5), ("tint", 0.5)))
     engine.Engine(inputs, cfg.proto)  # accepted: every ink keeps the artwork's structure
     s = settings.Settings.from_config(cfg.proto)
     bank = logo_bank.LogoBank(inputs, s)
