@@ -114,6 +114,20 @@ def test_every_composite_of_a_small_dataset_replays_to_its_shard_bytes(workdir):
     assert _replay_all(str(workdir / "out")) == 200
 
 
+def test_tinted_composites_replay_from_the_ink_they_record(workdir):
+    path = write_config(workdir, num_images=60)
+    with open(path) as f:
+        body = f.read().replace('path: "logos/logo.png" }', 'path: "logos/logo.png" colourway { name: "original" '
+                                'weight: 0.5 } colourway { name: "tint" weight: 0.5 } }')
+    with open(path, "w") as f:
+        f.write(body)
+    generate.generate(configlib.load_config(path), str(workdir / "out"), show_progress=False, workers=1)
+    with open(os.path.join(str(workdir / "out"), dataset.PARAMS)) as f:
+        drawn = [o["colourway"] for line in f for o in json.loads(line)["params"]["objects"]]
+    assert any(c.startswith("tint:") for c in drawn) and "original" in drawn
+    assert _replay_all(str(workdir / "out")) == 60
+
+
 def test_the_embedded_default_replays_to_its_shard_bytes(tmp_path):
     cfg = configlib.apply_overrides(configlib.load_config(None), num_images=100)
     generate.generate(cfg, str(tmp_path / "out"), show_progress=False, workers=2)
