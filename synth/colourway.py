@@ -53,9 +53,19 @@ def tint_name(hue_deg: int) -> str:
     return f"{TINT}:{int(hue_deg)}"
 
 
+_TINT_HUES_DEG = tuple(i * 360 // TINT_HUES for i in range(TINT_HUES))
+
+
 def tint_hues() -> tuple:
     """The hues (degrees) a tint's ink is drawn from."""
-    return tuple(i * 360 // TINT_HUES for i in range(TINT_HUES))
+    return _TINT_HUES_DEG
+
+
+def variants(name: str) -> tuple:
+    """The colourways, as `apply` renders them, that the config's colourway `name` may draw: the 12
+    inks of a tint (``tint:H``), or the name itself."""
+    _check_name(name)
+    return tuple(tint_name(h) for h in _TINT_HUES_DEG) if name == TINT else (name,)
 
 
 def tint_hue(name: str):
@@ -63,9 +73,9 @@ def tint_hue(name: str):
     head, sep, tail = name.partition(":")
     if head != TINT or not sep:
         return None
-    if not tail.isdigit() or int(tail) not in tint_hues():
+    if not tail.isdigit() or int(tail) not in _TINT_HUES_DEG:
         raise ConfigError(f"colourway {name!r}: the hue after 'tint:' must be one of "
-                          f"{', '.join(map(str, tint_hues()))}")
+                          f"{', '.join(map(str, _TINT_HUES_DEG))}")
     return int(tail)
 
 
@@ -85,7 +95,8 @@ def _check_logo(logo_rgba: np.ndarray) -> None:
 
 
 def _check_name(name: str) -> None:
-    if name not in COLOURWAYS and tint_hue(name) is None:
+    """A colourway name as a config gives it (``tint``, never a drawn ``tint:H``)."""
+    if name not in COLOURWAYS:
         raise ConfigError(f"colourway {name!r} is unknown; valid colourways are {', '.join(COLOURWAYS)}")
 
 
@@ -140,19 +151,14 @@ def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = 
     """Returns the logo in colourway `name` as a new RGBA uint8 array (the input is not changed).
     `ink_alpha`: uint8 HxW opacity of the ink alone, for the one-colour colourways (white, black,
     a plate's contrast ink); None: the logo's alpha."""
-    _check_name(name)
+    hue = tint_hue(name)  # a drawn tint, "tint:H"
+    if hue is None:
+        _check_name(name)
+        if name == TINT:
+            raise ConfigError(f"colourway {TINT!r} is drawn with its ink per object (sample_colourway): render "
+                              f"'{TINT}:H', H one of {', '.join(map(str, _TINT_HUES_DEG))}")
     _check_logo(logo_rgba)
-    if name == TINT:
-        raise ConfigError(f"colourway {TINT!r} is drawn with its ink per object (sample_colourway): render "
-                          f"'{TINT}:H', H one of {', '.join(map(str, tint_hues()))}")
     alpha = logo_rgba[..., 3:4]
-    hue = tint_hue(name)
-    if hue is not None:
-        rgb = logo_rgba[..., :3].astype(np.float32)
-        t = (rgb @ np.array([0.299, 0.587, 0.114], np.float32))[..., None] / 255.0
-        ink_rgb = np.array(tint_rgb(hue), np.float32)
-        out_rgb = ink_rgb + (255.0 - ink_rgb) * t
-        return np.concatenate([np.clip(out_rgb + 0.5, 0, 255).astype(np.uint8), alpha], axis=-1)
     if ink_alpha is not None:
         if not (isinstance(ink_alpha, np.ndarray) and ink_alpha.dtype == np.uint8
                 and ink_alpha.shape == logo_rgba.shape[:2]):
@@ -162,6 +168,11 @@ def apply(logo_rgba: np.ndarray, name: str, plate_rgb=None, *, plate_ink: str = 
         ink = ink_alpha[..., None]
     else:
         ink = alpha
+    if hue is not None:
+        t = (logo_rgba[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None] / 255.0
+        ink_rgb = np.array(tint_rgb(hue), np.float32)
+        out_rgb = ink_rgb + (255.0 - ink_rgb) * t
+        return np.concatenate([np.clip(out_rgb + 0.5, 0, 255).astype(np.uint8), alpha], axis=-1)
     if name == "original":
         return logo_rgba.copy()
     if name == "inverted":
@@ -220,5 +231,5 @@ def sample_colourway(rng: np.random.Generator, names, weights) -> str:
     i = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
     name = names[int(positive[min(i, positive.size - 1)])]
     if name == TINT:
-        return tint_name(tint_hues()[int(rng.integers(TINT_HUES))])
+        return tint_name(_TINT_HUES_DEG[int(rng.integers(TINT_HUES))])
     return name

@@ -13,6 +13,7 @@ from importlib import resources
 
 from google.protobuf import text_format
 
+from synth import colourway
 from synth.errors import ConfigError
 
 try:
@@ -161,7 +162,7 @@ def validate(c: GenerationConfig, source: str) -> None:
     _validate_realism(c, source)
 
 
-COLOURWAY_NAMES = ("original", "inverted", "white", "black", "plate", "tint")
+COLOURWAY_NAMES = colourway.COLOURWAYS
 
 
 def _validate_realism(c: GenerationConfig, source: str) -> None:

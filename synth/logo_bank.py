@@ -109,10 +109,8 @@ class LogoBank:
         for li, pairs in enumerate(self.s.colourways):
             for j, (cw, weight) in enumerate(pairs):
                 if weight > 0 and cw != "original":
-                    # a tint's ink is drawn per object: every ink it may draw must keep the artwork
-                    inks = ([colourway.tint_name(h) for h in colourway.tint_hues()] if cw == colourway.TINT
-                            else [cw])
-                    ident = min(self.colourway_identity(li, c) for c in inks)
+                    # every variant it may draw (each ink of a tint) must keep the artwork
+                    ident = min(self.colourway_identity(li, c) for c in colourway.variants(cw))
                     if ident < limit:
                         yield li, j, cw, ident
 

@@ -36,6 +36,7 @@ once per backdrop.
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 
@@ -474,7 +475,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             backdrop, ctx_cover = drawn.image, drawn.cover
             canvas = backdrop
     occ_src = OccluderSource(backdrops.cutter, used, backdrop)
-    objects, taken, rejected, dropped, layers = [], [], {}, 0, []
+    objects, taken, rejected, dropped, layers = [], [], collections.Counter(), 0, []
     slot_count, rescue = n, s.framing_cfg is not None
     while slot_count > 0:
         slot_count -= 1
@@ -491,7 +492,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             else:
                 o = _sample_object(rng, s, inputs, surf, taken, slot, ctx_cover, occ_src)
             if isinstance(o, str):
-                rejected[o] = rejected.get(o, 0) + 1
+                rejected[o] += 1
                 if o.startswith("placement: no region") and s.framing_cfg is None:
                     break  # sample_placement has already spent its own attempts
                 overlaps += o.startswith("placement: overlaps")
@@ -509,14 +510,14 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                 if reasons:
                     for r in reasons:
                         key = "gate: " + r.split(":")[0]
-                        rejected[key] = rejected.get(key, 0) + 1
+                        rejected[key] += 1
                     continue
                 y0, x0, y1, x1 = la.score_rect
                 la.score_read = (trial[y0:y1, x0:x1].copy(), v[y0:y1, x0:x1].copy())
             elif _visible_box(v, la.paste_rect) is None:
                 # no gate to refuse it, but nothing of it shows (a few pixels, feathered away): re-drawn,
                 # or the composite could end up empty by accident
-                rejected[VANISHED] = rejected.get(VANISHED, 0) + 1
+                rejected[VANISHED] += 1
                 continue
             objects.append(o)
             taken.append(np.asarray(o.quad))
@@ -531,7 +532,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
             # Every slot failed (the gate refused the logo at its size on this backdrop): one fresh
             # slot, so that a composite is empty only when drawn as a negative.
             rescue, slot_count = False, 1
-            rejected["rescue: a fresh slot"] = rejected.get("rescue: a fresh slot", 0) + 1
+            rejected["rescue: a fresh slot"] += 1
     distractors, top = (), None
     if s.occlusion_on and s.distractor_range[1] > 0:
         # Drawn last, over everything, where they cover at most max_distractor_overlap of any logo's box.
@@ -541,8 +542,8 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
         distractors = tuple(occlusion.sample_distractors(rng, s.out_hw, s.occlusion_cfg, backdrops.cutter, used,
                                                          avoid, s.distractor_range, backdrop))
         canvas, top = _draw_distractors(canvas, distractors, backdrops.cutter)
-    params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), rejected, dropped, negative,
-                         ctx)
+    params = SceneParams(seed, used, variant, jpeg_quality, distractors, tuple(objects), dict(rejected), dropped,
+                         negative, ctx)
     boxes, scores, visible = _finish(canvas, layers, top)
     pasted, hs, occs = [la.pasted for la in layers], [la.H for la in layers], [la.occluder for la in layers]
     # Later logos and occluders can cover earlier logos: drop any that no longer pass, re-render.
