@@ -62,7 +62,11 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   arm on the same draws (realeval.paired_bootstrap, seed 0): each arm's 90 % interval of mean
   mAP@0.5 and, for each pair of arms, the difference's interval and the share of draws in which the
   first is higher. An interval of a difference that holds 0 means these photos do not rank the
-  pair; one that does not is only the photos' part (training runs vary on top of it). Also in the
+  pair; one that does not is only the photos' part (training runs vary on top of it). Where an
+  arm fails is in recall_by_width (realeval.recall_by_width): the test boxes in bands of box width
+  over photo width (0-0.15, 0.15-0.3, 0.3-0.5, 0.5-0.8, 0.8-1) and the share of each found by a
+  detection of the brand at IoU 0.5, at score 0.5 (drawn by tools/predict.py) and at any score
+  in the top 100. A rerun on a finished work folder re-reads the detections and adds it. Also in the
   file: the distribution report of each arm's boxes against the test photos' boxes
   (synth.distribution) and each arm's composites per second on one core (generation runs with one
   worker).
@@ -265,7 +269,13 @@ def combine_runs(runs: list) -> dict:
         out["map50_sd"] = round((sum((v - mu) ** 2 for v in m50) / (n - 1)) ** 0.5, 4)
     else:
         out["map50_sd"] = None
-    out["runs"] = [{k: r[k] for k in ("map50_mean", "map_mean", "ar100_mean", "per_brand")} for r in runs]
+    keys = ("map50_mean", "map_mean", "ar100_mean", "per_brand", "recall_by_width")
+    out["runs"] = [{k: r[k] for k in keys if k in r} for r in runs]
+    if all("recall_by_width" in r for r in runs):
+        out["recall_by_width"] = [
+            {**band, **{k: None if band[k] is None else round(sum(r["recall_by_width"][i][k] for r in runs) / n, 4)
+                        for k in ("found", "found_scored")}}
+            for i, band in enumerate(runs[0]["recall_by_width"])]
     return out
 
 
@@ -415,7 +425,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
                                                             os.path.join(work, arm, nm["detections"])))
             with open(dets) as f:
                 found = json.load(f)
-            runs.append(realeval.evaluate(gt, found))
+            runs.append({**realeval.evaluate(gt, found), "recall_by_width": realeval.recall_by_width(gt, found)})
             arm_dets.setdefault(arm, []).append(found)
             minutes.append(train["train_minutes"])
         results[arm] = {**combine_runs(runs), "generation": gen, "distribution": dist,
@@ -462,6 +472,15 @@ def table(report: dict) -> str:
                      f"{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
                      f"{r['generation']['composites_per_s_per_core']:>12.1f}"
                      f"{r['distribution']['composites']['width_median']:>10.3f}  {pb}")
+    first = next(iter(report["arms"].values()), {})
+    if "recall_by_width" in first:
+        bands = "  ".join(f"{b['width'][0]:.2f}-{b['width'][1]:.2f} ({b['boxes']})" for b in first["recall_by_width"])
+        lines.append(f"real boxes found at score >= {realeval.FOUND_SCORE} (any score in the top 100), by box "
+                     f"width / photo width (boxes): {bands}")
+        for arm, r in report["arms"].items():
+            cells = "  ".join("-" if b["found"] is None else f"{b['found_scored']:.2f} ({b['found']:.2f})"
+                              for b in r.get("recall_by_width", []))
+            lines.append(f"  {arm:<14}{cells}")
     if any(len(r["runs"]) > 1 for r in report["arms"].values()):
         lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "
                      "runs' range is not a ranking")

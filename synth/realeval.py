@@ -363,3 +363,55 @@ def paired_bootstrap(gt: dict, arms: dict, resamples: int = 1000, seed: int = 0,
                      "share_first_higher": round(float(np.mean(d[:, k] > 0)), 4)} for k in range(1 + len(brands))]
             out["pairs"][f"{a} - {b}"] = {**pair[0], "per_brand": dict(zip(brands, pair[1:]))}
     return out
+
+
+# --- which real logos are found, by size ------------------------------------------------------------
+#
+# A mean AP says how well, not where. Real logos range from a tenth of the photo to wider than it,
+# and a detector trained on composites may find only some of those sizes: recall per band of box
+# width (as a share of the photo's width) says which.
+
+WIDTH_EDGES = (0.0, 0.15, 0.3, 0.5, 0.8, 1.0)  # bands of box width / photo width; the last holds 1.0
+FOUND_SCORE = 0.5  # the score at which a detection is drawn and counted by tools/predict.py
+
+
+def recall_by_width(gt: dict, detections: list, edges=WIDTH_EDGES, min_score: float = FOUND_SCORE) -> list:
+    """For each band [edges[i], edges[i+1]) of box width over photo width (the last band closed),
+    the number of `gt` boxes in it and the share found: `found` by any of the top 100 detections of
+    the box's brand on its photo that overlaps it at IoU >= 0.5 (the boxes AR@100 can count), and
+    `found_scored` by such a detection scoring at least `min_score` (the boxes a user sees drawn).
+    A detection may find more than one box here (no one-to-one matching): a diagnostic of where
+    the detector fails, not an AP. `found` is None for a band with no boxes."""
+    check_detections(gt, detections)
+    edges = [float(e) for e in edges]
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] < 0:
+        raise ConfigError(f"recall_by_width: edges {edges} must be at least two rising values from 0 up")
+    widths = {im["id"]: im["width"] for im in gt["images"]}
+    dets: dict = {}
+    for det in detections:
+        dets.setdefault((det["image_id"], det["category_id"]), []).append(det)
+    for k, ds in dets.items():
+        dets[k] = sorted(ds, key=lambda d: -d["score"])[:MAX_DETS]
+    bands = [{"width": [a, b], "boxes": 0, "n_found": 0, "n_scored": 0} for a, b in zip(edges, edges[1:])]
+    for a in gt["annotations"]:
+        share = a["bbox"][2] / widths[a["image_id"]]
+        k = next((i for i, (lo, hi) in enumerate(zip(edges, edges[1:]))
+                  if lo <= share < hi or (i == len(edges) - 2 and share == hi)), None)
+        if k is None:
+            continue  # wider than the last edge: not in any band
+        ds = dets.get((a["image_id"], a["category_id"]), [])
+        hit = []
+        if ds:
+            ious = _iou_xywh(np.asarray([d["bbox"] for d in ds], np.float64),
+                             np.asarray([a["bbox"]], np.float64))[:, 0]
+            hit = [d["score"] for d, v in zip(ds, ious) if v >= IOU_50]
+        bands[k]["boxes"] += 1
+        bands[k]["n_found"] += bool(hit)
+        bands[k]["n_scored"] += any(s >= min_score for s in hit)
+    out = []
+    for b in bands:
+        n = b["boxes"]
+        out.append({"width": b["width"], "boxes": n,
+                    "found": round(b["n_found"] / n, 4) if n else None,
+                    "found_scored": round(b["n_scored"] / n, 4) if n else None})
+    return out

@@ -181,6 +181,37 @@ def test_paired_bootstrap_refuses_bad_settings_naming_them(tmp_path):
                                                 "score": 1.0}]]})
 
 
+def test_recall_by_width_counts_each_box_in_its_band_and_what_finds_it():
+    # photos 100 px wide: boxes 10, 20, 40, 100 px wide fall in the bands 0-0.15, 0.15-0.3, 0.3-0.5, 0.8-1.0
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 80} for i in (1, 2, 3, 4, 5)]
+    boxes = {1: [0, 0, 10, 10], 2: [5, 5, 20, 20], 3: [10, 10, 40, 30], 4: [0, 0, 100, 80]}
+    gt = {"images": images, "categories": [{"id": 1, "name": "acme"}, {"id": 2, "name": "globex"}],
+          "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
+                          for i, b in boxes.items()]}
+    bands = realeval.recall_by_width(gt, [])
+    assert [b["boxes"] for b in bands] == [1, 1, 1, 0, 1]
+    assert [b["found"] for b in bands] == [0.0, 0.0, 0.0, None, 0.0]
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},  # found, drawn
+            {"image_id": 2, "category_id": 1, "bbox": [5, 5, 20, 20], "score": 0.2},  # found, under 0.5
+            {"image_id": 3, "category_id": 2, "bbox": [10, 10, 40, 30], "score": 0.9},  # the other brand
+            {"image_id": 4, "category_id": 1, "bbox": [0, 0, 100, 30], "score": 0.9},  # IoU 0.375
+            {"image_id": 5, "category_id": 1, "bbox": [0, 0, 100, 80], "score": 0.9}]  # a photo without it
+    bands = realeval.recall_by_width(gt, dets)
+    assert [(b["found"], b["found_scored"]) for b in bands] == [(1.0, 1.0), (1.0, 0.0), (0.0, 0.0), (None, None),
+                                                                (0.0, 0.0)]
+    assert bands[0]["width"] == [0.0, 0.15] and bands[-1]["width"] == [0.8, 1.0]
+    assert [b["found_scored"] for b in realeval.recall_by_width(gt, dets, min_score=0.1)][:2] == [1.0, 1.0]
+    # a box found only by a detection under 100 stronger ones of its brand on the photo is not found
+    crowd = [{"image_id": 1, "category_id": 1, "bbox": [50, 50, 5, 5], "score": 0.8} for _ in range(100)]
+    assert realeval.recall_by_width(gt, crowd + dets[:1])[0]["found"] == 1.0  # 0.9 is in the top 100
+    weak = [dict(dets[0], score=0.1)]
+    assert realeval.recall_by_width(gt, crowd + weak)[0]["found"] == 0.0
+    with pytest.raises(ConfigError, match="edges"):
+        realeval.recall_by_width(gt, dets, edges=(0.0, 0.5, 0.3))
+    with pytest.raises(AnnotationError, match="image 9"):
+        realeval.recall_by_width(gt, [dict(dets[0], image_id=9)])
+
+
 def test_a_folder_without_the_json_is_refused_naming_it(tmp_path):
     os.makedirs(tmp_path / "images")
     with pytest.raises(AnnotationError, match=r"no instances.json"):
@@ -336,6 +367,12 @@ def test_transfer_combines_runs_into_means_with_their_range():
     assert single["map50_mean"] == 0.3 and single["map50_sd"] is None and single["map50_range"] == [0.3, 0.3]
     with pytest.raises(ConfigError, match="no runs"):
         transfer.combine_runs([])
+    band = {"width": [0.0, 0.5], "boxes": 4}
+    rec = transfer.combine_runs(
+        [{**_scores(0.3, 0.4, 0.2), "recall_by_width": [dict(band, found=0.5, found_scored=0.25)]},
+         {**_scores(0.2, 0.3, 0.1), "recall_by_width": [dict(band, found=1.0, found_scored=0.5)]}])
+    assert rec["recall_by_width"] == [dict(band, found=0.75, found_scored=0.375)]
+    assert rec["runs"][1]["recall_by_width"][0]["found"] == 1.0
 
 
 def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
@@ -358,6 +395,14 @@ def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
     assert any("realism - naive" in ln and "+0.075" in ln and "(+0.020 to +0.130" in ln and "97%" in ln
                and ln.endswith(" ranked by these photos") for ln in lines)
     assert any("naive - other" in ln and ln.endswith("not ranked by these photos") for ln in lines)
+    assert "by box width" not in text  # no arm was scored by size
+    bands = [{"width": [0.0, 0.3], "boxes": 2, "found": 0.5, "found_scored": 0.0},
+             {"width": [0.3, 1.0], "boxes": 0, "found": None, "found_scored": None}]
+    for r in report["arms"].values():
+        r["recall_by_width"] = bands
+    lines = transfer.table(report).splitlines()
+    assert any("by box width" in ln and "0.00-0.30 (2)  0.30-1.00 (0)" in ln for ln in lines)
+    assert any(ln.split()[:4] == ["realism", "0.00", "(0.50)", "-"] for ln in lines)
 
 
 def test_transfer_refuses_fewer_than_one_repeat(tmp_path):
