@@ -288,6 +288,23 @@ def coco_images(images: list[dict], class_names: dict[int, str] | None = None) -
             "categories": [{"id": k, "name": v} for k, v in sorted(cats.items())]}
 
 
+def coco_truth(images: list[dict], class_names: dict[int, str] | None = None) -> dict:
+    """The labelled boxes of the "images" entries that have them (composites read from shards) as
+    a COCO dataset with annotations, ids as in coco_results, for scoring those results with
+    pycocotools or synth.realeval. Categories: `class_names` (the label map's) and any other
+    labelled class, named by its label."""
+    cats, anns = {int(k): str(v) for k, v in (class_names or {}).items()}, []
+    for im in images:
+        for t in im.get("truth", []):
+            cats.setdefault(int(t["class_id"]), t["class_name"])
+            x, y, w, h = boxlib.to_coco_xywh(t["box"], im["height"], im["width"])
+            anns.append({"id": len(anns) + 1, "image_id": im["image_id"], "category_id": int(t["class_id"]),
+                         "bbox": [round(float(v), 3) for v in (x, y, w, h)], "area": float(w * h), "iscrowd": 0})
+    return {"images": [{"id": im["image_id"], "file_name": im["file"], "height": im["height"],
+                        "width": im["width"]} for im in images],
+            "annotations": anns, "categories": [{"id": k, "name": v} for k, v in sorted(cats.items())]}
+
+
 OUTPUT_FILES = ("detections.json", "coco_results.json", "coco_images.json")
 
 

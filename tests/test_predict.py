@@ -173,6 +173,25 @@ def test_labelled_composites_are_scored_against_their_boxes_and_drawn_over_them(
     assert greenness(drawn) - greenness(items[2].load()) > 50
 
 
+def test_coco_truth_scores_composites_like_real_photos(tmp_path):
+    from synth import realeval
+
+    items = predict.images_from_tfrecords(_labelled_shards(tmp_path), max_images=10)
+    results, _ = predict.run_detector(fake_detect, items, None, 0.0, 100, False, "t")
+    gt = predict.coco_truth(results, NAMES)
+    assert gt["categories"] == [{"id": 1, "name": "acme"}, {"id": 2, "name": "scene"}]
+    assert [a["image_id"] for a in gt["annotations"]] == [1, 2, 3, 3]
+    assert gt["annotations"][0]["bbox"] == pytest.approx(BOX_XYWH, abs=1e-3)
+    assert gt["annotations"][3]["bbox"] == pytest.approx([120.0, 60.0, 60.0, 30.0], abs=1e-3)
+    dets = predict.coco_results(results)
+    # the acme detection finds BOX on each composite, never the last composite's second box
+    scores = realeval.evaluate(gt, dets)["per_brand"]
+    assert scores["acme"]["map50"] == pytest.approx(76 / 101, abs=1e-4)  # recall 0.75 at precision 1
+    bands = {tuple(b["width"]): b for b in realeval.recall_by_width(gt, dets)}
+    assert bands[(0.3, 0.5)] == {"width": [0.3, 0.5], "boxes": 4, "found": 0.75, "found_scored": 0.75}
+    assert predict.coco_truth([{k: v for k, v in r.items() if k != "truth"} for r in results])["annotations"] == []
+
+
 def test_coco_results_convert_boxes_exactly():
     images = [{"image_id": 7, "file": "f.jpg", "height": H, "width": W,
                "detections": [Detection(BOX, 1, "acme", 0.9).__dict__]}]

@@ -12,7 +12,7 @@ import pytest
 
 from synth import distribution, realeval
 from synth.errors import AnnotationError, ConfigError
-from conftest import ROOT, make_background, run_tool
+from conftest import ROOT, TINY_BOX as TINY, make_background, run_tool
 
 sys.path.insert(0, ROOT)
 from bench import transfer  # noqa: E402
@@ -403,6 +403,33 @@ def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
     lines = transfer.table(report).splitlines()
     assert any("by box width" in ln and "0.00-0.30 (2)  0.30-1.00 (0)" in ln for ln in lines)
     assert any(ln.split()[:4] == ["realism", "0.00", "(0.50)", "-"] for ln in lines)
+
+
+def test_transfer_self_check_scores_the_model_on_its_own_val_composites(tmp_path):
+    from conftest import tiny_export
+    from synth.tfexample import encode_example
+    from synth.tfrecord_io import RecordWriter
+
+    # 4 val composites 200 px wide, each with TINY_BOX (0.4 of the width) as acme; the last also holds
+    # a box 0.1 wide that the tiny model (it finds TINY_BOX as acme at 0.9 in any image) does not find
+    data = tmp_path / "data"
+    data.mkdir()
+    small = [0.7, 0.8, 0.8, 0.9]
+    with RecordWriter(str(data / "val-00000-of-00001.tfrecord")) as w:
+        for i in range(4):
+            jpeg = cv2.imencode(".jpg", make_background(100, 200, seed=i))[1].tobytes()
+            boxes = [list(TINY)] + ([small] if i == 3 else [])
+            w.write(encode_example(jpeg, 100, 200, f"c{i}.jpg", f"c{i}", np.array(boxes), ["acme"] * len(boxes),
+                                   [1] * len(boxes)))
+    own = transfer._self_check(tiny_export(tmp_path / "export"), str(data))
+    assert (own["composites"], own["boxes"]) == (4, 5)
+    bands = {tuple(b["width"]): b for b in own["recall_by_width"]}
+    assert bands[(0.0, 0.15)] == {"width": [0.0, 0.15], "boxes": 1, "found": 0.0, "found_scored": 0.0}
+    assert bands[(0.3, 0.5)] == {"width": [0.3, 0.5], "boxes": 4, "found": 1.0, "found_scored": 1.0}
+    # acme: 4 of 5 boxes at precision 1 (81 of COCO's 101 recall points); scene has no boxes and scores 0
+    assert own["map50_mean"] == pytest.approx((81 / 101 + 0.0) / 2, abs=1e-3)
+    with pytest.raises(ConfigError, match="matches no files"):
+        transfer._self_check(tiny_export(tmp_path / "export2"), str(tmp_path / "nothing"))
 
 
 def test_transfer_refuses_fewer_than_one_repeat(tmp_path):
