@@ -494,10 +494,11 @@ def _distribution(data_dir: str, real_boxes) -> dict:
 
 
 def table(report: dict) -> str:
+    aw = max([14] + [len(a) + 1 for a in report["arms"]])  # the arm column, wide enough for every name
     lines = [f"real photos: {report['test_photos']['positives']} with the brands "
              f"({report['test_photos']['boxes']} boxes) + {report['test_photos']['negatives']} without; "
              f"brands: {', '.join(report['brands'])}",
-             f"{'arm':<14}{'mAP@.5':>8}{'runs (range)':>22}{'photos 90%':>15}{'mAP':>8}{'AR@100':>8}"
+             f"{'arm':<{aw}}{'mAP@.5':>8}{'runs (range)':>22}{'photos 90%':>15}{'mAP':>8}{'AR@100':>8}"
              f"{'img/s/core':>12}{'median w':>10}  per brand mAP@.5"]
     boot = report["bootstrap"]
     for arm, r in report["arms"].items():
@@ -505,7 +506,7 @@ def table(report: dict) -> str:
         lo, hi = r["map50_range"]
         runs = f"{len(r['runs'])} ({lo:.3f}-{hi:.3f})"
         plo, phi = boot["arms"][arm]["interval"]
-        lines.append(f"{arm:<14}{r['map50_mean']:>8.3f}{runs:>22}{f'{plo:.3f}-{phi:.3f}':>15}"
+        lines.append(f"{arm:<{aw}}{r['map50_mean']:>8.3f}{runs:>22}{f'{plo:.3f}-{phi:.3f}':>15}"
                      f"{r['map_mean']:>8.3f}{r['ar100_mean']:>8.3f}"
                      f"{r['generation']['composites_per_s_per_core']:>12.1f}"
                      f"{r['distribution']['composites']['width_median']:>10.3f}  {pb}")
@@ -519,10 +520,10 @@ def table(report: dict) -> str:
                              for b in bands)
 
         for arm, r in report["arms"].items():
-            lines.append(f"  {arm:<14}{cells(r.get('recall_by_width', []))}")
+            lines.append(f"  {arm:<{aw}}{cells(r.get('recall_by_width', []))}")
             if "self_check" in r:
                 own = r["self_check"]
-                lines.append(f"  {'':<14}{cells(own['recall_by_width'])}  its own {own['composites']} val "
+                lines.append(f"  {'':<{aw}}{cells(own['recall_by_width'])}  its own {own['composites']} val "
                              f"composites (mAP@.5 {own['map50_mean']:.3f})")
     if any(len(r["runs"]) > 1 for r in report["arms"].values()):
         lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "
