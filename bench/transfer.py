@@ -350,12 +350,13 @@ def template_recipe(template: str) -> dict:
             "optimizer": msg.train_config.optimizer.WhichOneof("optimizer")}
 
 
-def _train(arm, work, steps, template, log, run_name: str = "run") -> dict:
-    d = os.path.join(work, arm)
-    run_dir = os.path.join(d, run_name)
+def _train(arm, work, steps, template, log, run_name: str, data_dir: str) -> dict:
+    """Trains one run of an arm on `data_dir`, the composites its generate stage recorded (which a
+    work folder assembled from others' finished stages may keep outside WORK/ARM/data)."""
+    run_dir = os.path.join(work, arm, run_name)
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)  # a half-finished training run starts again
-    _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={os.path.join(d, 'data')}",
+    _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={data_dir}",
           f"--run_dir={run_dir}", f"--num_steps={steps}"], log)  # the template's own batch size
     t = time.time()
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
@@ -454,7 +455,8 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         runs, minutes = [], []
         for rep in repeats_of(arm, repeats, stages.done):
             nm = run_names(arm, rep)
-            train = stages.run(nm["train"], lambda: _train(arm, work, proto["steps"], template, log, nm["run"]))
+            train = stages.run(nm["train"], lambda: _train(arm, work, proto["steps"], template, log, nm["run"],
+                                                           gen["data_dir"]))
             exp = stages.run(nm["export"], lambda: _export(arm, work, log, nm["run"], nm["export_dir"]))
             dets = stages.run(nm["detect"], lambda: _detect(exp["saved_model"], real, gt,
                                                             os.path.join(work, arm, nm["detections"])))

@@ -432,6 +432,20 @@ def test_transfer_self_check_scores_the_model_on_its_own_val_composites(tmp_path
         transfer._self_check(tiny_export(tmp_path / "export2"), str(tmp_path / "nothing"))
 
 
+def test_transfer_trains_on_the_composites_its_generate_stage_recorded(tmp_path, monkeypatch):
+    # a work folder may borrow an arm's finished generate stage from another folder: a second run
+    # must train on those composites, not on WORK/ARM/data (which does not exist there)
+    cmds = []
+    monkeypatch.setattr(transfer, "_run", lambda cmd, log: cmds.append(cmd))
+    old_run = tmp_path / "work" / "realism" / "run-2"
+    old_run.mkdir(parents=True)  # a half-finished run: started again
+    (old_run / "ckpt-1.index").write_text("stale")
+    got = transfer._train("realism", str(tmp_path / "work"), 2000, "small_cpu_demo", "log", "run-2", "/elsewhere/data")
+    assert got["run_dir"] == str(old_run) and not old_run.exists()
+    assert "--data_dir=/elsewhere/data" in cmds[0] and f"--run_dir={old_run}" in cmds[0]
+    assert f"--model_dir={old_run}" in cmds[1] and "--num_train_steps=2000" in cmds[1]
+
+
 def test_transfer_refuses_fewer_than_one_repeat(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--repeats=0",
                         f"--real={tmp_path}/nowhere", f"--work_dir={tmp_path}/w"], capture_output=True, text=True)
