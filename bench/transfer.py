@@ -397,7 +397,8 @@ SELF_CHECK_COMPOSITES = 200  # at most this many of the arm's val composites (2,
 
 def _self_check(saved_model: str, data_dir: str) -> dict:
     """The arm's model on its own val composites (held out of training): mean mAP@0.5 and recall
-    by box width, as on the real photos. Where a band is missed on the composites too, the detector
+    by box width, as on the real photos (a class of the label map with no box among them scores 0
+    in the mean). Where a band is missed on the composites too, the detector
     did not learn that size at this budget; where it is found on composites and missed on real
     photos, the composites did not transfer."""
     from synth.predict import Predictor, coco_results, coco_truth, images_from_tfrecords, run_detector
@@ -495,6 +496,11 @@ def _distribution(data_dir: str, real_boxes) -> dict:
             "distances": distribution.compare(synth, real_boxes)}
 
 
+def _band_cells(bands: list) -> str:
+    """One arm's recall_by_width as table cells: found at score 0.5 (found at any score)."""
+    return "  ".join("-" if b["found"] is None else f"{b['found_scored']:.2f} ({b['found']:.2f})" for b in bands)
+
+
 def table(report: dict) -> str:
     aw = max([14] + [len(a) + 1 for a in report["arms"]])  # the arm column, wide enough for every name
     lines = [f"real photos: {report['test_photos']['positives']} with the brands "
@@ -517,15 +523,11 @@ def table(report: dict) -> str:
         bands = "  ".join(f"{b['width'][0]:.2f}-{b['width'][1]:.2f} ({b['boxes']})" for b in first["recall_by_width"])
         lines.append(f"real boxes found at score >= {realeval.FOUND_SCORE} (any score in the top 100), by box "
                      f"width / photo width (boxes): {bands}")
-        def cells(bands) -> str:
-            return "  ".join("-" if b["found"] is None else f"{b['found_scored']:.2f} ({b['found']:.2f})"
-                             for b in bands)
-
         for arm, r in report["arms"].items():
-            lines.append(f"  {arm:<{aw}}{cells(r.get('recall_by_width', []))}")
+            lines.append(f"  {arm:<{aw}}{_band_cells(r.get('recall_by_width', []))}")
             if "self_check" in r:
                 own = r["self_check"]
-                lines.append(f"  {'':<{aw}}{cells(own['recall_by_width'])}  its own {own['composites']} val "
+                lines.append(f"  {'':<{aw}}{_band_cells(own['recall_by_width'])}  its own {own['composites']} val "
                              f"composites (mAP@.5 {own['map50_mean']:.3f})")
     if any(len(r["runs"]) > 1 for r in report["arms"].values()):
         lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "

@@ -300,9 +300,8 @@ def coco_truth(images: list[dict], class_names: dict[int, str] | None = None) ->
             x, y, w, h = boxlib.to_coco_xywh(t["box"], im["height"], im["width"])
             anns.append({"id": len(anns) + 1, "image_id": im["image_id"], "category_id": int(t["class_id"]),
                          "bbox": [round(float(v), 3) for v in (x, y, w, h)], "area": float(w * h), "iscrowd": 0})
-    return {"images": [{"id": im["image_id"], "file_name": im["file"], "height": im["height"],
-                        "width": im["width"]} for im in images],
-            "annotations": anns, "categories": [{"id": k, "name": v} for k, v in sorted(cats.items())]}
+    return {"images": coco_images(images)["images"], "annotations": anns,
+            "categories": [{"id": k, "name": v} for k, v in sorted(cats.items())]}
 
 
 OUTPUT_FILES = ("detections.json", "coco_results.json", "coco_images.json")
