@@ -71,8 +71,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   band found there and missed on the photos is a size whose composites did not transfer. A rerun
   on a finished work folder re-reads the detections and adds both. Also in the
   file: the distribution report of each arm's boxes against the test photos' boxes
-  (synth.distribution) and each arm's composites per second on one core (generation runs with one
-  worker).
+  (synth.distribution), each arm's composites per second on one core (generation runs with one
+  worker) and `shards_sha256` (synth.dataset.shards_digest): runs of arms with the same digest were
+  trained on the same composites, byte for byte, whichever run or session trained them.
 
 Every stage writes its result under --work_dir (default bench/out/transfer-work[-quick]/) and a
 rerun skips the stages already finished, so an interrupted benchmark continues where it stopped, and
@@ -93,7 +94,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from synth import distribution, realeval  # noqa: E402
+from synth import dataset, distribution, realeval  # noqa: E402
 from synth.errors import AnnotationError, ConfigError  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "out")
@@ -452,6 +453,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         cws = arm_colourways(arm, proto["brands"], logos, bg_dir)
         text = arm_config(arm, proto["brands"], logos, bg_dir, proto["composites"], cws)
         gen = stages.run(f"generate:{arm}", lambda: _generate(arm, text, work, log))
+        digest = stages.run(f"digest:{arm}", lambda: dataset.shards_digest(gen["data_dir"]))
         dist = stages.run(f"distribution:{arm}", lambda: _distribution(gen["data_dir"], real_boxes))
         runs, minutes = [], []
         for rep in repeats_of(arm, repeats, stages.done):
@@ -468,7 +470,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
                          "self_check": own})
             arm_dets.setdefault(arm, []).append(found)
             minutes.append(train["train_minutes"])
-        results[arm] = {**combine_runs(runs), "generation": gen, "distribution": dist,
+        results[arm] = {**combine_runs(runs), "generation": gen, "shards_sha256": digest, "distribution": dist,
                         "train_minutes": minutes[0] if len(minutes) == 1 else minutes,
                         "colourways": {b: [list(c) for c in v] for b, v in cws.items()}}
     report = {"protocol": protocol, "brands": list(proto["brands"]),

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 from importlib import metadata
@@ -51,6 +52,25 @@ def existing_outputs(output_dir: str) -> list[str]:
 
 def list_shards(data_dir: str, split: str) -> list[str]:
     return sorted(glob.glob(shard_pattern(data_dir, split)))
+
+
+def shards_digest(data_dir: str) -> str:
+    """SHA-256 over every shard of both splits and the label map, name and bytes, in name order: two
+    folders with the same digest hold the same composites byte for byte (generation with one worker is
+    deterministic), so a record can say which composites a model was trained on without copying them."""
+    paths = [p for split in SPLITS for p in list_shards(data_dir, split)]
+    if not paths:
+        raise FileNotFoundError(f"{data_dir}: no train-NNNNN-of-NNNNN.tfrecord or val shards to digest")
+    label_map = os.path.join(data_dir, LABEL_MAP)
+    if os.path.isfile(label_map):
+        paths.append(label_map)
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(f"{os.path.basename(p)}\0{os.path.getsize(p)}\0".encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
 
 
 def package_versions() -> dict[str, str]:

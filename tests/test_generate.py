@@ -53,6 +53,27 @@ def test_same_config_and_seed_give_identical_shards(workdir):
         assert open(p, "rb").read() == open(str(workdir / "b" / os.path.basename(p)), "rb").read()
 
 
+def test_shards_digest_names_the_composites_byte_for_byte(workdir):
+    cfg = write_config(workdir, num_images=4)
+    _gen(cfg, workdir / "a")
+    _gen(cfg, workdir / "b")
+    other_seed = open(cfg).read().replace("seed: 3", "seed: 4")
+    _gen(write_config(workdir, body=other_seed), workdir / "c")
+    a = dataset.shards_digest(str(workdir / "a"))
+    assert len(a) == 64 and a == dataset.shards_digest(str(workdir / "b"))
+    assert dataset.shards_digest(str(workdir / "c")) != a  # another seed, other composites
+    (workdir / "b" / "preview.jpg").write_bytes(b"not a shard")  # files other than shards and label map: ignored
+    assert dataset.shards_digest(str(workdir / "b")) == a
+    shard = workdir / "b" / "val-00000-of-00001.tfrecord"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 1
+    shard.write_bytes(bytes(data))
+    assert dataset.shards_digest(str(workdir / "b")) != a
+    (workdir / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty: no train-NNNNN-of-NNNNN.tfrecord"):
+        dataset.shards_digest(str(workdir / "empty"))
+
+
 def test_refuses_an_output_dir_that_already_holds_shards_and_leaves_it_untouched(workdir):
     cfg = write_config(workdir, num_images=4)
     out = workdir / "data"
