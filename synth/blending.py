@@ -8,8 +8,12 @@ and every mode's parameters once (so turning a mode's weight to 0 does not chang
   * "hard":      out = bg (1 - a) + logo a, with a = alpha >= 0.5 when `hard_binary` (Cut-Paste-Learn's
                  "no blending": a binary cut-out), otherwise the alpha as given. Changes only the footprint.
   * "feather":   a = Gaussian blur (sigma r / 2) of alpha grey-eroded by a disc of radius round(r), r the
-                 drawn `feather_radius` in px. The 0.5 contour moves about r px inward; pixels more than
-                 r + 1 px outside the footprint are unchanged.
+                 drawn `feather_radius` in px, lowered for a logo whose strokes it would wipe out
+                 (`feather_cap`: the largest of r, 7r/8, .. 0 that leaves 80 % of the footprint at
+                 alpha >= 0.5). The 0.5 contour moves about r px inward; pixels more than r + 1 px
+                 outside the footprint are unchanged. Without the cap, a drawn radius of
+                 3 px wiped out the letters of a logo 60 px wide (google's letters left as dots, heineken's
+                 word gone, its star kept) while the box stayed on what was left: a label of no logo.
   * "poisson":   cv2.seamlessClone's clone (NORMAL_CLONE, or MIXED_CLONE when `poisson_mixed`; the same
                  equation solved by `_seamless_clone`, a few times faster) on the ROI plus a margin.
                  Source: the logo over a flat field of the mean background colour around it; mask: the
@@ -142,10 +146,31 @@ def _disc(r):
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
+FEATHER_KEEP = 0.8  # share of a footprint (alpha >= 0.5) that a feather must leave at alpha >= 0.5
+FEATHER_STEPS = 8  # feather_cap tries radius * (1 - k / FEATHER_STEPS), k = 0, 1, ...
+
+
+def feather_cap(alpha: np.ndarray, radius: float, at_border=(False, False, False, False)) -> float:
+    """The feather radius applied to this footprint: the largest of radius * (1 - k / FEATHER_STEPS),
+    k = 0 .. FEATHER_STEPS, whose feather leaves at least FEATHER_KEEP of the footprint's pixels
+    (alpha >= 0.5) at alpha >= 0.5 (0, a hard edge, always does). A large logo, whose strokes are
+    wide, keeps the drawn radius; a small one with thin strokes gets a softer feather or none."""
+    mask = alpha >= 0.5
+    n = int(mask.sum())
+    if n == 0:
+        return 0.0
+    for k in range(FEATHER_STEPS):
+        r = radius * (1.0 - k / FEATHER_STEPS)
+        if int((_feather_alpha(alpha, r, at_border)[mask] >= 0.5).sum()) >= FEATHER_KEEP * n:
+            return float(r)
+    return 0.0
+
+
 def _feather_alpha(alpha, radius, at_border=(False, False, False, False)):
     """`at_border`: (top, left, bottom, right) sides of the ROI that lie on the canvas border. The
     logo there is cut by the image border, not ended: it is continued past that side (edge
-    replicated) before the erosion and blur, so that its opacity stays whole up to the border."""
+    replicated) before the erosion and blur, so that its opacity stays whole up to the border.
+    `radius` is used as given: `blend` caps it first (feather_cap)."""
     if any(at_border):
         r = int(round(radius))
         pad = r + 2 * int(math.ceil(3 * radius / 2.0)) + 2
@@ -313,7 +338,8 @@ def blend(canvas: np.ndarray, logo_rgb: np.ndarray, alpha: np.ndarray, roi, para
     if mode in ("hard", "feather"):
         if mode == "feather":
             H, W = canvas.shape[:2]
-            a = _feather_alpha(alpha, params.feather_radius, (y0 == 0, x0 == 0, y1 == H, x1 == W))
+            border = (y0 == 0, x0 == 0, y1 == H, x1 == W)
+            a = _feather_alpha(alpha, feather_cap(alpha, params.feather_radius, border), border)
         else:
             a = (alpha >= 0.5).astype(np.float32) if params.hard_binary else clip_to(alpha, 1.0)
         region = out[y0:y1, x0:x1]

@@ -179,6 +179,33 @@ def test_feather_softens_the_edge_and_hard_binary_keeps_it_crisp():
     assert eff[50, 20] < 0.5 < eff[50, 30]  # the 0.5 contour moved about 4 px inward
 
 
+def _thin_text(h=40, w=160, stroke=2):
+    """Letter-like strokes `stroke` px wide: what a word mark is at 60-160 px wide."""
+    alpha = np.zeros((h, w), np.float32)
+    for x in range(8, w - 8, 12):
+        alpha[8:h - 8, x:x + stroke] = 1.0  # uprights
+        alpha[8:8 + stroke, x:x + 8] = 1.0  # a bar on top of each
+    return np.full((h, w, 3), 30, np.float32), alpha
+
+
+def test_feather_keeps_thin_strokes_visible_and_wide_ones_feathered():
+    canvas = np.full((200, 300, 3), 220, np.float32)
+    rgb, alpha = _thin_text()
+    roi = (80, 70, 120, 230)
+    drawn = _params("feather", feather_radius=3.0)
+    assert bl.feather_cap(alpha, 3.0) < 1.0  # the drawn 3 px would erode 2-px strokes away
+    out, eff = bl.blend(canvas, rgb, alpha, roi, drawn)
+    foot = alpha >= 0.5
+    assert (eff[foot] >= 0.5).mean() >= bl.FEATHER_KEEP  # at least 80 % of the strokes still show
+    assert (out[80:120, 70:230, 0][foot] < 125).mean() >= bl.FEATHER_KEEP  # and are dark on the page
+    assert (bl._feather_alpha(alpha, 3.0)[foot] >= 0.5).mean() < 0.05  # the uncapped feather: gone
+    square = np.zeros((140, 140), np.float32)
+    square[20:120, 20:120] = 1.0
+    assert bl.feather_cap(square, 4.0) == 4.0  # a wide shape keeps its drawn radius (92 % left)
+    assert bl.feather_cap(square[:80, :80], 4.0) == 3.0  # 60 px wide: 4 px in from each side leaves 75 %
+    assert bl.feather_cap(np.zeros((10, 10), np.float32), 4.0) == 0.0
+
+
 def test_sampling_is_deterministic_follows_the_weights_and_serialises():
     cfg = bl.BlendConfig()
     a, b = bl.sample_blend(np.random.default_rng(1), cfg), bl.sample_blend(np.random.default_rng(1), cfg)
