@@ -515,7 +515,7 @@ def compose(rng: np.random.Generator, seed: int, inputs: Inputs, backdrops: Back
                 y0, x0, y1, x1 = la.score_rect
                 la.score_read = (trial[y0:y1, x0:x1].copy(), v[y0:y1, x0:x1].copy())
             elif _visible_box(v, la.paste_rect) is None:
-                # no gate to refuse it, but nothing of it shows (a few pixels, feathered away): re-drawn,
+                # no gate to refuse it, but nothing of it shows (a few pixels, or under an occluder): re-drawn,
                 # or the composite could end up empty by accident
                 rejected[VANISHED] += 1
                 continue
