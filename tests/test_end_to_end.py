@@ -137,7 +137,11 @@ def test_composites_to_served_predictions(workdir):
     # were compared as well.
     assert recorded["input"] == {"name": "input_tensor", "dtype": "uint8", "shape": [1, None, None, 3]}
     assert recorded["raw_proposals_compared"] > 0
-    assert recorded["raw_proposals_differing"] <= 0.05 * recorded["raw_proposals_compared"]
+    # A proposal may come out as another anchor's box with the same scores where objectness scores tie
+    # (export._compare_raw; seen here: 2 of 32 after 2 steps), so boxes may differ up to the export's
+    # RAW_TIED_SHARE; scores may not (no proposal rescored, and the largest score difference below).
+    assert recorded["raw_proposals_rescored"] == 0
+    assert recorded["raw_proposals_differing"] <= export.RAW_TIED_SHARE * recorded["raw_proposals_compared"]
     assert recorded["max_raw_score_diff"] <= 1e-4
     assert recorded["max_box_diff"] <= 1e-4 and recorded["max_score_diff"] <= 1e-4
     sample, _ = export.sample_image(os.path.join(data, "label_map.pbtxt"))
