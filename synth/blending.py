@@ -155,22 +155,28 @@ def feather_cap(alpha: np.ndarray, radius: float, at_border=(False, False, False
     k = 0 .. FEATHER_STEPS, whose feather leaves at least FEATHER_KEEP of the footprint's pixels
     (alpha >= 0.5) at alpha >= 0.5 (0, a hard edge, always does). A large logo, whose strokes are
     wide, keeps the drawn radius; a small one with thin strokes gets a softer feather or none."""
+    return _capped_feather(alpha, radius, at_border)[0]
+
+
+def _capped_feather(alpha, radius, at_border):
+    """(feather_cap's radius, the feathered alpha at that radius)."""
     mask = alpha >= 0.5
     n = int(mask.sum())
     if n == 0:
-        return 0.0
+        return 0.0, _feather_alpha(alpha, 0.0, at_border)
     for k in range(FEATHER_STEPS):
         r = radius * (1.0 - k / FEATHER_STEPS)
-        if int((_feather_alpha(alpha, r, at_border)[mask] >= 0.5).sum()) >= FEATHER_KEEP * n:
-            return float(r)
-    return 0.0
+        a = _feather_alpha(alpha, r, at_border)
+        if int((a[mask] >= 0.5).sum()) >= FEATHER_KEEP * n:
+            return float(r), a
+    return 0.0, _feather_alpha(alpha, 0.0, at_border)
 
 
 def _feather_alpha(alpha, radius, at_border=(False, False, False, False)):
     """`at_border`: (top, left, bottom, right) sides of the ROI that lie on the canvas border. The
     logo there is cut by the image border, not ended: it is continued past that side (edge
     replicated) before the erosion and blur, so that its opacity stays whole up to the border.
-    `radius` is used as given: `blend` caps it first (feather_cap)."""
+    `radius` is used as given: `blend` caps it first (`_capped_feather`)."""
     if any(at_border):
         r = int(round(radius))
         pad = r + 2 * int(math.ceil(3 * radius / 2.0)) + 2
@@ -339,7 +345,7 @@ def blend(canvas: np.ndarray, logo_rgb: np.ndarray, alpha: np.ndarray, roi, para
         if mode == "feather":
             H, W = canvas.shape[:2]
             border = (y0 == 0, x0 == 0, y1 == H, x1 == W)
-            a = _feather_alpha(alpha, feather_cap(alpha, params.feather_radius, border), border)
+            a = _capped_feather(alpha, params.feather_radius, border)[1]
         else:
             a = (alpha >= 0.5).astype(np.float32) if params.hard_binary else clip_to(alpha, 1.0)
         region = out[y0:y1, x0:x1]
