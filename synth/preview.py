@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 from typing import Iterator
 
 import cv2
@@ -50,6 +51,19 @@ def contact_sheet(thumbs: list[np.ndarray], cols: int = 4, pad: int = 4) -> np.n
         y, x = pad + r * (th + pad), pad + c * (tw + pad)
         sheet[y:y + t.shape[0], x:x + t.shape[1]] = t
     return sheet
+
+
+def write_image(path: str, rgb: np.ndarray) -> str:
+    """Writes an RGB image (PNG, or JPEG at quality 90, by the path's extension); OutputError
+    naming the path when it cannot be written."""
+    from synth.errors import OutputError
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+    if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]):
+        raise OutputError(f"cannot write {path}: OpenCV refused it (is the extension .png or .jpg?)")
+    return path
 
 
 def _labels(texts: list[str], record: dict | None) -> list[str]:

@@ -190,4 +190,5 @@ def test_cli_exits_1_and_prints_the_problems(tmp_path):
     assert "train-00000-of-00001.tfrecord #3 (train-3): object 0: class id 7" in r.stdout
     assert "val-00000-of-00001.tfrecord #1 (?): not a tf.train.Example" in r.stdout
     assert "FAILED: 8 problem(s)" in r.stdout and "Traceback" not in r.stderr
+    assert "label audit: no params.jsonl" in r.stdout
     assert os.path.getsize(os.path.join(d, "inspect.png")) > 10000
