@@ -295,3 +295,46 @@ def test_channel_first_dst_gives_the_bits_of_the_interleaved_one(n, m):
     planar = cv2.merge(list(scipy.fft.idstn(g, type=1, axes=(1, 2), workers=1)))
     assert planar.dtype == interleaved.dtype == np.float32
     assert np.array_equal(planar, interleaved)
+
+
+def _checker(cell=6, lo=20.0, hi=235.0):
+    """A high-contrast checkerboard: a texture whose edges beat the logo's flat fill everywhere."""
+    yy, xx = np.mgrid[0:480, 0:640]
+    g = np.where(((yy // cell) + (xx // cell)) % 2 == 0, lo, hi).astype(np.float32)
+    return cv2.merge([g, g, g])
+
+
+def test_a_mixed_clone_that_would_show_more_background_than_logo_is_a_normal_clone(monkeypatch):
+    rgb, alpha = _logo()
+    textured = _checker()
+    mixed, normal = _params("poisson", poisson_mixed=True), _params("poisson")
+    got, eff = bl.blend(textured, rgb, alpha, ROI, mixed)
+    want, want_eff = bl.blend(textured, rgb, alpha, ROI, normal)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(eff, want_eff)
+    # What the mixed clone would have made without the guard: the checkerboard through the logo's
+    # flat red fill (the disc's core less the white bar and a margin round it).
+    monkeypatch.setattr(bl, "MIXED_KEEP", 0.0)
+    forced, _ = bl.blend(textured, rgb, alpha, ROI, mixed)
+    bar = np.zeros((150, 150), bool)
+    bar[75 - 15 - 5:75 + 15 + 6, 150 // 4 - 5:3 * 150 // 4 + 6] = True
+    red = _core(alpha, 8) & ~bar
+    y0, x0, y1, x1 = ROI
+    fill_forced, fill_got = forced[y0:y1, x0:x1][red], got[y0:y1, x0:x1][red]
+    assert fill_forced.std(axis=0).mean() > 3 * fill_got.std(axis=0).mean()
+
+
+def test_a_mixed_clone_on_a_quiet_background_stays_mixed():
+    rng = np.random.default_rng(5)
+    canvas = np.clip(np.full((480, 640, 3), 110.0) + rng.normal(0, 4, (480, 640, 3)), 0, 255).astype(np.float32)
+    rgb, alpha = _logo()
+    got, _ = bl.blend(canvas, rgb, alpha, ROI, _params("poisson", poisson_mixed=True))
+    normal, _ = bl.blend(canvas, rgb, alpha, ROI, _params("poisson"))
+    assert np.abs(got - normal).max() > 5  # the mixed clone was solved, not the normal one
+    flat = np.full((40, 40, 3), 100.0, np.float32)
+    src = flat.copy()
+    src[10:30, 10:30] = 200.0
+    mask = np.zeros((40, 40), np.uint8)
+    mask[4:36, 4:36] = 1
+    assert bl.mixed_logo_share(src, flat, mask) == 1.0  # a flat background gives no guidance of its own
+    assert bl.mixed_logo_share(flat, flat, mask) == 0.0  # no guidance at all
