@@ -30,7 +30,9 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   occlusion stage, off by default, switched on: occluders and distractors cut from other photos
   of the background pool, synth.cutout), with_curvature (the
   curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
-  fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_context (the
+  fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_closeup_fit
+  (placement { closeup_candidates: 8 }: a close-up, a logo no region holds, is put at the one of 8
+  drawn positions whose box covers the fewest strong edges; not yet trained), with_context (the
   context stage, off by default, switched on: 40 % of composites show their first logo on its own
   product surface in the brand's colours, synth/context.py), with_colourways (each brand drawn
   original 0.5, white 0.2, black 0.1, plate 0.2, less the colourways that keep too little of its
@@ -129,6 +131,10 @@ ARMS = {
     "with_curvature": {"realism": (), "extra": "curvature { cylinder_probability: 0.3 fold_probability: 0.2 }"},
     "with_gate": {"realism": (), "extra": "gate { enabled: true }"},
     "old_sizes": {"realism": (), "placement": "min_scale: 0.06 max_scale: 0.4"},
+    # 94 % of the defaults' logos wider than 0.3 of the image (the sizes the detector finds on real
+    # photos) are close-ups placed uniformly, across whatever the photo shows: each drawn of 8
+    # positions, the one whose box covers the fewest strong edges and region boundaries.
+    "with_closeup_fit": {"realism": (), "placement": "closeup_candidates: 8"},
     "with_context": {"realism": (), "extra": "context { probability: 0.4 }"},
     # Real photos show a mark in other colours than its artwork (heineken's white-on-black label, white
     # signs on dark walls): one-colour prints and plates beside the original. A brand keeps only the

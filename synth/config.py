@@ -13,7 +13,7 @@ from importlib import resources
 
 from google.protobuf import text_format
 
-from synth import colourway
+from synth import colourway, framing
 from synth.errors import ConfigError
 
 try:
@@ -158,6 +158,8 @@ def validate(c: GenerationConfig, source: str) -> None:
            p.truncation_probability, "must be in [0, 1]")
     _check(0.05 <= p.max_cut_fraction <= 0.9, source, "placement.max_cut_fraction", p.max_cut_fraction,
            "must be in [0.05, 0.9]")
+    _check(1 <= p.closeup_candidates <= framing.MAX_CLOSEUP_CANDIDATES, source, "placement.closeup_candidates",
+           p.closeup_candidates, f"must be in [1, {framing.MAX_CLOSEUP_CANDIDATES}]")
     _check(0.0 <= c.negative_fraction < 1.0, source, "negative_fraction", c.negative_fraction, "must be in [0, 1)")
     _validate_realism(c, source)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from synth.errors import ConfigError
@@ -37,6 +38,7 @@ MIN_CUT = 0.05  # smallest share of the logo cut off by the border when it is cu
 FILL = 0.97  # an uncut logo's box is at most this share of the image's width and height
 SIDES = ("left", "right", "top", "bottom")
 MIN_SIDE_MARGIN = 1.6  # a drawn logo's shorter side is at least this times the gate's min_size_px
+MAX_CLOSEUP_CANDIDATES = 64
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class FramingConfig:
     width_quantiles: tuple = REAL_WIDTH_QUANTILES
     truncation_probability: float = 0.05
     max_cut_fraction: float = 0.4
+    closeup_candidates: int = 1  # frontal_quad: positions drawn, the one on the fewest edges kept
 
     def __post_init__(self):
         q = tuple(self.width_quantiles)
@@ -53,6 +56,9 @@ class FramingConfig:
             raise ConfigError(f"framing truncation_probability {self.truncation_probability!r} must be in [0, 1]")
         if not MIN_CUT <= self.max_cut_fraction <= 0.9:
             raise ConfigError(f"framing max_cut_fraction {self.max_cut_fraction!r} must be in [{MIN_CUT}, 0.9]")
+        if not (isinstance(self.closeup_candidates, int) and 1 <= self.closeup_candidates <= MAX_CLOSEUP_CANDIDATES):
+            raise ConfigError(f"framing closeup_candidates {self.closeup_candidates!r} must be an integer in "
+                              f"[1, {MAX_CLOSEUP_CANDIDATES}]")
 
 
 @dataclass(frozen=True)
@@ -99,17 +105,39 @@ def sample_framing(rng: np.random.Generator, cfg: FramingConfig, logo_aspect: fl
     return FramingParams(share, float(width), side if cut else None, frac if cut else 0.0)
 
 
-def frontal_quad(rng: np.random.Generator, fp: FramingParams, logo_hw, out_hw, max_rotation_deg: float = 5.0):
+def edge_integral(edges: np.ndarray) -> np.ndarray:
+    """The integral image of `edges` (bool HxW, the canvas' size), for edge_share."""
+    return cv2.integral(edges.astype(np.uint8))
+
+
+def edge_share(integral: np.ndarray, quad) -> float:
+    """The share of edge pixels (edge_integral's) inside the quad's axis-aligned box clipped to the
+    canvas; 1.0 for a box wholly off it."""
+    h, w = integral.shape[0] - 1, integral.shape[1] - 1
+    q = np.asarray(quad, np.float64)
+    x0, x1 = int(np.clip(np.floor(q[:, 0].min() + 0.5), 0, w)), int(np.clip(np.ceil(q[:, 0].max() + 0.5), 0, w))
+    y0, y1 = int(np.clip(np.floor(q[:, 1].min() + 0.5), 0, h)), int(np.clip(np.ceil(q[:, 1].max() + 0.5), 0, h))
+    if x1 <= x0 or y1 <= y0:
+        return 1.0
+    on = int(integral[y1, x1]) - int(integral[y0, x1]) - int(integral[y1, x0]) + int(integral[y0, x0])
+    return on / ((x1 - x0) * (y1 - y0))
+
+
+def frontal_quad(rng: np.random.Generator, fp: FramingParams, logo_hw, out_hw, max_rotation_deg: float = 5.0,
+                 candidates: int = 1, edge_share=None):
     """A close-up: the logo frontal, rotated by at most `max_rotation_deg`, at a uniformly random
     position; a cut side runs off its border by `fp.cut_fraction` of the logo, the other sides
-    stay inside where the logo fits. Two draws (rotation, then a 2-vector of positions).
-    Returns ((x, y) TL, TR, BR, BL) in pixel-centre coordinates."""
+    stay inside where the logo fits. Two draws (rotation, then a 2-vector of positions). With
+    `candidates` > 1 and `edge_share` (a function of a quad: edge_share of the surface's edges), the second draw is
+    `candidates` 2-vectors and the position whose box has the least share of edges is kept (the
+    first of equals). Returns ((x, y) TL, TR, BR, BL) in pixel-centre coordinates."""
     oh, ow = out_hw
     lh, lw = logo_hw
     w = fp.width_px
     h = w * lh / lw
     rot = math.radians(float(rng.uniform(-max_rotation_deg, max_rotation_deg)))
-    u = rng.random(2)
+    many = candidates > 1 and edge_share is not None
+    us = rng.random((candidates, 2)) if many else rng.random(2)[None]
     c, s = math.cos(rot), math.sin(rot)
     corners = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
     corners = corners @ np.array([[c, s], [-s, c]])
@@ -130,7 +158,14 @@ def frontal_quad(rng: np.random.Generator, fp: FramingParams, logo_hw, out_hw, m
         return extent / 2 + uu * (size - extent)
 
     side = fp.cut_side
-    cx = axis(bw, ow, side == "left", side == "right", fp.cut_fraction, u[0])
-    cy = axis(bh, oh, side == "top", side == "bottom", fp.cut_fraction, u[1])
-    pts = corners + [cx - 0.5, cy - 0.5]
-    return tuple((float(x), float(y)) for x, y in pts)
+
+    def at(u):
+        cx = axis(bw, ow, side == "left", side == "right", fp.cut_fraction, u[0])
+        cy = axis(bh, oh, side == "top", side == "bottom", fp.cut_fraction, u[1])
+        return tuple((float(x), float(y)) for x, y in corners + [cx - 0.5, cy - 0.5])
+
+    quads = [at(u) for u in us]
+    if not many:
+        return quads[0]
+    costs = [edge_share(q) for q in quads]
+    return quads[int(np.argmin(costs))]

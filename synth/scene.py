@@ -37,6 +37,7 @@ once per backdrop.
 from __future__ import annotations
 
 import collections
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -174,6 +175,14 @@ class OccluderSource:
     backdrop: np.ndarray | None = None
 
 
+def _edge_share(surf):
+    """framing.edge_share of the surface's strong edges and region boundaries, as a function of a quad
+    (their integral image is made once per surface)."""
+    if "framing.edge_integral" not in surf.derived:
+        surf.derived["framing.edge_integral"] = framing.edge_integral(surf.edges | surf.boundaries)
+    return functools.partial(framing.edge_share, surf.derived["framing.edge_integral"])
+
+
 def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cover=None,
                    occ_src: OccluderSource = OccluderSource()) -> ObjectParams | str:
     """`ctx_cover`: the scene's context coverage (synth.context), which other logos stay off;
@@ -189,7 +198,9 @@ def _sample_object(rng, s: Settings, inputs: Inputs, surf, taken, slot, ctx_cove
         if pp is not None:
             quad, plc = pp.quad, pp
         else:  # a close-up: no region holds it, the border cuts it, or the surface stage is off
-            quad, plc = framing.frontal_quad(rng, fp, (lh, lw), s.out_hw), None
+            k = s.framing_cfg.closeup_candidates
+            share = _edge_share(surf) if surf is not None and k > 1 else None
+            quad, plc = framing.frontal_quad(rng, fp, (lh, lw), s.out_hw, candidates=k, edge_share=share), None
             mode = "closeup" if surf is not None else "random"
             if _overlaps(quad, taken, s):
                 return "placement: overlaps another logo"

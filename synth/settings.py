@@ -65,7 +65,7 @@ class Settings:
         prior = None
         if p.width_quantiles or not (p.HasField("min_scale") or p.HasField("max_scale")):
             prior = framing.FramingConfig(tuple(p.width_quantiles) or framing.REAL_WIDTH_QUANTILES,
-                                          p.truncation_probability, p.max_cut_fraction)
+                                          p.truncation_probability, p.max_cut_fraction, p.closeup_candidates)
         min_width_px = max(1.0, p.min_scale * short) if prior is None else 8.0
         return cls(
             out_hw=out_hw, min_objects=p.min_objects, max_objects=p.max_objects,

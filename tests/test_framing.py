@@ -163,7 +163,9 @@ def test_colourway_mix_comes_out_as_configured_although_the_gate_rejects_some(wo
                                          ("width_quantiles", "width_quantiles: 0.5"),
                                          ("width_quantiles", "width_quantiles: 0 width_quantiles: 0.2"),
                                          ("truncation_probability", "truncation_probability: 1.5"),
-                                         ("max_cut_fraction", "max_cut_fraction: 0.95")])
+                                         ("max_cut_fraction", "max_cut_fraction: 0.95"),
+                                         ("closeup_candidates", "closeup_candidates: 0"),
+                                         ("closeup_candidates", "closeup_candidates: 65")])
 def test_bad_prior_values_are_config_errors_naming_the_field(workdir, field, value):
     with pytest.raises(ConfigError, match=f"placement.{field}"):
         configlib.load_config(write_config(workdir, BASE.format(placement=value, extra="", logo_extra="")))
@@ -189,3 +191,59 @@ def test_no_logo_sits_mostly_inside_another(workdir):
                 pairs += 1
                 assert boxes.covered_share(r.boxes[i], r.boxes[j]) <= boxes.MAX_COVERED_SHARE + 1e-6, (p.image_seed, i, j)
     assert pairs >= 20  # small and large logos share images
+
+
+def test_edge_share_counts_the_edges_in_the_quads_box():
+    edges = np.zeros((100, 200), bool)
+    edges[:, :100] = True  # the left half
+    ii = framing.edge_integral(edges)
+    square = lambda x0, y0, x1, y1: ((x0 - 0.5, y0 - 0.5), (x1 - 0.5, y0 - 0.5), (x1 - 0.5, y1 - 0.5),  # noqa: E731
+                                     (x0 - 0.5, y1 - 0.5))
+    assert framing.edge_share(ii, square(10, 10, 50, 60)) == 1.0
+    assert framing.edge_share(ii, square(120, 0, 200, 100)) == 0.0
+    assert framing.edge_share(ii, square(50, 0, 150, 100)) == pytest.approx(0.5)
+    assert framing.edge_share(ii, square(-80, 0, 20, 100)) == 1.0  # clipped to the canvas: on edges
+    assert framing.edge_share(ii, square(300, 0, 400, 100)) == 1.0  # wholly off the canvas
+
+
+def test_a_closeup_of_several_candidates_sits_where_the_fewest_edges_are():
+    edges = np.zeros((480, 640), bool)
+    edges[:, :300] = np.random.default_rng(0).random((480, 300)) < 0.3  # clutter on the left, clean right
+    share = lambda q: framing.edge_share(framing.edge_integral(edges), q)  # noqa: E731
+    fp = framing.FramingParams(0.3, 192.0, None, 0.0)
+    one, many = [], []
+    for seed in range(30):
+        q1 = framing.frontal_quad(np.random.default_rng(seed), fp, (60, 120), (480, 640))
+        # one candidate, with or without the cost: the same draws, the same quad as before the option
+        assert framing.frontal_quad(np.random.default_rng(seed), fp, (60, 120), (480, 640), candidates=1,
+                                    edge_share=share) == q1
+        one.append(share(q1))
+        rng = np.random.default_rng(seed)
+        qk = framing.frontal_quad(rng, fp, (60, 120), (480, 640), candidates=32, edge_share=share)
+        many.append(share(qk))
+        # the first of the 32 positions is the one-candidate draw, so the kept one is no worse
+        assert many[-1] <= one[-1]
+        again = np.random.default_rng(seed)
+        again.uniform(-5.0, 5.0)
+        again.random((32, 2))
+        assert rng.random() == again.random()  # a rotation, then 32 positions: no other draw
+    assert max(many) == 0.0  # 32 draws always found the clean side for a logo 0.3 of the width
+    assert np.mean(one) > 0.1  # one draw lands on the clutter often
+
+
+def test_closeup_candidates_reach_the_closeups_of_a_scene(workdir, monkeypatch):
+    calls = []
+    real = framing.frontal_quad
+
+    def spy(*args, **kw):
+        calls.append((kw.get("candidates"), kw.get("edge_share")))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(framing, "frontal_quad", spy)
+    eng = _engine(workdir, "width_quantiles: 0.85 width_quantiles: 1.0 closeup_candidates: 8")
+    assert eng[1].framing_cfg.closeup_candidates == 8
+    _scenes(eng, 3)
+    assert calls and all(k == 8 and callable(f) for k, f in calls)
+    calls.clear()
+    _scenes(_engine(workdir, "width_quantiles: 0.85 width_quantiles: 1.0"), 3)
+    assert calls and all(k == 1 and f is None for k, f in calls)  # the default draws one position

@@ -479,6 +479,8 @@ def test_transfer_arm_configs_parse_and_differ_only_in_realism(tmp_path):
     tint = configlib.parse_config_text(texts["with_tint"], "with_tint")
     assert [(c.name, round(c.weight, 2)) for c in tint.logo[0].colourway] == [("original", 0.6), ("tint", 0.4)]
     assert tint.realism.surface.enabled and not tint.realism.gate.enabled
+    fit = configlib.parse_config_text(texts["with_closeup_fit"], "with_closeup_fit")
+    assert fit.placement.closeup_candidates == 8 and realism.placement.closeup_candidates == 1
 
 
 def test_an_arm_keeps_only_the_colourways_the_gate_accepts_for_each_brand(tmp_path):
