@@ -180,3 +180,7 @@ def test_cpu_rate_measures_other_stages_and_names_a_bad_realism_argument():
     assert cpu_rate.measure(2)["records_sha256"] == base["records_sha256"]  # deterministic
     with pytest.raises(ConfigError, match=r"REALISM \(argument 2\).*camra"):
         cpu_rate.measure(2, "camra { enabled: true }")
+    with pytest.raises(ConfigError, match=r"PLACEMENT \(argument 3\).*closeup_candidate"):
+        cpu_rate.measure(2, "", "closeup_candidate: 8")
+    with pytest.raises(ConfigError, match=r"placement.closeup_candidates"):
+        cpu_rate.measure(2, "", "closeup_candidates: 0")
