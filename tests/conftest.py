@@ -72,15 +72,20 @@ def make_disc_roi(size: int = 160, logo: int = 100, colours=((200, 60, 50), (60,
     return rgb, alpha
 
 
+def make_workdir(root):
+    """`root` (a pathlib.Path) with logos/logo.png and backgrounds/bg{0,1,2}.jpg; returns it."""
+    os.makedirs(root / "logos")
+    os.makedirs(root / "backgrounds")
+    write_rgba(str(root / "logos" / "logo.png"), make_logo())
+    for i in range(3):
+        cv2.imwrite(str(root / "backgrounds" / f"bg{i}.jpg"), make_background(seed=i))
+    return root
+
+
 @pytest.fixture
 def workdir(tmp_path):
     """tmp_path with logos/logo.png and backgrounds/bg{0,1,2}.jpg."""
-    os.makedirs(tmp_path / "logos")
-    os.makedirs(tmp_path / "backgrounds")
-    write_rgba(str(tmp_path / "logos" / "logo.png"), make_logo())
-    for i in range(3):
-        cv2.imwrite(str(tmp_path / "backgrounds" / f"bg{i}.jpg"), make_background(seed=i))
-    return tmp_path
+    return make_workdir(tmp_path)
 
 
 def write_config(directory, body: str = "", num_images: int = 6, extra: str = "") -> str:

@@ -12,7 +12,7 @@ import pytest
 from synth import config as configlib, dataset, generate, label_audit
 from synth.errors import RecordError
 from synth.label_map import read_label_map
-from conftest import make_background, make_logo, run_tool, write_config, write_rgba
+from conftest import make_workdir, run_tool, write_config
 
 BLENDS = "realism { blend { hard_weight: 1 feather_weight: 1 poisson_weight: 0 laplacian_weight: 1 } }\n"
 
@@ -20,12 +20,7 @@ BLENDS = "realism { blend { hard_weight: 1 feather_weight: 1 poisson_weight: 0 l
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """The workdir fixture's layout (made here for module scope), 12 composites with three blend modes."""
-    root = tmp_path_factory.mktemp("audit")
-    os.makedirs(root / "logos")
-    os.makedirs(root / "backgrounds")
-    write_rgba(str(root / "logos" / "logo.png"), make_logo())
-    for i in range(3):
-        cv2.imwrite(str(root / "backgrounds" / f"bg{i}.jpg"), make_background(seed=i))
+    root = make_workdir(tmp_path_factory.mktemp("audit"))
     out = root / "data"
     generate.generate(configlib.load_config(write_config(root, num_images=12, extra=BLENDS)), str(out),
                       show_progress=False)

@@ -40,16 +40,9 @@ def test_a_val_split_without_shards_is_refused_naming_the_field(workdir, extra, 
 @pytest.fixture(scope="module")
 def no_val(tmp_path_factory):
     """(data folder, make_tfrecords.py's output) of a 6-image dataset without a val split."""
-    import cv2
+    from conftest import make_workdir
 
-    from conftest import make_background, make_logo, write_rgba
-
-    root = tmp_path_factory.mktemp("noval")
-    os.makedirs(root / "logos")
-    os.makedirs(root / "backgrounds")
-    write_rgba(str(root / "logos" / "logo.png"), make_logo())
-    for i in range(3):
-        cv2.imwrite(str(root / "backgrounds" / f"bg{i}.jpg"), make_background(seed=i))
+    root = make_workdir(tmp_path_factory.mktemp("noval"))
     cfg = write_config(root, body=_body(root, NO_VAL))
     out = str(root / "data")
     r = run_tool("make_tfrecords", f"--config={cfg}", f"--output_dir={out}", "--preview", "--noprogress",

@@ -5,14 +5,13 @@ import os
 import re
 import shutil
 
-import cv2
 import pytest
 import tensorflow as tf
 
 from synth import config as configlib, dataset, generate, pipeline_config
 from synth import tfrecord_keys as K
 from synth.errors import ConfigError
-from conftest import make_background, make_logo, write_config, write_rgba
+from conftest import make_logo, make_workdir, write_config, write_rgba
 
 MASK_TEMPLATE = "mask_rcnn_inception_resnet_v2_1024x1024"
 
@@ -20,14 +19,8 @@ MASK_TEMPLATE = "mask_rcnn_inception_resnet_v2_1024x1024"
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     """Tiny datasets generated once: plain (one class), masked (write_masks) and two_classes."""
-    root = tmp_path_factory.mktemp("datasets")
-    os.makedirs(root / "logos")
-    os.makedirs(root / "backgrounds")
-    logo = make_logo()
-    write_rgba(str(root / "logos" / "logo.png"), logo)
-    write_rgba(str(root / "logos" / "beta.png"), logo[:, :, [2, 1, 0, 3]])  # a blue one
-    for i in range(3):
-        cv2.imwrite(str(root / "backgrounds" / f"bg{i}.jpg"), make_background(seed=i))
+    root = make_workdir(tmp_path_factory.mktemp("datasets"))
+    write_rgba(str(root / "logos" / "beta.png"), make_logo()[:, :, [2, 1, 0, 3]])  # a blue one
     body = open(write_config(root, num_images=6)).read()
     bodies = {
         "plain": body,
