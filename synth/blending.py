@@ -260,14 +260,18 @@ def mixed_logo_share(src, dst, mask) -> float:
     background's; the share is sum(kept logo's squared) / sum(the stronger's squared) over the eroded
     mask. 1 on a flat background; low where the background's texture fills the logo's flat areas and
     its stronger edges cut the logo's (the translucent logos the label audit found), 0 on no guidance."""
-    keep, sx, sy, dx, dy = _mixed_fields(src, dst, mask)
+    return _logo_share(_mixed_fields(src, dst, mask))
+
+
+def _logo_share(fields) -> float:
+    keep, sx, sy, dx, dy = fields
     a, b = np.abs(sx - sy) * keep, np.abs(dx - dy) * keep
     logo = float(np.sum(np.where(a > b, a, 0.0) ** 2))
     total = float(np.sum(np.maximum(a, b) ** 2))
     return logo / total if total > 0 else 0.0
 
 
-def _seamless_clone(src, dst, mask, mixed):
+def _seamless_clone(src, dst, mask, mixed, fields=None):
     """What cv2.seamlessClone (NORMAL_CLONE, or MIXED_CLONE when `mixed`) computes on the bounding
     rectangle of its mask, here with the mask's rectangle given: float32 (h, w, 3) `src` and `dst`
     (whole gray levels), uint8 0/1 `mask` touching every side of the rectangle. Same equation and
@@ -278,9 +282,9 @@ def _seamless_clone(src, dst, mask, mixed):
     (Dirichlet), solved with DST-I. Solved for the change to dst (zero on the ring) with scipy's FFT
     instead of OpenCV's DFT of twice the size: 2 to 3 times faster. Returns the float32 result
     truncated to whole gray levels in 0..255 as OpenCV's 8-bit output is (they agree to within one
-    gray level, on about 1 % of the pixels)."""
+    gray level, on about 1 % of the pixels). `fields`: `_mixed_fields(src, dst, mask)` when already made."""
     h, w = mask.shape
-    keep, sx, sy, dx, dy = _mixed_fields(src, dst, mask)
+    keep, sx, sy, dx, dy = _mixed_fields(src, dst, mask) if fields is None else fields
     gx, gy = sx - dx, sy - dy  # the guidance field minus dst's own gradient: zero where dst's is kept
     if mixed:
         keep = keep * (np.abs(sx - sy) > np.abs(dx - dy))
@@ -318,8 +322,9 @@ def _poisson(canvas, logo_rgb, alpha, roi, params):
     bx, by, bw, bh = cv2.boundingRect(mask)
     rect = (slice(by, by + bh), slice(bx, bx + bw))
     src8, dst8 = q8(src[rect]), q8(dst[rect])
-    mixed = params.poisson_mixed and mixed_logo_share(src8, dst8, mask[rect]) >= MIXED_KEEP
-    out = _seamless_clone(src8, dst8, mask[rect], mixed)
+    fields = _mixed_fields(src8, dst8, mask[rect])  # the clone's gradients, and the mixed guard's
+    mixed = params.poisson_mixed and _logo_share(fields) >= MIXED_KEEP
+    out = _seamless_clone(src8, dst8, mask[rect], mixed, fields)
     if not mixed:
         # The flat surround has no detail, so the solver fills the band around the logo with a smooth
         # membrane: the background's texture and noise would stop short of the logo. Its fine detail
