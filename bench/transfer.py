@@ -71,7 +71,13 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   in the top 100; and self_check, the same model on its own val composites (up to 200, held out
   of training): a band missed there too is a size the detector did not learn at this budget, a
   band found there and missed on the photos is a size whose composites did not transfer. A rerun
-  on a finished work folder re-reads the detections and adds both. Also in the
+  on a finished work folder re-reads the detections and adds both.
+- The end of each run (the late stage): training keeps a checkpoint every steps/8, and the last 4
+  (steps 1,250 to 2,000 of 2,000) are scored too: the three before the final one, each exported and
+  run on the test photos like the final model (how far one run's figure moves over its last quarter,
+  with the same composites), and the average of the four checkpoints' weights (synth.checkpoints;
+  a steadier end point than the last step of a constant learning rate), reported as `average` per arm.
+  Runs trained before 2026-12-06 kept only their final checkpoint: their late stage says so. Also in the
   file: the distribution report of each arm's boxes against the test photos' boxes
   (synth.distribution), each arm's composites per second on one core (generation runs with one
   worker) and `shards_sha256` (synth.dataset.shards_digest): runs of arms with the same digest were
@@ -115,6 +121,11 @@ COLOURWAYS = (("original", 1.0),)
 # how far the photos alone move each figure and each difference between arms.
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
+# Training keeps a checkpoint every steps/LATE_CHECKPOINTS (the OD API keeps the last 7), so that the
+# end of a run can be scored too (the late stage): each of the last AVERAGED checkpoints before the
+# final one, and the average of the last AVERAGED checkpoints' weights (synth.checkpoints).
+LATE_CHECKPOINTS = 8
+AVERAGED = 4
 
 _OFF = {"surface": "surface { enabled: false }", "light": "light { enabled: false }",
         "camera": "camera { enabled: false }", "occlusion": "occlusion { enabled: false }",
@@ -243,7 +254,7 @@ def run_names(arm: str, repeat: int) -> dict:
     sfx = "" if repeat == 1 else f"#{repeat}"
     dsfx = "" if repeat == 1 else f"-{repeat}"
     return {"train": f"train:{arm}{sfx}", "export": f"export:{arm}{sfx}", "detect": f"detect:{arm}{sfx}",
-            "self_check": f"self_check:{arm}{sfx}",
+            "self_check": f"self_check:{arm}{sfx}", "late": f"late:{arm}{sfx}", "late_dir": f"late{dsfx}",
             "run": f"run{dsfx}", "export_dir": f"export{dsfx}", "detections": f"detections{dsfx}.json"}
 
 
@@ -280,7 +291,7 @@ def combine_runs(runs: list) -> dict:
         out["map50_sd"] = round((sum((v - mu) ** 2 for v in m50) / (n - 1)) ** 0.5, 4)
     else:
         out["map50_sd"] = None
-    keys = ("map50_mean", "map_mean", "ar100_mean", "per_brand", "recall_by_width", "self_check")
+    keys = ("map50_mean", "map_mean", "ar100_mean", "per_brand", "recall_by_width", "self_check", "late")
     out["runs"] = [{k: r[k] for k in keys if k in r} for r in runs]
     if all("recall_by_width" in r for r in runs):
         out["recall_by_width"] = _mean_bands([r["recall_by_width"] for r in runs])
@@ -289,6 +300,11 @@ def combine_runs(runs: list) -> dict:
         out["self_check"] = {"composites": own[0]["composites"], "boxes": own[0]["boxes"],
                              "map50_mean": round(sum(o["map50_mean"] for o in own) / n, 4),
                              "recall_by_width": _mean_bands([o["recall_by_width"] for o in own])}
+    averaged = [r["late"]["average"] for r in runs if (r.get("late") or {}).get("average")]
+    if averaged:  # the runs' last checkpoints' weight averages (synth.checkpoints), where the run kept them
+        out["average"] = {"runs": len(averaged),
+                          **{f"{k}_mean": round(sum(a[f"{k}_mean"] for a in averaged) / len(averaged), 4)
+                             for k in _FIGURES}}
     return out
 
 
@@ -367,7 +383,8 @@ def _train(arm, work, steps, template, log, run_name: str, data_dir: str) -> dic
           f"--run_dir={run_dir}", f"--num_steps={steps}"], log)  # the template's own batch size
     t = time.time()
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
-          f"--model_dir={run_dir}", f"--num_train_steps={steps}", f"--checkpoint_every_n={steps}"], log)
+          f"--model_dir={run_dir}", f"--num_train_steps={steps}",
+          f"--checkpoint_every_n={max(1, steps // LATE_CHECKPOINTS)}"], log)
     return {"run_dir": run_dir, "train_minutes": round((time.time() - t) / 60, 1)}
 
 
@@ -397,6 +414,45 @@ def _detect(saved_model: str, real, gt: dict, out_path: str) -> str:
     with open(out_path, "w") as f:
         json.dump(results, f)
     return out_path
+
+
+def _score_checkpoint(arm, run_dir, ckpt, folder, name, real, gt, log) -> dict:
+    """One checkpoint (a ckpt-N prefix or a folder) exported and scored on the test photos like the
+    run's final model; the SavedModel is deleted after, its detections kept in FOLDER."""
+    exp = os.path.join(folder, f"export-{name}")
+    _run([PY, "tools/export_model.py", f"--pipeline_config_path={run_dir}/pipeline.config",
+          f"--trained_checkpoint_dir={ckpt}", f"--export_dir={exp}", f"--model_name={arm}", "--version=1",
+          "--noverify"], log)
+    path = _detect(os.path.join(exp, arm, "1"), real, gt, os.path.join(folder, f"detections-{name}.json"))
+    shutil.rmtree(exp)
+    with open(path) as f:
+        scored = realeval.evaluate(gt, json.load(f))
+    return {"detections": path, **{k: scored[k] for k in ("map50_mean", "map_mean", "ar100_mean", "per_brand")}}
+
+
+def _late(arm, work, log, names: dict, real, gt) -> dict:
+    """The end of one training run: its last AVERAGED checkpoints before the final one, each scored
+    on the test photos (how far the figure moves over the last AVERAGED/LATE_CHECKPOINTS of training,
+    with the same composites and the same trajectory), and the average of the last AVERAGED
+    checkpoints' weights (synth.checkpoints.average_checkpoints), scored the same way."""
+    from synth import checkpoints
+
+    run_dir = os.path.join(work, arm, names["run"])
+    kept = {s: p for s, p in checkpoints.run_checkpoints(run_dir).items() if s > 0}
+    steps = sorted(kept)[-AVERAGED:]
+    if len(steps) < 2:  # a run trained before checkpoints were kept through training (2026-12-06)
+        return {"checkpoints": [], "average": None,
+                "skipped": f"{run_dir} kept {len(steps)} checkpoint after step 0, so there is no end of the run to score"}
+    folder = os.path.join(work, arm, names["late_dir"])
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)  # a half-finished late stage starts again
+    os.makedirs(folder)
+    scored = [{"step": s, **_score_checkpoint(arm, run_dir, kept[s], folder, f"step{s}", real, gt, log)}
+              for s in steps[:-1]]
+    avg = checkpoints.average_checkpoints([kept[s] for s in steps], os.path.join(folder, "average"))
+    return {"checkpoints": scored, "average": {"steps": steps, "checkpoint": avg,
+                                               **_score_checkpoint(arm, run_dir, avg, folder, "average", real,
+                                                                   gt, log)}}
 
 
 SELF_CHECK_COMPOSITES = 200  # at most this many of the arm's val composites (2,000 composites hold 100)
@@ -472,8 +528,9 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
             with open(dets) as f:
                 found = json.load(f)
             own = stages.run(nm["self_check"], lambda: _self_check(exp["saved_model"], gen["data_dir"]))
+            late = stages.run(nm["late"], lambda: _late(arm, work, log, nm, real, gt))
             runs.append({**realeval.evaluate(gt, found), "recall_by_width": realeval.recall_by_width(gt, found),
-                         "self_check": own})
+                         "self_check": own, "late": late})
             arm_dets.setdefault(arm, []).append(found)
             minutes.append(train["train_minutes"])
         results[arm] = {**combine_runs(runs), "generation": gen, "shards_sha256": digest, "distribution": dist,
@@ -537,6 +594,19 @@ def table(report: dict) -> str:
                 own = r["self_check"]
                 lines.append(f"  {'':<{aw}}{_band_cells(own['recall_by_width'])}  its own {own['composites']} val "
                              f"composites (mAP@.5 {own['map50_mean']:.3f})")
+    late = [(arm, r) for arm, r in report["arms"].items() if any((u.get("late") or {}).get("checkpoints")
+                                                                 for u in r["runs"])]
+    if late:
+        lines.append("the end of each run: mAP@.5 of its last checkpoints (step: mAP@.5), the final one above, "
+                     "and of the average of their weights")
+        for arm, r in late:
+            for u in r["runs"]:
+                if not (u.get("late") or {}).get("checkpoints"):
+                    continue
+                cells = [f"{c['step']}: {c['map50_mean']:.3f}" for c in u["late"]["checkpoints"]]
+                cells.append(f"{u['late']['average']['steps'][-1]}: {u['map50_mean']:.3f}")
+                lines.append(f"  {arm:<{aw}}{'  '.join(cells)}   average of "
+                             f"{len(u['late']['average']['steps'])}: {u['late']['average']['map50_mean']:.3f}")
     if any(len(r["runs"]) > 1 for r in report["arms"].values()):
         lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "
                      "runs' range is not a ranking")

@@ -444,6 +444,61 @@ def test_transfer_trains_on_the_composites_its_generate_stage_recorded(tmp_path,
     assert got["run_dir"] == str(old_run) and not old_run.exists()
     assert "--data_dir=/elsewhere/data" in cmds[0] and f"--run_dir={old_run}" in cmds[0]
     assert f"--model_dir={old_run}" in cmds[1] and "--num_train_steps=2000" in cmds[1]
+    assert "--checkpoint_every_n=250" in cmds[1]  # 8 checkpoints through training, for the late stage
+
+
+def _odapi_like_run(run_dir, steps):
+    """Checkpoints as the OD API's train loop names them (ckpt-N, a `step` variable) of a model whose
+    one weight is the step / 250 (so an average of checkpoints is known)."""
+    import tensorflow as tf
+
+    model = tf.Module()
+    model.w = tf.Variable(0.0)
+    step = tf.Variable(0, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model, step=step), str(run_dir), max_to_keep=7)
+    for s in steps:
+        model.w.assign(s / 250)
+        step.assign(s)
+        manager.save()
+
+
+def test_transfer_late_stage_scores_the_last_checkpoints_and_their_average(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    work = tmp_path / "work"
+    _odapi_like_run(work / "realism" / "run", range(0, 2001, 250))  # keeps the last 7: 500..2000
+    scored = []
+
+    def fake_score(arm, run_dir, ckpt, folder, name, real, gt, log):
+        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(ckpt) if os.path.isdir(ckpt) else ckpt)
+        w = float(reader.get_tensor("model/w/.ATTRIBUTES/VARIABLE_VALUE"))
+        scored.append((name, w))
+        return {"detections": f"{folder}/d-{name}.json", **_scores(round(w / 10, 4), 0.4, 0.1)}
+
+    monkeypatch.setattr(transfer, "_score_checkpoint", fake_score)
+    names = transfer.run_names("realism", 1)
+    got = transfer._late("realism", str(work), "log", names, None, None)
+    # the last 4 checkpoints: 1250, 1500, 1750 scored one by one (2000 is the run's own figure), and the
+    # average of the 4 weights (5 + 6 + 7 + 8) / 4
+    assert [c["step"] for c in got["checkpoints"]] == [1250, 1500, 1750]
+    assert scored == [("step1250", 5.0), ("step1500", 6.0), ("step1750", 7.0), ("average", 6.5)]
+    assert got["average"]["steps"] == [1250, 1500, 1750, 2000] and got["average"]["map50_mean"] == 0.65
+    assert got["average"]["checkpoint"] == str(work / "realism" / "late" / "average" / "ckpt-1")
+    # in the report: the runs' average beside their final figure, and a table line per run
+    arm = {**transfer.combine_runs([{**_scores(0.8, 0.4, 0.1), "late": got}]),
+           "generation": {"composites_per_s_per_core": 30.0}, "distribution": {"composites": {"width_median": 0.25}}}
+    assert arm["average"] == {"runs": 1, "map50_mean": 0.65, "map_mean": 0.325, "ar100_mean": 0.75}
+    boot = {"resamples": 10, "level": 0.9, "arms": {"realism": {"map50_mean": 0.8, "interval": [0.7, 0.9]}},
+            "pairs": {}}
+    text = transfer.table({"test_photos": {"positives": 2, "negatives": 2, "boxes": 3}, "brands": ["fedex", "google"],
+                           "arms": {"realism": arm}, "bootstrap": boot})
+    assert any(ln.split()[:1] == ["realism"] and "1250: 0.500  1500: 0.600  1750: 0.700  2000: 0.800" in ln
+               and ln.endswith("average of 4: 0.650") for ln in text.splitlines())
+    # a run trained before checkpoints were kept through training: nothing to score, said so
+    _odapi_like_run(work / "naive" / "run", [0, 2000])
+    old = transfer._late("naive", str(work), "log", transfer.run_names("naive", 1), None, None)
+    assert old["average"] is None and old["checkpoints"] == [] and "kept 1 checkpoint after step 0" in old["skipped"]
+    assert "average" not in transfer.combine_runs([{**_scores(0.3, 0.4, 0.1), "late": old}])
 
 
 def test_transfer_refuses_fewer_than_one_repeat(tmp_path):
