@@ -373,6 +373,21 @@ def template_recipe(template: str) -> dict:
             "optimizer": msg.train_config.optimizer.WhichOneof("optimizer")}
 
 
+def checkpoint_interval(steps: int) -> tuple[int, int]:
+    """(checkpoint_every_n, num_steps_per_iteration) for a run of `steps`: a checkpoint every steps/k
+    for the largest k <= LATE_CHECKPOINTS that divides `steps`, in loops of at most 100 steps that
+    divide that interval. The OD API's loop checkpoints only after a whole loop that takes it
+    checkpoint_every_n steps or more past the last checkpoint, and not again at the end: with loops
+    of 100 and an interval of 250, a run of 2,000 steps saved at 300, 600, ..., 1,800 and its last
+    200 steps were never saved."""
+    if steps < 1:
+        raise ConfigError(f"--steps {steps} must be at least 1")
+    k = next(k for k in range(min(LATE_CHECKPOINTS, steps), 0, -1) if steps % k == 0)
+    every = steps // k
+    per_loop = next(d for d in range(min(100, every), 0, -1) if every % d == 0)
+    return every, per_loop
+
+
 def _train(arm, work, steps, template, log, run_name: str, data_dir: str) -> dict:
     """Trains one run of an arm on `data_dir`, the composites its generate stage recorded (which a
     work folder assembled from others' finished stages may keep outside WORK/ARM/data)."""
@@ -382,9 +397,10 @@ def _train(arm, work, steps, template, log, run_name: str, data_dir: str) -> dic
     _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={data_dir}",
           f"--run_dir={run_dir}", f"--num_steps={steps}"], log)  # the template's own batch size
     t = time.time()
+    every, per_loop = checkpoint_interval(steps)
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
-          f"--model_dir={run_dir}", f"--num_train_steps={steps}",
-          f"--checkpoint_every_n={max(1, steps // LATE_CHECKPOINTS)}"], log)
+          f"--model_dir={run_dir}", f"--num_train_steps={steps}", f"--checkpoint_every_n={every}",
+          f"--num_steps_per_iteration={per_loop}"], log)
     return {"run_dir": run_dir, "train_minutes": round((time.time() - t) / 60, 1)}
 
 

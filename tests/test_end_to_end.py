@@ -89,13 +89,25 @@ def test_composites_to_served_predictions(workdir):
     assert (train_config.fine_tune_checkpoint, train_config.fine_tune_checkpoint_type) == \
         (os.path.abspath(source_ckpt), "detection")
     _ok(run_tool("model_main_tf2", f"--pipeline_config_path={run}/pipeline.config", f"--model_dir={run}",
-                 "--num_train_steps=2", "--checkpoint_every_n=2"))
+                 "--num_train_steps=2", "--checkpoint_every_n=1", "--num_steps_per_iteration=1"))
     import tensorflow as tf
+
+    from synth import checkpoints
 
     ckpt = tf.train.latest_checkpoint(run)
     assert ckpt is not None
     reader = tf.train.load_checkpoint(ckpt)
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 2  # stopped where asked
+    # the OD API's loop kept a checkpoint after each loop, the last at the last step; the average
+    # of the last two is a checkpoint of the same model, its kernels between theirs
+    kept = checkpoints.run_checkpoints(run)
+    assert {1, 2} <= set(kept) and kept[2] == ckpt
+    avg = checkpoints.average_checkpoints([kept[1], kept[2]], str(workdir / "average"))
+    assert checkpoints.checkpoint_prefix(str(workdir / "average")) == avg  # has the `model` object
+    one, two, mean = (checkpoint_model_variables(p) for p in (kept[1], kept[2], avg))
+    assert set(mean) == set(two)
+    moved = [k for k in _kernels(set(two)) if not np.allclose(one[k], two[k])]
+    assert moved and all(np.allclose(mean[k], (one[k] + two[k]) / 2, atol=1e-6) for k in moved)
     check_fine_tuned_from(ckpt, source_ckpt, fresh_ckpt, restore_map)
 
     # One COCO evaluation of that checkpoint on the val shards, without the OD API's polling.

@@ -444,7 +444,20 @@ def test_transfer_trains_on_the_composites_its_generate_stage_recorded(tmp_path,
     assert got["run_dir"] == str(old_run) and not old_run.exists()
     assert "--data_dir=/elsewhere/data" in cmds[0] and f"--run_dir={old_run}" in cmds[0]
     assert f"--model_dir={old_run}" in cmds[1] and "--num_train_steps=2000" in cmds[1]
-    assert "--checkpoint_every_n=250" in cmds[1]  # 8 checkpoints through training, for the late stage
+    # 8 checkpoints through training, for the late stage, the last at the last step
+    assert "--checkpoint_every_n=250" in cmds[1] and "--num_steps_per_iteration=50" in cmds[1]
+
+
+def test_transfer_checkpoints_fall_on_loop_ends_and_the_last_step():
+    for steps in (2000, 1000, 250, 400, 7, 1, 1999):
+        every, per_loop = transfer.checkpoint_interval(steps)
+        # the OD API saves after a loop that takes it `every` steps past the last save: every save then
+        # lands on a multiple of `every`, and the last one on the last step
+        assert steps % every == 0 and every % per_loop == 0 and per_loop <= 100, steps
+        assert steps // every == max(k for k in range(1, 9) if steps % k == 0), steps
+    assert transfer.checkpoint_interval(2000) == (250, 50) and transfer.checkpoint_interval(250) == (50, 50)
+    with pytest.raises(ConfigError, match="--steps 0"):
+        transfer.checkpoint_interval(0)
 
 
 def _odapi_like_run(run_dir, steps):
