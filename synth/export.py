@@ -40,7 +40,7 @@ import tempfile
 
 import numpy as np
 
-from synth.checkpoints import checkpoint_prefix
+from synth.checkpoints import average_checkpoints, checkpoint_prefix, run_checkpoints
 from synth.errors import ConfigError, OutputError, SynthError
 from synth.savedmodel import (ASSETS_EXTRA, EXPORT_INFO, INPUT_NAME, INPUT_TYPES, LABEL_MAP_ASSET, OUTPUT_KEYS,
                               SIGNATURE_INPUTS, SIGNATURE_NAME, check_input_type, is_version_dir, versions)
@@ -55,10 +55,12 @@ class ExportVerificationError(SynthError):
 
 def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: str,
            model_name: str, version: int | None = None, input_type: str = "image_tensor",
-           verify: bool = True, atol: float = DEFAULT_ATOL) -> str:
+           verify: bool = True, atol: float = DEFAULT_ATOL, average_last: int = 1) -> str:
     """Exports, verifies (unless `verify` is False), refreshes EXPORT_DIR/models.config and
     returns the version folder. `trained_checkpoint_dir` is a run's model_dir (its latest
-    checkpoint) or a ckpt-N prefix."""
+    checkpoint) or a ckpt-N prefix. With `average_last` N > 1 (a run's folder), the model exported
+    is the average of the weights of the run's last N checkpoints (synth.checkpoints), and
+    export.json names them; the averaged checkpoint itself is not kept."""
     from synth import pipeline_config, training
 
     check_input_type(input_type)
@@ -69,7 +71,8 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
     if not atol > 0:
         raise ConfigError(f"--atol={atol} must be a positive tolerance")
     msg = pipeline_config.read_pipeline(pipeline_config_path)
-    prefix = checkpoint_prefix(trained_checkpoint_dir)
+    averaged = _checkpoints_to_average(trained_checkpoint_dir, average_last)
+    prefix = averaged[-1] if averaged else checkpoint_prefix(trained_checkpoint_dir)
     label_map = msg.train_input_reader.label_map_path
     if not os.path.isfile(label_map):
         raise ConfigError(f"label map {label_map!r} named by {pipeline_config_path!r} does not exist")
@@ -93,6 +96,8 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
         from object_detection import exporter_lib_v2
 
         training.apply_compat_fixes()
+        if averaged:
+            prefix = average_checkpoints(averaged, os.path.join(staging, "average"))
         source = os.path.join(staging, "checkpoint_source")  # the exporter takes a folder's latest
         os.makedirs(source)
         tf.compat.v1.train.update_checkpoint_state(source, os.path.abspath(prefix))
@@ -108,6 +113,9 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
         shutil.copyfile(os.path.join(staging, "pipeline.config"), os.path.join(extra, "pipeline.config"))
         info = {"input_type": input_type, "checkpoint": os.path.abspath(prefix),
                 "pipeline_config": os.path.abspath(pipeline_config_path), "verification": None}
+        if averaged:  # the averaged checkpoint lives in staging: name what it was made of
+            info["checkpoint"] = f"average of {len(averaged)} checkpoints"
+            info["averaged_checkpoints"] = [os.path.abspath(p) for p in averaged]
         if verify:
             sample, source_name = sample_image(label_map)
             info["verification"] = verify_export(saved, pipeline_config_path, prefix, sample, atol, input_type)
@@ -126,6 +134,22 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
                     pass
     write_models_config(export_dir)
     return final
+
+
+def _checkpoints_to_average(trained_checkpoint_dir: str, average_last: int) -> list[str]:
+    """The last `average_last` checkpoints of a run's folder, oldest first ([] for 1: no average)."""
+    if not isinstance(average_last, int) or average_last < 1:
+        raise ConfigError(f"--average_last={average_last!r} must be a whole number of checkpoints, 1 or more")
+    if average_last == 1:
+        return []
+    if not os.path.isdir(trained_checkpoint_dir):
+        raise ConfigError(f"--average_last={average_last} needs a run's folder as --trained_checkpoint_dir, "
+                          f"not {trained_checkpoint_dir!r}")
+    kept = [p for step, p in run_checkpoints(trained_checkpoint_dir).items() if step > 0]
+    if len(kept) < average_last:
+        raise ConfigError(f"--average_last={average_last}: run {trained_checkpoint_dir!r} keeps {len(kept)} "
+                          "trained checkpoint(s); train with a smaller --checkpoint_every_n to keep more")
+    return kept[-average_last:]
 
 
 # ---------------------------------------------------------------- verification

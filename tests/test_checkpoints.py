@@ -80,3 +80,18 @@ def test_bad_checkpoints_are_named(tmp_path):
         checkpoints.run_checkpoints(str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="does not exist"):
         checkpoints.run_checkpoints(str(tmp_path / "nowhere"))
+
+
+def test_export_averages_the_runs_last_checkpoints_and_refuses_what_it_cannot(tmp_path):
+    from synth import export
+
+    prefixes, _, _ = _save_run(tmp_path / "run", [1.0, 2.0, 6.0])
+    run = str(tmp_path / "run")
+    assert export._checkpoints_to_average(run, 1) == []  # the latest checkpoint, as always
+    assert export._checkpoints_to_average(run, 2) == prefixes[1:]
+    with pytest.raises(ConfigError, match=r"--average_last=4: run .*run' keeps 3 trained checkpoint"):
+        export._checkpoints_to_average(run, 4)
+    with pytest.raises(ConfigError, match="needs a run's folder"):
+        export._checkpoints_to_average(prefixes[-1], 2)
+    with pytest.raises(ConfigError, match="--average_last=0 must be"):
+        export._checkpoints_to_average(run, 0)

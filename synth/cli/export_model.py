@@ -12,7 +12,9 @@ Before the version folder appears, the export is verified: the serving_default s
 (input_tensor's dtype and shape for --input_type, the detection outputs) and the SavedModel's
 detections on a sample image (the first val composite, else a synthetic image) against the
 checkpoint's own, within --atol on boxes and scores. --trained_checkpoint_dir may also be a
-ckpt-N prefix, to export a checkpoint other than the latest.
+ckpt-N prefix, to export a checkpoint other than the latest. --average_last=N exports the average
+of the weights of the run's last N checkpoints instead (train with --checkpoint_every_n small
+enough to keep them): a steadier model than the last step of a constant learning rate.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ flags.DEFINE_enum("input_type", "image_tensor", list(savedmodel.INPUT_TYPES),
 flags.DEFINE_bool("verify", True, "Check the export against the checkpoint before publishing it.")
 flags.DEFINE_float("atol", 1e-4, "Largest allowed difference of boxes and scores between SavedModel and checkpoint.",
                    lower_bound=0.0)
+flags.DEFINE_integer("average_last", 1, "Export the average of the weights of the run's last N checkpoints "
+                     "(1: the latest checkpoint only).", lower_bound=1)
 FLAGS = flags.FLAGS
 
 
@@ -45,10 +49,13 @@ def main(argv):
 
     training.apply_compat_fixes()
     out = export.export(FLAGS.pipeline_config_path, FLAGS.trained_checkpoint_dir, FLAGS.export_dir,
-                        FLAGS.model_name, FLAGS.version, FLAGS.input_type, FLAGS.verify, FLAGS.atol)
+                        FLAGS.model_name, FLAGS.version, FLAGS.input_type, FLAGS.verify, FLAGS.atol,
+                        FLAGS.average_last)
     with open(os.path.join(out, savedmodel.ASSETS_EXTRA, savedmodel.EXPORT_INFO), encoding="utf-8") as f:
         info = json.load(f)
     print(f"exported {os.path.abspath(out)} (input type {FLAGS.input_type}, checkpoint {info['checkpoint']})")
+    for p in info.get("averaged_checkpoints", []):
+        print(f"  averaged: {p}")
     v = info["verification"]
     if v:
         print(f"verified: {v['signature']} takes {v['input']['name']} {v['input']['dtype']} {v['input']['shape']}; "
