@@ -6,8 +6,8 @@ errors, and TensorFlow only when called.
 A run's kept checkpoints, with the training step each holds (`run_checkpoints`), and the average of
 several (`average_checkpoints`): one checkpoint whose weights and batch-norm statistics are the mean
 of theirs, as in stochastic weight averaging. A model trained with a constant learning rate ends at
-a point that a hundred more steps would move; the average of its last checkpoints is a steadier
-one. The other values (the step counter, the optimizer's slots and iteration count, the object
+a point that a hundred more steps would move; the average of its last checkpoints may be a steadier
+one (on one run of the real-photo benchmark it scored above each checkpoint it averaged). The other values (the step counter, the optimizer's slots and iteration count, the object
 graph that tells TF where each value belongs) are copied from the last checkpoint, so the exporter
 and `tf.train.Checkpoint.restore` read the result like any checkpoint of the run."""
 

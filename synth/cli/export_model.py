@@ -14,7 +14,7 @@ detections on a sample image (the first val composite, else a synthetic image) a
 checkpoint's own, within --atol on boxes and scores. --trained_checkpoint_dir may also be a
 ckpt-N prefix, to export a checkpoint other than the latest. --average_last=N exports the average
 of the weights of the run's last N checkpoints instead (train with --checkpoint_every_n small
-enough to keep them): a steadier model than the last step of a constant learning rate.
+enough to keep them), which may be a steadier model than the last step of a constant learning rate.
 """
 
 from __future__ import annotations
