@@ -389,20 +389,50 @@ def checkpoint_interval(steps: int) -> tuple[int, int]:
     return every, per_loop
 
 
+def resumable_step(run_dir: str, data_dir: str, steps: int) -> int:
+    """The step of the latest checkpoint of a half-finished run in `run_dir` that training can go on
+    from: its pipeline.config trains `steps` steps on the shards of `data_dir`, and a checkpoint
+    after step 0 and before `steps` can be read. 0 when there is none (the run starts again)."""
+    import tensorflow as tf
+
+    from synth import checkpoints, pipeline_config
+
+    cfg = os.path.join(run_dir, "pipeline.config")
+    if not os.path.isfile(cfg):
+        return 0
+    try:
+        tc = pipeline_config.read_pipeline(cfg)
+        kept = checkpoints.run_checkpoints(run_dir)
+    except (ConfigError, tf.errors.OpError, ValueError):
+        return 0  # unreadable config or checkpoint: start again
+    paths = list(tc.train_input_reader.tf_record_input_reader.input_path)
+    same_data = bool(paths) and all(os.path.dirname(p) == os.path.abspath(data_dir) for p in paths)
+    last = max(kept)
+    return last if same_data and tc.train_config.num_steps == steps and 0 < last < steps else 0
+
+
 def _train(arm, work, steps, template, log, run_name: str, data_dir: str) -> dict:
     """Trains one run of an arm on `data_dir`, the composites its generate stage recorded (which a
-    work folder assembled from others' finished stages may keep outside WORK/ARM/data)."""
+    work folder assembled from others' finished stages may keep outside WORK/ARM/data). A run
+    interrupted part way goes on from its latest checkpoint (the OD API's loop restores it, optimizer
+    state included; the composites after it are read in another order than in one go), recorded as
+    `resumed_from_step`; anything else in its folder is deleted and the run starts again."""
     run_dir = os.path.join(work, arm, run_name)
-    if os.path.isdir(run_dir):
-        shutil.rmtree(run_dir)  # a half-finished training run starts again
-    _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={data_dir}",
-          f"--run_dir={run_dir}", f"--num_steps={steps}"], log)  # the template's own batch size
+    resumed = resumable_step(run_dir, data_dir, steps) if os.path.isdir(run_dir) else 0
+    if not resumed:
+        if os.path.isdir(run_dir):
+            shutil.rmtree(run_dir)
+        _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={data_dir}",
+              f"--run_dir={run_dir}", f"--num_steps={steps}"], log)  # the template's own batch size
     t = time.time()
     every, per_loop = checkpoint_interval(steps)
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
           f"--model_dir={run_dir}", f"--num_train_steps={steps}", f"--checkpoint_every_n={every}",
           f"--num_steps_per_iteration={per_loop}"], log)
-    return {"run_dir": run_dir, "train_minutes": round((time.time() - t) / 60, 1)}
+    out = {"run_dir": run_dir, "train_minutes": round((time.time() - t) / 60, 1)}
+    if resumed:
+        out["resumed_from_step"] = resumed
+    return out
 
 
 def _export(arm, work, log, run_name: str = "run", export_name: str = "export") -> dict:

@@ -475,6 +475,38 @@ def _odapi_like_run(run_dir, steps):
         manager.save()
 
 
+def test_transfer_goes_on_from_the_checkpoint_of_a_run_interrupted_part_way(tmp_path, monkeypatch):
+    import re
+
+    cmds = []
+    monkeypatch.setattr(transfer, "_run", lambda cmd, log: cmds.append(cmd))
+    work, data = tmp_path / "work", str(tmp_path / "data")
+    run = work / "realism" / "run"
+    _odapi_like_run(run, [0, 250, 500])  # stopped after step 500 of 2,000
+    template = open(os.path.join(ROOT, "pipelines", "small_cpu_demo.config")).read()
+
+    def write_pipeline(data_dir, steps):
+        text = re.sub(r"num_steps: \d+", f"num_steps: {steps}", template)
+        text = text.replace('input_path: "PATH_TO_BE_CONFIGURED"',
+                            f'input_path: "{data_dir}/train-?????-of-?????.tfrecord"', 1)
+        (run / "pipeline.config").write_text(text)
+
+    write_pipeline(data, 2000)
+    assert transfer.resumable_step(str(run), data, 2000) == 500
+    got = transfer._train("realism", str(work), 2000, "small_cpu_demo", "log", "run", data)
+    assert got["resumed_from_step"] == 500 and (run / "ckpt-3.index").exists()  # kept, not started again
+    assert len(cmds) == 1 and "tools/model_main_tf2.py" in cmds[0]  # no new pipeline.config
+    # another dataset, another length, or a finished run: not this run's to go on with
+    assert transfer.resumable_step(str(run), str(tmp_path / "other"), 2000) == 0
+    assert transfer.resumable_step(str(run), data, 1000) == 0
+    assert transfer.resumable_step(str(run), data, 500) == 0
+    write_pipeline(str(tmp_path / "other"), 2000)
+    cmds.clear()
+    got = transfer._train("realism", str(work), 2000, "small_cpu_demo", "log", "run", data)
+    assert "resumed_from_step" not in got and not run.exists()  # started again: configured anew
+    assert "tools/configure_pipeline.py" in cmds[0]
+
+
 def test_transfer_late_stage_scores_the_last_checkpoints_and_their_average(tmp_path, monkeypatch):
     import tensorflow as tf
 
