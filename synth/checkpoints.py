@@ -7,9 +7,10 @@ A run's kept checkpoints, with the training step each holds (`run_checkpoints`),
 several (`average_checkpoints`): one checkpoint whose weights and batch-norm statistics are the mean
 of theirs, as in stochastic weight averaging. A model trained with a constant learning rate ends at
 a point that a hundred more steps would move; the average of its last checkpoints may be a steadier
-one (on one run of the real-photo benchmark it scored above each checkpoint it averaged). The other values (the step counter, the optimizer's slots and iteration count, the object
-graph that tells TF where each value belongs) are copied from the last checkpoint, so the exporter
-and `tf.train.Checkpoint.restore` read the result like any checkpoint of the run."""
+one (on one run of the real-photo benchmark it scored above each checkpoint it averaged). The other
+values (the step counter, the optimizer's slots and iteration count, the object graph that tells TF
+where each value belongs) are copied from the last checkpoint, so the exporter and
+`tf.train.Checkpoint.restore` read the result like any checkpoint of the run."""
 
 from __future__ import annotations
 
@@ -61,9 +62,9 @@ _CKPT = re.compile(r"^(ckpt-(\d+))\.index$")
 
 
 def _is_averaged(name: str, dtype) -> bool:
-    """Weights and batch-norm statistics; not the optimizer's state or the counters."""
-    return (dtype.is_floating and ".OPTIMIZER_SLOT" not in name and not name.startswith("optimizer/")
-            and name != STEP_KEY and not name.startswith("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    """Weights and batch-norm statistics: the float values that are not the optimizer's state (the
+    counters and the object graph are integers and a string)."""
+    return dtype.is_floating and ".OPTIMIZER_SLOT" not in name and not name.startswith("optimizer/")
 
 
 def run_checkpoints(run_dir: str) -> dict[int, str]:
@@ -104,8 +105,9 @@ def average_checkpoints(prefixes: list[str], out_dir: str) -> str:
     last = readers[-1]
     dtypes, shapes = last.get_variable_to_dtype_map(), last.get_variable_to_shape_map()
     for p, r in zip(prefixes, readers):
-        if r.get_variable_to_shape_map() != shapes or r.get_variable_to_dtype_map() != dtypes:
-            names = set(r.get_variable_to_shape_map()) ^ set(shapes)
+        theirs = r.get_variable_to_shape_map()
+        if theirs != shapes or r.get_variable_to_dtype_map() != dtypes:
+            names = set(theirs) ^ set(shapes)
             what = f"values {sorted(names)[:3]} are in one only" if names else "a value's shape or dtype differs"
             raise ConfigError(f"checkpoint {p!r} does not match {prefixes[-1]!r}: {what}; "
                               "average checkpoints of one run")

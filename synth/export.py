@@ -72,7 +72,7 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
         raise ConfigError(f"--atol={atol} must be a positive tolerance")
     msg = pipeline_config.read_pipeline(pipeline_config_path)
     averaged = _checkpoints_to_average(trained_checkpoint_dir, average_last)
-    prefix = averaged[-1] if averaged else checkpoint_prefix(trained_checkpoint_dir)
+    prefix = None if averaged else checkpoint_prefix(trained_checkpoint_dir)  # an average is made in staging
     label_map = msg.train_input_reader.label_map_path
     if not os.path.isfile(label_map):
         raise ConfigError(f"label map {label_map!r} named by {pipeline_config_path!r} does not exist")
