@@ -306,6 +306,8 @@ def combine_runs(runs: list) -> dict:
         out["average"] = {"runs": len(averaged),
                           **{f"{k}_mean": round(sum(a[f"{k}_mean"] for a in averaged) / len(averaged), 4)
                              for k in _FIGURES}}
+        if all("recall_by_width" in a for a in averaged):
+            out["average"]["recall_by_width"] = _mean_bands([a["recall_by_width"] for a in averaged])
     return out
 
 
@@ -556,7 +558,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
     with open(gt_path, "w") as f:
         json.dump(gt, f)
     real_boxes = distribution.read_coco_boxes(gt_path, image_ids=set(split.positives))
-    results, arm_dets = {}, {}
+    results, arm_dets, avg_dets = {}, {}, {}
     for arm in arms:
         logos = os.path.abspath(os.path.join(real_dir, "logos"))
         cws = arm_colourways(arm, proto["brands"], logos, bg_dir)
@@ -576,6 +578,12 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
                 found = json.load(f)
             own = stages.run(nm["self_check"], lambda: _self_check(exp["saved_model"], gen["data_dir"]))
             late = stages.run(nm["late"], lambda: _late(arm, work, log, nm, real, gt))
+            if (late or {}).get("average"):  # where the averaged model fails, from its kept detections
+                with open(late["average"]["detections"]) as f:
+                    avg_found = json.load(f)
+                late = {**late, "average": {**late["average"],
+                                            "recall_by_width": realeval.recall_by_width(gt, avg_found)}}
+                avg_dets.setdefault(arm, []).append(avg_found)
             runs.append({**realeval.evaluate(gt, found), "recall_by_width": realeval.recall_by_width(gt, found),
                          "self_check": own, "late": late})
             arm_dets.setdefault(arm, []).append(found)
@@ -589,6 +597,10 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
               "backgrounds": len(split.backgrounds), "arms": results,
               "per_brand": {arm: r["per_brand"] for arm, r in results.items()},
               "bootstrap": realeval.paired_bootstrap(gt, arm_dets, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)}
+    if len(arms) > 1 and all(len(avg_dets.get(arm, [])) == len(arm_dets[arm]) for arm in arms):
+        # every run of every arm has its averaged model: the arms compared by those too
+        report["bootstrap_average"] = realeval.paired_bootstrap(gt, {a: avg_dets[a] for a in arms},
+                                                                BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
     for arm, r in results.items():
         for k in ("map50_mean", "map_mean", "ar100_mean"):
             report[f"{k.replace('_mean', '')}_mean_{arm}"] = r[k]
@@ -657,15 +669,30 @@ def table(report: dict) -> str:
     if any(len(r["runs"]) > 1 for r in report["arms"].values()):
         lines.append("mAP@.5 and per brand: means over runs; a difference between arms smaller than their "
                      "runs' range is not a ranking")
-    if boot["pairs"]:
-        lines.append(f"differences, on the same test photos drawn again {boot['resamples']} times "
-                     f"({boot['level']:.0%} interval; the photos' part only, training varies too):")
-        for pair, d in boot["pairs"].items():
-            dlo, dhi = d["interval"]
-            verdict = "not ranked by these photos" if dlo <= 0 <= dhi else "ranked by these photos"
-            lines.append(f"  {pair:<28}{d['difference']:>+8.3f}  ({dlo:+.3f} to {dhi:+.3f}; first higher in "
-                         f"{d['share_first_higher']:.0%})  {verdict}")
+    averaged = [(arm, r["average"]) for arm, r in report["arms"].items() if "recall_by_width" in r.get("average", {})]
+    if averaged:
+        lines.append("the averaged models: real boxes found at score >= "
+                     f"{realeval.FOUND_SCORE} (any score), by the same bands")
+        for arm, a in averaged:
+            lines.append(f"  {arm:<{aw}}{_band_cells(a['recall_by_width'])}  mAP@.5 {a['map50_mean']:.3f}")
+    lines += _pair_lines(boot, "the final models")
+    if "bootstrap_average" in report:
+        lines += _pair_lines(report["bootstrap_average"], "the averaged models")
     return "\n".join(lines)
+
+
+def _pair_lines(boot: dict, models: str) -> list:
+    """The differences between arms of one realeval.paired_bootstrap, as table lines."""
+    if not boot["pairs"]:
+        return []
+    lines = [f"differences of {models}, on the same test photos drawn again {boot['resamples']} times "
+             f"({boot['level']:.0%} interval; the photos' part only, training varies too):"]
+    for pair, d in boot["pairs"].items():
+        dlo, dhi = d["interval"]
+        verdict = "not ranked by these photos" if dlo <= 0 <= dhi else "ranked by these photos"
+        lines.append(f"  {pair:<28}{d['difference']:>+8.3f}  ({dlo:+.3f} to {dhi:+.3f}; first higher in "
+                     f"{d['share_first_higher']:.0%})  {verdict}")
+    return lines
 
 
 def main(argv=None) -> int:

@@ -539,6 +539,27 @@ def test_transfer_late_stage_scores_the_last_checkpoints_and_their_average(tmp_p
                            "arms": {"realism": arm}, "bootstrap": boot})
     assert any(ln.split()[:1] == ["realism"] and "1250: 0.500  1500: 0.600  1750: 0.700  2000: 0.800" in ln
                and ln.endswith("average of 4: 0.650") for ln in text.splitlines())
+    assert "the averaged models" not in text  # neither bands nor pairs of averaged models to show
+    # where the averaged models fail, by box width, and the arms compared by their averaged models too
+    band = {"width": [0.0, 0.5], "boxes": 4}
+    late2 = {**got, "average": {**got["average"], "recall_by_width": [dict(band, found=1.0, found_scored=0.5)]}}
+    arm = {**transfer.combine_runs([{**_scores(0.8, 0.4, 0.1), "late": late2},
+                                    {**_scores(0.6, 0.4, 0.1), "late": {**late2, "average": {
+                                        **late2["average"], "recall_by_width": [dict(band, found=0.5,
+                                                                                     found_scored=0.0)]}}}]),
+           "generation": {"composites_per_s_per_core": 30.0}, "distribution": {"composites": {"width_median": 0.25}}}
+    assert arm["average"]["runs"] == 2 and arm["average"]["recall_by_width"] == [dict(band, found=0.75,
+                                                                                      found_scored=0.25)]
+    pairs = {"realism - naive": {"difference": 0.12, "interval": [0.05, 0.2], "share_first_higher": 0.99}}
+    text = transfer.table({"test_photos": {"positives": 2, "negatives": 2, "boxes": 3}, "brands": ["fedex"],
+                           "arms": {"realism": arm}, "bootstrap": {**boot, "pairs": {}},
+                           "bootstrap_average": {**boot, "pairs": pairs}})
+    lines = text.splitlines()
+    i = lines.index("the averaged models: real boxes found at score >= 0.5 (any score), by the same bands")
+    assert lines[i + 1].split() == ["realism", "0.25", "(0.75)", "mAP@.5", "0.650"]
+    assert any(ln.startswith("differences of the averaged models") for ln in lines)
+    assert not any(ln.startswith("differences of the final models") for ln in lines)  # no pairs there
+    assert any("realism - naive" in ln and "+0.120" in ln and ln.endswith(" ranked by these photos") for ln in lines)
     # a run trained before checkpoints were kept through training: nothing to score, said so
     _odapi_like_run(work / "naive" / "run", [0, 2000])
     old = transfer._late("naive", str(work), "log", transfer.run_names("naive", 1), None, None)
