@@ -393,7 +393,7 @@ def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
     assert "0.210-0.330" in text and "0.150-0.260" in text  # each arm's interval over the photos drawn again
     lines = text.splitlines()
     assert any("realism - naive" in ln and "+0.075" in ln and "(+0.020 to +0.130" in ln and "97%" in ln
-               and ln.endswith(" ranked by these photos") for ln in lines)
+               and ln.endswith("  ranked by these photos") for ln in lines)
     assert any("naive - other" in ln and ln.endswith("not ranked by these photos") for ln in lines)
     assert "by box width" not in text  # no arm was scored by size
     bands = [{"width": [0.0, 0.3], "boxes": 2, "found": 0.5, "found_scored": 0.0},
@@ -559,7 +559,7 @@ def test_transfer_late_stage_scores_the_last_checkpoints_and_their_average(tmp_p
     assert lines[i + 1].split() == ["realism", "0.25", "(0.75)", "mAP@.5", "0.650"]
     assert any(ln.startswith("differences of the averaged models") for ln in lines)
     assert not any(ln.startswith("differences of the final models") for ln in lines)  # no pairs there
-    assert any("realism - naive" in ln and "+0.120" in ln and ln.endswith(" ranked by these photos") for ln in lines)
+    assert any("realism - naive" in ln and "+0.120" in ln and ln.endswith("  ranked by these photos") for ln in lines)
     # a run trained before checkpoints were kept through training: nothing to score, said so
     _odapi_like_run(work / "naive" / "run", [0, 2000])
     old = transfer._late("naive", str(work), "log", transfer.run_names("naive", 1), None, None)
