@@ -489,7 +489,7 @@ def _late(arm, work, log, names: dict, real, gt) -> dict:
     from synth import checkpoints
 
     run_dir = os.path.join(work, arm, names["run"])
-    kept = {s: p for s, p in checkpoints.run_checkpoints(run_dir).items() if s > 0}
+    kept = checkpoints.trained_checkpoints(run_dir)
     steps = sorted(kept)[-AVERAGED:]
     if len(steps) < 2:  # a run trained before checkpoints were kept through training (2026-12-06)
         return {"checkpoints": [], "average": None,

@@ -88,6 +88,11 @@ def run_checkpoints(run_dir: str) -> dict[int, str]:
     return dict(sorted(out.items()))
 
 
+def trained_checkpoints(run_dir: str) -> dict[int, str]:
+    """`run_checkpoints` without the one of step 0, which the OD API's loop saves before it trains."""
+    return {step: prefix for step, prefix in run_checkpoints(run_dir).items() if step > 0}
+
+
 def average_checkpoints(prefixes: list[str], out_dir: str) -> str:
     """Writes OUT_DIR/ckpt-1 (and OUT_DIR/checkpoint naming it): the mean of the checkpoints'
     weights, the rest copied from the last of `prefixes`. Returns the new prefix. Every checkpoint

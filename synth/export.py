@@ -40,7 +40,7 @@ import tempfile
 
 import numpy as np
 
-from synth.checkpoints import average_checkpoints, checkpoint_prefix, run_checkpoints
+from synth.checkpoints import average_checkpoints, checkpoint_prefix, trained_checkpoints
 from synth.errors import ConfigError, OutputError, SynthError
 from synth.savedmodel import (ASSETS_EXTRA, EXPORT_INFO, INPUT_NAME, INPUT_TYPES, LABEL_MAP_ASSET, OUTPUT_KEYS,
                               SIGNATURE_INPUTS, SIGNATURE_NAME, check_input_type, is_version_dir, versions)
@@ -145,7 +145,7 @@ def _checkpoints_to_average(trained_checkpoint_dir: str, average_last: int) -> l
     if not os.path.isdir(trained_checkpoint_dir):
         raise ConfigError(f"--average_last={average_last} needs a run's folder as --trained_checkpoint_dir, "
                           f"not {trained_checkpoint_dir!r}")
-    kept = [p for step, p in run_checkpoints(trained_checkpoint_dir).items() if step > 0]
+    kept = list(trained_checkpoints(trained_checkpoint_dir).values())
     if len(kept) < average_last:
         raise ConfigError(f"--average_last={average_last}: run {trained_checkpoint_dir!r} keeps {len(kept)} "
                           "trained checkpoint(s); train with a smaller --checkpoint_every_n to keep more")
