@@ -467,25 +467,35 @@ def _detect(saved_model: str, real, gt: dict, out_path: str) -> str:
     return out_path
 
 
-def _score_checkpoint(arm, run_dir, ckpt, folder, name, real, gt, log) -> dict:
+def _score_checkpoint(arm, run_dir, ckpt, folder, name, real, gt, log, average_last: int = 1) -> dict:
     """One checkpoint (a ckpt-N prefix or a folder) exported and scored on the test photos like the
-    run's final model; the SavedModel is deleted after, its detections kept in FOLDER."""
+    run's final model; with `average_last` N > 1 (CKPT is the run's folder), the model exported is the
+    average of the run's last N checkpoints' weights (tools/export_model.py --average_last), and the
+    checkpoints it averaged are returned as read from the export's record. The SavedModel is deleted
+    after, its detections kept in FOLDER."""
+    from synth.savedmodel import ASSETS_EXTRA, EXPORT_INFO
+
     exp = os.path.join(folder, f"export-{name}")
     _run([PY, "tools/export_model.py", f"--pipeline_config_path={run_dir}/pipeline.config",
           f"--trained_checkpoint_dir={ckpt}", f"--export_dir={exp}", f"--model_name={arm}", "--version=1",
-          "--noverify"], log)
-    path = _detect(os.path.join(exp, arm, "1"), real, gt, os.path.join(folder, f"detections-{name}.json"))
+          f"--average_last={average_last}", "--noverify"], log)
+    saved = os.path.join(exp, arm, "1")
+    with open(os.path.join(saved, ASSETS_EXTRA, EXPORT_INFO)) as f:
+        info = json.load(f)
+    path = _detect(saved, real, gt, os.path.join(folder, f"detections-{name}.json"))
     shutil.rmtree(exp)
     with open(path) as f:
         scored = realeval.evaluate(gt, json.load(f))
-    return {"detections": path, **{k: scored[k] for k in ("map50_mean", "map_mean", "ar100_mean", "per_brand")}}
+    made_of = {"averaged_checkpoints": info["averaged_checkpoints"]} if average_last > 1 else {}
+    return {"detections": path, **made_of,
+            **{k: scored[k] for k in ("map50_mean", "map_mean", "ar100_mean", "per_brand")}}
 
 
 def _late(arm, work, log, names: dict, real, gt) -> dict:
     """The end of one training run: its last AVERAGED checkpoints before the final one, each scored
     on the test photos (how far the figure moves over the last AVERAGED/LATE_CHECKPOINTS of training,
     with the same composites and the same trajectory), and the average of the last AVERAGED
-    checkpoints' weights (synth.checkpoints.average_checkpoints), scored the same way."""
+    checkpoints' weights (the exporter's --average_last, synth.checkpoints), scored the same way."""
     from synth import checkpoints
 
     run_dir = os.path.join(work, arm, names["run"])
@@ -500,10 +510,8 @@ def _late(arm, work, log, names: dict, real, gt) -> dict:
     os.makedirs(folder)
     scored = [{"step": s, **_score_checkpoint(arm, run_dir, kept[s], folder, f"step{s}", real, gt, log)}
               for s in steps[:-1]]
-    avg = checkpoints.average_checkpoints([kept[s] for s in steps], os.path.join(folder, "average"))
-    return {"checkpoints": scored, "average": {"steps": steps, "checkpoint": avg,
-                                               **_score_checkpoint(arm, run_dir, avg, folder, "average", real,
-                                                                   gt, log)}}
+    return {"checkpoints": scored, "average": {"steps": steps, **_score_checkpoint(
+        arm, run_dir, run_dir, folder, "average", real, gt, log, average_last=len(steps))}}
 
 
 SELF_CHECK_COMPOSITES = 200  # at most this many of the arm's val composites (2,000 composites hold 100)

@@ -514,8 +514,12 @@ def test_transfer_late_stage_scores_the_last_checkpoints_and_their_average(tmp_p
     _odapi_like_run(work / "realism" / "run", range(0, 2001, 250))  # keeps the last 7: 500..2000
     scored = []
 
-    def fake_score(arm, run_dir, ckpt, folder, name, real, gt, log):
-        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(ckpt) if os.path.isdir(ckpt) else ckpt)
+    def fake_score(arm, run_dir, ckpt, folder, name, real, gt, log, average_last=1):
+        if average_last > 1:  # the exporter averages the run's last N (test_end_to_end): record what it was asked
+            scored.append((name, ckpt, average_last))
+            return {"detections": f"{folder}/d-{name}.json", "averaged_checkpoints": ["..."],
+                    **_scores(0.65, 0.4, 0.1)}
+        reader = tf.train.load_checkpoint(ckpt)
         w = float(reader.get_tensor("model/w/.ATTRIBUTES/VARIABLE_VALUE"))
         scored.append((name, w))
         return {"detections": f"{folder}/d-{name}.json", **_scores(round(w / 10, 4), 0.4, 0.1)}
@@ -524,11 +528,12 @@ def test_transfer_late_stage_scores_the_last_checkpoints_and_their_average(tmp_p
     names = transfer.run_names("realism", 1)
     got = transfer._late("realism", str(work), "log", names, None, None)
     # the last 4 checkpoints: 1250, 1500, 1750 scored one by one (2000 is the run's own figure), and the
-    # average of the 4 weights (5 + 6 + 7 + 8) / 4
+    # run's folder exported as the average of its last 4
+    run_dir = str(work / "realism" / "run")
     assert [c["step"] for c in got["checkpoints"]] == [1250, 1500, 1750]
-    assert scored == [("step1250", 5.0), ("step1500", 6.0), ("step1750", 7.0), ("average", 6.5)]
+    assert scored == [("step1250", 5.0), ("step1500", 6.0), ("step1750", 7.0), ("average", run_dir, 4)]
     assert got["average"]["steps"] == [1250, 1500, 1750, 2000] and got["average"]["map50_mean"] == 0.65
-    assert got["average"]["checkpoint"] == str(work / "realism" / "late" / "average" / "ckpt-1")
+    assert got["average"]["averaged_checkpoints"] == ["..."]
     # in the report: the runs' average beside their final figure, and a table line per run
     arm = {**transfer.combine_runs([{**_scores(0.8, 0.4, 0.1), "late": got}]),
            "generation": {"composites_per_s_per_core": 30.0}, "distribution": {"composites": {"width_median": 0.25}}}
