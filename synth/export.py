@@ -55,12 +55,16 @@ class ExportVerificationError(SynthError):
 
 def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: str,
            model_name: str, version: int | None = None, input_type: str = "image_tensor",
-           verify: bool = True, atol: float = DEFAULT_ATOL, average_last: int = 1) -> str:
+           verify: bool = True, atol: float = DEFAULT_ATOL, average_last: int = 1,
+           config_override: str = "") -> str:
     """Exports, verifies (unless `verify` is False), refreshes EXPORT_DIR/models.config and
     returns the version folder. `trained_checkpoint_dir` is a run's model_dir (its latest
     checkpoint) or a ckpt-N prefix. With `average_last` N > 1 (a run's folder), the model exported
     is the average of the weights of the run's last N checkpoints (synth.checkpoints), and
-    export.json names them; the averaged checkpoint itself is not kept."""
+    export.json names them; the averaged checkpoint itself is not kept. `config_override` (text
+    format, pipeline_config.apply_override) is merged over the pipeline before export, for settings
+    that are not weights, such as how many proposals and detections the model keeps; the exported
+    pipeline.config and export.json say what it was."""
     from synth import pipeline_config, training
 
     check_input_type(input_type)
@@ -71,6 +75,8 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
     if not atol > 0:
         raise ConfigError(f"--atol={atol} must be a positive tolerance")
     msg = pipeline_config.read_pipeline(pipeline_config_path)
+    if config_override:
+        pipeline_config.apply_override(msg, config_override)
     averaged = _checkpoints_to_average(trained_checkpoint_dir, average_last)
     prefix = None if averaged else checkpoint_prefix(trained_checkpoint_dir)  # an average is made in staging
     label_map = msg.train_input_reader.label_map_path
@@ -113,12 +119,16 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
         shutil.copyfile(os.path.join(staging, "pipeline.config"), os.path.join(extra, "pipeline.config"))
         info = {"input_type": input_type, "checkpoint": os.path.abspath(prefix),
                 "pipeline_config": os.path.abspath(pipeline_config_path), "verification": None}
+        if config_override:
+            info["config_override"] = config_override
         if averaged:  # the averaged checkpoint lives in staging: name what it was made of
             info["checkpoint"] = f"average of {len(averaged)} checkpoints"
             info["averaged_checkpoints"] = [os.path.abspath(p) for p in averaged]
         if verify:
             sample, source_name = sample_image(label_map)
-            info["verification"] = verify_export(saved, pipeline_config_path, prefix, sample, atol, input_type)
+            # against the pipeline the exporter used (the run's, with any override), which it wrote to staging
+            info["verification"] = verify_export(saved, os.path.join(staging, "pipeline.config"), prefix, sample,
+                                                 atol, input_type)
             info["verification"]["sample"] = source_name
         with open(os.path.join(extra, EXPORT_INFO), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2)

@@ -59,6 +59,37 @@ def read_pipeline(path: str):
     return msg
 
 
+def apply_override(msg, override: str, flag: str = "--config_override"):
+    """Merges `override`, a TrainEvalPipelineConfig in text format (like the OD API exporter's
+    --config_override), over the pipeline `msg` in place and returns it: a value it sets replaces the
+    run's, a message it names is merged field by field. Refused, naming the flag: text that does not
+    parse, and lists (repeated fields), which a merge would append to the run's instead of replacing."""
+    from object_detection.protos import pipeline_pb2
+
+    part = pipeline_pb2.TrainEvalPipelineConfig()
+    try:
+        text_format.Merge(override, part)
+    except text_format.ParseError as exc:
+        raise ConfigError(f"{flag}={override!r} is not a pipeline config fragment: {exc}") from None
+    lists = _repeated_fields(part)
+    if lists:
+        raise ConfigError(f"{flag} sets {', '.join(lists)}: a list, which an override would add to instead of "
+                          "replacing; change it in the pipeline.config instead")
+    msg.MergeFrom(part)
+    return msg
+
+
+def _repeated_fields(msg, prefix: str = "") -> list[str]:
+    found = []
+    for field, value in msg.ListFields():
+        name = prefix + field.name
+        if field.label == field.LABEL_REPEATED:
+            found.append(name)
+        elif field.type == field.TYPE_MESSAGE:
+            found += _repeated_fields(value, name + ".")
+    return found
+
+
 def label_map_names(label_map_path: str) -> dict[int, str]:
     """{id: name} of a label map, read with the OD API's own label map utilities. `name`, not
     `display_name`: it is what the OD API's decoder looks class texts up by."""

@@ -596,3 +596,45 @@ def test_failed_export_leaves_nothing_behind(pipeline_config, tmp_path, monkeypa
     with pytest.raises(ConfigError, match="does not fit"):
         export.export(pipeline_config, run, str(out), "logo")
     assert os.listdir(out) == ["other"]  # the existing export folder stays, without a logo/ folder
+
+
+def test_export_merges_a_config_override_and_refuses_bad_ones(pipeline_config, tmp_path, monkeypatch):
+    from object_detection import exporter_lib_v2
+
+    from synth import pipeline_config as pipeline_lib  # the fixture has the module's name
+
+    seen = []
+
+    def record(input_type, msg, checkpoint_dir, output_dir):  # what the OD API's exporter was handed
+        seen.append(msg)
+        raise AssertionError("stop here: the export itself is tested end to end")
+
+    monkeypatch.setattr(exporter_lib_v2, "export_inference_graph", record)
+    module = tf.Module()
+    module.w = tf.Variable(1.0)
+    run = _tf2_checkpoint(tmp_path / "run", model=module)
+    out = tmp_path / "exports"
+    override = ("model { faster_rcnn { first_stage_max_proposals: 100 second_stage_post_processing "
+                "{ batch_non_max_suppression { max_total_detections: 100 } } } }")
+    with pytest.raises(ConfigError, match="does not fit"):
+        export.export(pipeline_config, run, str(out), "logo", config_override=override)
+    frcnn = seen[0].model.faster_rcnn
+    assert frcnn.first_stage_max_proposals == 100
+    assert frcnn.second_stage_post_processing.batch_non_max_suppression.max_total_detections == 100
+    # the rest of the run's pipeline is kept, in the messages the override names too
+    run_msg = pipeline_lib.read_pipeline(pipeline_config).model.faster_rcnn
+    assert run_msg.first_stage_max_proposals != 100
+    nms = frcnn.second_stage_post_processing.batch_non_max_suppression
+    assert nms.iou_threshold == run_msg.second_stage_post_processing.batch_non_max_suppression.iou_threshold
+    assert list(frcnn.first_stage_anchor_generator.grid_anchor_generator.scales) == list(
+        run_msg.first_stage_anchor_generator.grid_anchor_generator.scales)
+    # bad overrides fail before anything is written, naming the flag and what is wrong
+    cases = (("model { faster_rcnn { first_stage_max_proposal: 100 } }", r"--config_override=.*is not a pipeline"
+              r" config fragment.*first_stage_max_proposal"),
+             ("model { faster_rcnn { first_stage_anchor_generator { grid_anchor_generator { scales: 0.5 } } } }",
+              r"--config_override sets model\.faster_rcnn\.first_stage_anchor_generator\.grid_anchor_generator"
+              r"\.scales: a list"))
+    for bad, match in cases:
+        with pytest.raises(ConfigError, match=match):
+            export.export(pipeline_config, run, str(out), "logo", config_override=bad)
+    assert len(seen) == 1 and not os.path.exists(out)

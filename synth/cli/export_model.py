@@ -15,6 +15,12 @@ checkpoint's own, within --atol on boxes and scores. --trained_checkpoint_dir ma
 ckpt-N prefix, to export a checkpoint other than the latest. --average_last=N exports the average
 of the weights of the run's last N checkpoints instead (train with --checkpoint_every_n small
 enough to keep them), which may be a steadier model than the last step of a constant learning rate.
+--config_override merges a pipeline.config fragment over the run's before export, as the OD API's
+exporter does, for settings that are not weights; for example, more proposals and detections than
+training kept (pipelines/small_cpu_demo.config trains with 32 and 20):
+
+    --config_override='model { faster_rcnn { first_stage_max_proposals: 100 second_stage_post_processing {
+        batch_non_max_suppression { max_detections_per_class: 100 max_total_detections: 100 } } } }'
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ flags.DEFINE_float("atol", 1e-4, "Largest allowed difference of boxes and scores
                    lower_bound=0.0)
 flags.DEFINE_integer("average_last", 1, "Export the average of the weights of the run's last N checkpoints "
                      "(1: the latest checkpoint only).", lower_bound=1)
+flags.DEFINE_string("config_override", "", "A TrainEvalPipelineConfig fragment in text format merged over the "
+                    "run's pipeline.config before export (values replace the run's; lists are refused).")
 FLAGS = flags.FLAGS
 
 
@@ -50,7 +58,7 @@ def main(argv):
     training.apply_compat_fixes()
     out = export.export(FLAGS.pipeline_config_path, FLAGS.trained_checkpoint_dir, FLAGS.export_dir,
                         FLAGS.model_name, FLAGS.version, FLAGS.input_type, FLAGS.verify, FLAGS.atol,
-                        FLAGS.average_last)
+                        FLAGS.average_last, FLAGS.config_override)
     with open(os.path.join(out, savedmodel.ASSETS_EXTRA, savedmodel.EXPORT_INFO), encoding="utf-8") as f:
         info = json.load(f)
     print(f"exported {os.path.abspath(out)} (input type {FLAGS.input_type}, checkpoint {info['checkpoint']})")
