@@ -657,3 +657,55 @@ def test_transfer_steps_override_is_checked(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--steps=7",
                         f"--real={tmp_path}", f"--work_dir={tmp_path / 'work'}"], capture_output=True, text=True)
     assert r.returncode == 2 and str(tmp_path) in r.stderr and "--steps" not in r.stderr
+
+
+def test_rescore_exports_finished_runs_with_an_override_and_scores_them_beside_the_run(tmp_path, monkeypatch):
+    from bench import rescore
+
+    real_dir, _ = _real_folder(tmp_path / "real")
+    real = realeval.load_real(real_dir)
+    gt = realeval.ground_truth(real, realeval.split_for_brands(real, list(BRANDS)))
+    work = tmp_path / "work"
+    (work / "naive" / "run-2").mkdir(parents=True)
+    (work / "naive" / "run-2" / "pipeline.config").write_text("model {}")
+    (work / "stages.json").write_text(json.dumps({"protocol": {"brands": list(BRANDS)}, "done": {}}))
+    truth = _gt_as_detections(gt)
+    # as trained, the run found the first half of the boxes; with the override, all of them
+    (work / "naive" / "detections-2.json").write_text(json.dumps(truth[: len(truth) // 2]))
+    cmds = []
+
+    def fake_run(cmd, log):
+        cmds.append(cmd)
+        export_dir = next(c.split("=", 1)[1] for c in cmd if c.startswith("--export_dir="))
+        os.makedirs(os.path.join(export_dir, "naive", "1"))
+
+    def fake_detect(saved_model, real_photos, gt_, out_path):
+        assert os.path.isdir(saved_model) and gt_ == gt
+        with open(out_path, "w") as f:
+            json.dump(truth, f)
+        return out_path
+
+    monkeypatch.setattr(transfer, "_run", fake_run)
+    monkeypatch.setattr(transfer, "_detect", fake_detect)
+    monkeypatch.setattr(transfer, "_self_check", lambda saved, data: {"map50_mean": 0.5, "data": data})
+    override = "model { faster_rcnn { first_stage_max_proposals: 100 } }"
+    out = tmp_path / "rescore.json"
+    assert rescore.main([f"--work_dir={work}", f"--real={real_dir}", "--runs=naive/run-2",
+                         f"--config_override={override}", f"--output={out}"]) == 0
+    report = json.loads(out.read_text())
+    got = report["runs"]["naive/run-2"]
+    assert f"--config_override={override}" in cmds[0] and f"--trained_checkpoint_dir={work}/naive/run-2" in cmds[0]
+    assert got["override"]["map50_mean"] == 1.0 and 0.0 < got["trained"]["map50_mean"] < 1.0
+    assert got["override"]["self_check"] == {"map50_mean": 0.5, "data": str(work / "naive" / "data")}
+    diff = got["difference"]
+    assert diff["difference"] == pytest.approx(1.0 - got["trained"]["map50_mean"], abs=1e-3)
+    assert 0 < diff["interval"][0] <= diff["interval"][1] and diff["share_first_higher"] > 0.5
+    folder = work / "naive" / f"rescore-{report['tag']}"
+    assert sorted(os.listdir(folder)) == ["detections-run-2.json"]  # the export is not kept
+    # bad input names what is wrong
+    for runs, match in (("nosuch", "'nosuch' is not an arm"), ("naive/run-1", "'naive/run-1': a run is"),
+                        ("naive", "naive/run: its training pipeline .* does not exist")):
+        with pytest.raises(ConfigError, match=match):
+            rescore.rescore(str(work), real_dir, rescore.parse_runs(runs), override)
+    with pytest.raises(ConfigError, match="holds no stages.json"):
+        rescore.rescore(str(tmp_path), real_dir, [("naive", "run-2")], override)
