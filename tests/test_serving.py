@@ -531,10 +531,15 @@ def _tf2_checkpoint(directory, **objects):
     return str(directory)
 
 
-def test_export_refuses_an_existing_version(pipeline_config, tmp_path):
+def _one_variable_run(directory) -> str:
+    """A run folder whose checkpoint holds a `model` with one variable: enough to reach the exporter."""
     module = tf.Module()
     module.w = tf.Variable(1.0)
-    run = _tf2_checkpoint(tmp_path / "run", model=module)
+    return _tf2_checkpoint(directory, model=module)
+
+
+def test_export_refuses_an_existing_version(pipeline_config, tmp_path):
+    run = _one_variable_run(tmp_path / "run")
     out = tmp_path / "exports"
     os.makedirs(out / "logo" / "1")
     (out / "logo" / "1" / "saved_model.pb").write_bytes(b"kept")
@@ -570,9 +575,7 @@ def test_export_refuses_checkpoints_that_are_not_tf2_detection_models(pipeline_c
         assert os.path.basename(path) in str(err.value)
         assert not os.path.exists(out)  # nothing left behind
     # A ckpt-N prefix names one checkpoint of a run.
-    module = tf.Module()
-    module.w = tf.Variable(1.0)
-    run = _tf2_checkpoint(tmp_path / "run", model=module)
+    run = _one_variable_run(tmp_path / "run")
     assert checkpoint_prefix(run + "/ckpt-1") == run + "/ckpt-1" == checkpoint_prefix(run)
 
 
@@ -584,9 +587,7 @@ def test_failed_export_leaves_nothing_behind(pipeline_config, tmp_path, monkeypa
         raise AssertionError("Unresolved object in checkpoint (root).model._box_predictor")
 
     monkeypatch.setattr(exporter_lib_v2, "export_inference_graph", half_export)
-    module = tf.Module()
-    module.w = tf.Variable(1.0)
-    run = _tf2_checkpoint(tmp_path / "run", model=module)
+    run = _one_variable_run(tmp_path / "run")
     out = tmp_path / "exports"
     with pytest.raises(ConfigError, match=r"ckpt-1' does not fit the model of .*pipeline.config'.*Unresolved"):
         export.export(pipeline_config, run, str(out), "logo")
@@ -610,9 +611,7 @@ def test_export_merges_a_config_override_and_refuses_bad_ones(pipeline_config, t
         raise AssertionError("stop here: the export itself is tested end to end")
 
     monkeypatch.setattr(exporter_lib_v2, "export_inference_graph", record)
-    module = tf.Module()
-    module.w = tf.Variable(1.0)
-    run = _tf2_checkpoint(tmp_path / "run", model=module)
+    run = _one_variable_run(tmp_path / "run")
     out = tmp_path / "exports"
     override = ("model { faster_rcnn { first_stage_max_proposals: 100 second_stage_post_processing "
                 "{ batch_non_max_suppression { max_total_detections: 100 } } } }")
