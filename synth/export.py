@@ -126,9 +126,9 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
             info["averaged_checkpoints"] = [os.path.abspath(p) for p in averaged]
         if verify:
             sample, source_name = sample_image(label_map)
-            # against the pipeline the exporter used (the run's, with any override), which it wrote to staging
-            info["verification"] = verify_export(saved, os.path.join(staging, "pipeline.config"), prefix, sample,
-                                                 atol, input_type)
+            # against the pipeline the exporter used: with an override, the merged one it wrote to staging
+            used = os.path.join(staging, "pipeline.config") if config_override else pipeline_config_path
+            info["verification"] = verify_export(saved, used, prefix, sample, atol, input_type)
             info["verification"]["sample"] = source_name
         with open(os.path.join(extra, EXPORT_INFO), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2)
