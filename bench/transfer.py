@@ -77,8 +77,8 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   run on the test photos like the final model (how far one run's figure moves over its last quarter,
   with the same composites), and the average of the four checkpoints' weights (exported by
   tools/export_model.py --average_last=4, as a user would; synth.checkpoints; perhaps a steadier
-  end point than the last step of a constant learning rate: in the three runs so far it scored
-  above the final checkpoint by +0.014 to +0.087, bench/results/transfer_cpu_demo_2000_late*.json),
+  end point than the last step of a constant learning rate: in five runs it scored -0.052 to +0.111
+  against the final checkpoint, 4 of 5 above it, bench/results/transfer_cpu_demo_2000_late*.json),
   reported as `average` per arm with its recall by box width, and, where every run of every arm has one,
   the arms compared by their averaged models on the same draws of photos (`bootstrap_average`).
   Runs trained before 2026-12-06 kept only their final checkpoint: their late stage says so. Also in the
