@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +30,9 @@ if ROOT not in sys.path:
 from bench import transfer  # noqa: E402
 from synth import realeval  # noqa: E402
 from synth.errors import AnnotationError, ConfigError  # noqa: E402
+
+
+FIGURES = ("map50_mean", "map_mean", "ar100_mean", "per_brand")  # as _score_checkpoint returns them
 
 
 def parse_runs(text: str) -> list[tuple[str, str]]:
@@ -83,26 +85,19 @@ def rescore(work: str, real_dir: str, runs: list, override: str, resamples: int 
                                   "finished this run?)")
         folder = os.path.join(arm_dir, f"rescore-{tag}")
         os.makedirs(folder, exist_ok=True)
-        exp = os.path.join(folder, f"export-{run}")
-        shutil.rmtree(exp, ignore_errors=True)
-        log = os.path.join(folder, "log.txt")
-        transfer._run([transfer.PY, "tools/export_model.py", f"--pipeline_config_path={run_dir}/pipeline.config",
-                       f"--trained_checkpoint_dir={run_dir}", f"--export_dir={exp}", f"--model_name={arm}",
-                       "--version=1", "--noverify", f"--config_override={override}"], log)
-        saved = os.path.join(exp, arm, "1")
-        path = transfer._detect(saved, real, gt, os.path.join(folder, f"detections-{run}.json"))
-        own = transfer._self_check(saved, os.path.join(arm_dir, "data"))
-        shutil.rmtree(exp)
+        rescored = transfer._score_checkpoint(arm, run_dir, run_dir, folder, run, real, gt,
+                                              os.path.join(folder, "log.txt"), config_override=override,
+                                              own_val=os.path.join(arm_dir, "data"))
+        path, own = rescored["detections"], rescored["self_check"]
         with open(path) as f:
             new = json.load(f)
         with open(trained) as f:
             old = json.load(f)
-        figures = {}
-        for name, dets in (("trained", old), ("override", new)):
-            s = realeval.evaluate(gt, dets)
-            figures[name] = {**{k: s[k] for k in ("map50_mean", "map_mean", "ar100_mean", "per_brand")},
-                             "recall_by_width": realeval.recall_by_width(gt, dets)}
-        figures["override"]["self_check"] = own
+        as_trained = realeval.evaluate(gt, old)
+        figures = {"trained": {**{k: as_trained[k] for k in FIGURES},
+                               "recall_by_width": realeval.recall_by_width(gt, old)},
+                   "override": {**{k: rescored[k] for k in FIGURES},
+                                "recall_by_width": realeval.recall_by_width(gt, new), "self_check": own}}
         boot = realeval.paired_bootstrap(gt, {"override": [new], "trained": [old]}, resamples, seed)
         report["runs"][f"{arm}/{run}"] = {**figures, "detections": path,
                                           "difference": boot["pairs"]["override - trained"]}

@@ -468,27 +468,31 @@ def _detect(saved_model: str, real, gt: dict, out_path: str) -> str:
     return out_path
 
 
-def _score_checkpoint(arm, run_dir, ckpt, folder, name, real, gt, log, average_last: int = 1) -> dict:
+def _score_checkpoint(arm, run_dir, ckpt, folder, name, real, gt, log, average_last: int = 1,
+                      config_override: str = "", own_val: str | None = None) -> dict:
     """One checkpoint (a ckpt-N prefix or a folder) exported and scored on the test photos like the
     run's final model; with `average_last` N > 1 (CKPT is the run's folder), the model exported is the
     average of the run's last N checkpoints' weights (tools/export_model.py --average_last), and the
-    checkpoints it averaged are returned as read from the export's record. The SavedModel is deleted
-    after, its detections kept in FOLDER."""
+    checkpoints it averaged are returned as read from the export's record. `config_override` is passed
+    to the exporter (bench/rescore.py); with `own_val` (an arm's data folder) the model is also scored
+    on its val composites (`self_check`). The SavedModel is deleted after, its detections kept in FOLDER."""
     from synth.savedmodel import ASSETS_EXTRA, EXPORT_INFO
 
     exp = os.path.join(folder, f"export-{name}")
     _run([PY, "tools/export_model.py", f"--pipeline_config_path={run_dir}/pipeline.config",
           f"--trained_checkpoint_dir={ckpt}", f"--export_dir={exp}", f"--model_name={arm}", "--version=1",
-          f"--average_last={average_last}", "--noverify"], log)
+          f"--average_last={average_last}", "--noverify"]
+         + ([f"--config_override={config_override}"] if config_override else []), log)
     saved = os.path.join(exp, arm, "1")
     with open(os.path.join(saved, ASSETS_EXTRA, EXPORT_INFO)) as f:
         info = json.load(f)
     path = _detect(saved, real, gt, os.path.join(folder, f"detections-{name}.json"))
+    own = {"self_check": _self_check(saved, own_val)} if own_val else {}
     shutil.rmtree(exp)
     with open(path) as f:
         scored = realeval.evaluate(gt, json.load(f))
     made_of = {"averaged_checkpoints": info["averaged_checkpoints"]} if average_last > 1 else {}
-    return {"detections": path, **made_of,
+    return {"detections": path, **made_of, **own,
             **{k: scored[k] for k in ("map50_mean", "map_mean", "ar100_mean", "per_brand")}}
 
 

@@ -677,7 +677,9 @@ def test_rescore_exports_finished_runs_with_an_override_and_scores_them_beside_t
     def fake_run(cmd, log):
         cmds.append(cmd)
         export_dir = next(c.split("=", 1)[1] for c in cmd if c.startswith("--export_dir="))
-        os.makedirs(os.path.join(export_dir, "naive", "1"))
+        os.makedirs(os.path.join(export_dir, "naive", "1", "assets.extra"))
+        with open(os.path.join(export_dir, "naive", "1", "assets.extra", "export.json"), "w") as f:
+            json.dump({"checkpoint": "ckpt-2"}, f)
 
     def fake_detect(saved_model, real_photos, gt_, out_path):
         assert os.path.isdir(saved_model) and gt_ == gt
