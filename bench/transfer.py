@@ -95,6 +95,7 @@ a rerun with more --arms trains only the arms it has not trained under the same 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -221,8 +222,16 @@ class Stages:
         if os.path.isfile(self.path):
             with open(self.path) as f:
                 saved = json.load(f)
-            if saved.get("protocol") == protocol:
+            old = saved.get("protocol")
+            if old == protocol:
                 self.done = saved.get("done", {})
+            elif (isinstance(old, dict) and "template_sha256" not in old and "template_sha256" in protocol
+                  and _less_template(old) == _less_template(protocol)):
+                # written before the protocol recorded the template's content (2026-12-06)
+                self.done = saved.get("done", {})
+                print(f"transfer: {self.path} does not record its template's sha256; its stages are kept as "
+                      f"trained with today's {protocol.get('template')!r}, which they may not have been",
+                      flush=True)
             else:
                 print(f"transfer: {self.path} was written under another protocol: starting again", flush=True)
         self.protocol = protocol
@@ -241,6 +250,12 @@ class Stages:
             json.dump({"protocol": self.protocol, "done": self.done}, f, indent=1)
         os.replace(tmp, self.path)
         return result
+
+
+def _less_template(protocol: dict) -> dict:
+    """A protocol less what names the template's content (its sha256, and the detector's wording, which
+    named a template given as a path wrongly before 2026-12-06)."""
+    return {k: v for k, v in protocol.items() if k not in ("template_sha256", "detector")}
 
 
 def stage_protocol(protocol: dict) -> dict:
@@ -377,6 +392,16 @@ def template_recipe(template: str) -> dict:
         resolution = [r.min_dimension, r.max_dimension]
     return {"resolution": resolution, "batch_size": msg.train_config.batch_size,
             "optimizer": msg.train_config.optimizer.WhichOneof("optimizer")}
+
+
+def template_digest(template: str) -> str:
+    """sha256 of the template file's bytes: the protocol records it, so that a work folder trained
+    with one version of a template (pipelines/small_cpu_demo.config changes as recipes are measured)
+    is never resumed or reported as if trained with another."""
+    from synth import pipeline_config
+
+    with open(pipeline_config.template_path(template), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def checkpoint_interval(steps: int) -> tuple[int, int]:
@@ -556,9 +581,10 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
     protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
                 "steps_per_arm": proto["steps"], "resolution": recipe["resolution"],
                 "batch_size": recipe["batch_size"], "optimizer": recipe["optimizer"],
-                "image_hw": list(IMAGE_HW), "template": template, "arms": list(arms), "repeats": repeats,
-                "colourways": [list(c) for c in COLOURWAYS],
-                "detector": f"OD API Faster R-CNN ResNet-50 from scratch (pipelines/{template}.config)"}
+                "image_hw": list(IMAGE_HW), "template": template, "template_sha256": template_digest(template),
+                "arms": list(arms), "repeats": repeats, "colourways": [list(c) for c in COLOURWAYS],
+                "detector": "OD API Faster R-CNN ResNet-50 from scratch "
+                            f"({template if os.path.isfile(template) else f'pipelines/{template}.config'})"}
     work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{template}")
                                 + ("" if steps is None else f"-steps{steps}"))
     os.makedirs(work, exist_ok=True)

@@ -3,6 +3,7 @@ transfer benchmark's resumable stages, on small real-photo folders the tests wri
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -326,6 +327,25 @@ def test_transfer_rerun_with_more_arms_keeps_the_finished_ones(tmp_path):
     assert more.run("train:realism", lambda: "again") == "trained"
     longer = transfer.Stages(str(tmp_path), transfer.stage_protocol(dict(first, steps_per_arm=3000)))
     assert longer.run("train:realism", lambda: "again") == "again"  # another protocol: trained again
+
+
+def test_transfer_stages_trained_with_another_version_of_the_template_are_trained_again(tmp_path):
+    template = tmp_path / "recipe.config"
+    template.write_text((pathlib.Path(ROOT) / "pipelines" / "small_cpu_demo.config").read_text())
+    first = {"name": "full", "template": str(template), "template_sha256": transfer.template_digest(str(template)),
+             "detector": "as worded today"}
+    stages = transfer.Stages(str(tmp_path), first)
+    stages.run("train:realism", lambda: "trained")
+    template.write_text(template.read_text().replace("first_stage_max_proposals:", "first_stage_max_proposals: 7 #"))
+    changed = dict(first, template_sha256=transfer.template_digest(str(template)))
+    assert changed["template_sha256"] != first["template_sha256"]
+    assert transfer.Stages(str(tmp_path), changed).run("train:realism", lambda: "again") == "again"
+    # a folder written before the protocol recorded the template's content keeps its stages, with a warning
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    transfer.Stages(str(legacy), {"name": "full", "template": str(template), "detector": "worded before"}).run(
+        "train:realism", lambda: "trained")
+    assert transfer.Stages(str(legacy), changed).run("train:realism", lambda: "again") == "trained"
 
 
 def test_transfer_more_repeats_keep_the_finished_runs_and_name_each_run_apart(tmp_path):
