@@ -47,7 +47,7 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   full: 2,000 composites, 1,000 steps per arm; quick: 600 composites, 250 steps per arm.
   --template=NAME trains with another pipeline template at its own resolution and batch size (recorded
   in the protocol; small_cpu_demo is the demo's recipe: Adam 0.0005, 192x192, batch 4, anchors from
-  16 px); its work folder is transfer-work-full-NAME. --steps=N trains each arm N steps instead
+  16 px); its work folder is transfer-work-full-NAME (a path: its file name). --steps=N trains each arm N steps instead
   (recorded as steps_per_arm; work folder ...-stepsN).
 - --repeats=N trains, exports and scores each arm N times on the same composites (run-2/, export-2/,
   detections-2.json; repeat 1 keeps the single run's names) and reports each figure as the mean over
@@ -585,7 +585,8 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
                 "arms": list(arms), "repeats": repeats, "colourways": [list(c) for c in COLOURWAYS],
                 "detector": "OD API Faster R-CNN ResNet-50 from scratch "
                             f"({template if os.path.isfile(template) else f'pipelines/{template}.config'})"}
-    work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{template}")
+    tag = os.path.splitext(os.path.basename(template))[0]  # a template given as a path: its file's name
+    work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{tag}")
                                 + ("" if steps is None else f"-steps{steps}"))
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "log.txt")

@@ -669,6 +669,19 @@ def test_transfer_records_the_recipe_of_the_template_it_trains(tmp_path):
     assert r.returncode == 2 and "no_such_recipe" in r.stderr
 
 
+def test_transfer_names_its_default_work_folder_after_a_template_given_as_a_path(tmp_path, monkeypatch):
+    from synth.errors import AnnotationError, ConfigError
+
+    template = tmp_path / "recipes" / "my_recipe.config"
+    template.parent.mkdir()
+    template.write_text((pathlib.Path(ROOT) / "pipelines" / "small_cpu_demo.config").read_text())
+    monkeypatch.setattr(transfer, "OUT", str(tmp_path / "out"))
+    with pytest.raises((AnnotationError, ConfigError)):  # no real photos here: stops after making the folder
+        transfer.run(str(tmp_path / "no_photos"), False, ["realism"], None, str(tmp_path / "t.json"),
+                     template=str(template), steps=10)
+    assert sorted(os.listdir(tmp_path / "out")) == ["transfer-work-full-my_recipe-steps10"]
+
+
 def test_transfer_steps_override_is_checked(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--steps=0",
                         f"--real={tmp_path}", f"--work_dir={tmp_path / 'work'}"], capture_output=True, text=True)
