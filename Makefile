@@ -44,9 +44,9 @@ demo: $(STAMP)
 		>$(WS)/runs/demo/train.log 2>&1 || { tail -n 30 $(WS)/runs/demo/train.log; \
 		echo "demo: training failed; full log in $(WS)/runs/demo/train.log" >&2; exit 1; }
 	@echo "demo: trained; log in $(WS)/runs/demo/train.log, TensorBoard: tensorboard --logdir=$(WS)/runs/demo"
-	@echo "demo: 4/5 exporting a SavedModel for TF Serving to $(WS)/exports/demo/1"
+	@echo "demo: 4/5 exporting a SavedModel for TF Serving to $(WS)/exports/demo/1 (keeping 100 proposals; training kept 32)"
 	$(PY) tools/export_model.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
-		--trained_checkpoint_dir=$(WS)/runs/demo --export_dir=$(WS)/exports --model_name=demo
+		--trained_checkpoint_dir=$(WS)/runs/demo --export_dir=$(WS)/exports --model_name=demo --max_proposals=100
 	@echo "demo: 5/5 drawing detections with score >= 0.5 on 8 val composites (labelled boxes in green) into $(WS)/predictions/demo, and counting the logos they find"
 	$(PY) tools/predict.py --model=$(WS)/exports/demo --output_dir=$(WS)/predictions/demo \
 		--tfrecord='$(WS)/data/demo/val-*.tfrecord' --max_images=8 --min_score=0.5 --max_detections=5

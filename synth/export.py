@@ -56,7 +56,7 @@ class ExportVerificationError(SynthError):
 def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: str,
            model_name: str, version: int | None = None, input_type: str = "image_tensor",
            verify: bool = True, atol: float = DEFAULT_ATOL, average_last: int = 1,
-           config_override: str = "") -> str:
+           config_override: str = "", max_proposals: int | None = None) -> str:
     """Exports, verifies (unless `verify` is False), refreshes EXPORT_DIR/models.config and
     returns the version folder. `trained_checkpoint_dir` is a run's model_dir (its latest
     checkpoint) or a ckpt-N prefix. With `average_last` N > 1 (a run's folder), the model exported
@@ -64,7 +64,10 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
     export.json names them; the averaged checkpoint itself is not kept. `config_override` (text
     format, pipeline_config.apply_override) is merged over the pipeline before export, for settings
     that are not weights, such as how many proposals and detections the model keeps; the exported
-    pipeline.config and export.json say what it was."""
+    pipeline.config and export.json say what it was. `max_proposals` N (a Faster R-CNN only) is the
+    short form of the override that keeps N first-stage proposals and up to N detections
+    (pipeline_config.proposals_override); `config_override` is merged after it, so it wins where both
+    set a value, and export.json records the two as one override."""
     from synth import pipeline_config, training
 
     check_input_type(input_type)
@@ -75,6 +78,12 @@ def export(pipeline_config_path: str, trained_checkpoint_dir: str, export_dir: s
     if not atol > 0:
         raise ConfigError(f"--atol={atol} must be a positive tolerance")
     msg = pipeline_config.read_pipeline(pipeline_config_path)
+    if max_proposals is not None:
+        fragment = pipeline_config.proposals_override(max_proposals)
+        if msg.model.WhichOneof("model") != "faster_rcnn":
+            raise ConfigError(f"--max_proposals={max_proposals}: the model of {pipeline_config_path!r} is "
+                              f"{msg.model.WhichOneof('model')}, and only a Faster R-CNN keeps first-stage proposals")
+        config_override = fragment + ("\n" + config_override if config_override else "")
     if config_override:
         pipeline_config.apply_override(msg, config_override)
     averaged = _checkpoints_to_average(trained_checkpoint_dir, average_last)

@@ -75,8 +75,39 @@ def apply_override(msg, override: str, flag: str = "--config_override"):
     if lists:
         raise ConfigError(f"{flag} sets {', '.join(lists)}: a list, which an override would add to instead of "
                           "replacing; change it in the pipeline.config instead")
+    switched = _switched_oneofs(part, msg)
+    if switched:
+        raise ConfigError(f"{flag} sets {switched[0][0]}, but the pipeline has {switched[0][1]}: an override "
+                          "changes settings of the run's model, not which model it is")
     msg.MergeFrom(part)
     return msg
+
+
+def proposals_override(n: int, flag: str = "--max_proposals") -> str:
+    """The pipeline fragment that makes a Faster R-CNN keep `n` first-stage proposals and return up
+    to `n` detections (per class and in all): settings that are not weights, so a model trained with
+    fewer can be exported with more (pipelines/small_cpu_demo.config trains with 32 and 20)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"{flag}={n!r} must be a positive number of proposals")
+    return (f"model {{ faster_rcnn {{ first_stage_max_proposals: {n} second_stage_post_processing {{ "
+            f"batch_non_max_suppression {{ max_detections_per_class: {n} max_total_detections: {n} }} }} }} }}")
+
+
+def _switched_oneofs(part, msg, prefix: str = "") -> list[tuple[str, str]]:
+    """(what `part` sets, what `msg` has) for each oneof that `part` would switch to another member
+    (model { ssd } over a faster_rcnn pipeline): a merge would silently drop the run's member."""
+    found = []
+    for field, value in part.ListFields():
+        name = prefix + field.name
+        oneof = field.containing_oneof
+        if oneof is not None:
+            current = msg.WhichOneof(oneof.name)
+            if current is not None and current != field.name:
+                found.append((name, prefix + current))
+                continue
+        if field.type == field.TYPE_MESSAGE and field.label != field.LABEL_REPEATED:
+            found += _switched_oneofs(value, getattr(msg, field.name), name + ".")
+    return found
 
 
 def _repeated_fields(msg, prefix: str = "") -> list[str]:

@@ -637,3 +637,44 @@ def test_export_merges_a_config_override_and_refuses_bad_ones(pipeline_config, t
         with pytest.raises(ConfigError, match=match):
             export.export(pipeline_config, run, str(out), "logo", config_override=bad)
     assert len(seen) == 1 and not os.path.exists(out)
+
+
+def test_export_max_proposals_keeps_n_proposals_and_detections_and_refuses_what_it_cannot_set(
+        pipeline_config, tmp_path, monkeypatch):
+    from google.protobuf import text_format
+    from object_detection import exporter_lib_v2
+
+    from synth import pipeline_config as pipeline_lib  # the fixture has the module's name
+
+    seen = []
+
+    def record(input_type, msg, checkpoint_dir, output_dir):
+        seen.append(msg)
+        raise AssertionError("stop here: the export itself is tested end to end")
+
+    monkeypatch.setattr(exporter_lib_v2, "export_inference_graph", record)
+    run = _one_variable_run(tmp_path / "run")
+    out = tmp_path / "exports"
+    assert pipeline_lib.read_pipeline(pipeline_config).model.faster_rcnn.first_stage_max_proposals != 77
+    # --max_proposals alone, then with a --config_override that also sets one of its values: the override wins
+    for override, total in (("", 77), ("model { faster_rcnn { second_stage_post_processing { "
+                                       "batch_non_max_suppression { max_total_detections: 50 } } } }", 50)):
+        with pytest.raises(ConfigError, match="does not fit"):
+            export.export(pipeline_config, run, str(out), "logo", config_override=override, max_proposals=77)
+        frcnn = seen[-1].model.faster_rcnn
+        nms = frcnn.second_stage_post_processing.batch_non_max_suppression
+        assert (frcnn.first_stage_max_proposals, nms.max_detections_per_class, nms.max_total_detections) == (
+            77, 77, total)
+    # bad values, and a model without proposals, fail before anything is written, naming the flag
+    ssd = pipeline_lib.read_pipeline(pipeline_config)
+    ssd.model.ssd.num_classes = 1  # the model oneof switches to an SSD
+    ssd_path = tmp_path / "ssd.config"
+    ssd_path.write_text(text_format.MessageToString(ssd))
+    cases = ((pipeline_config, {"max_proposals": 0}, r"--max_proposals=0 must be a positive number"),
+             (str(ssd_path), {"max_proposals": 100}, r"--max_proposals=100: the model of .*ssd\.config.* is ssd"),
+             (pipeline_config, {"config_override": "model { ssd { num_classes: 1 } }"},
+              r"--config_override sets model\.ssd, but the pipeline has model\.faster_rcnn"))
+    for path, kwargs, match in cases:
+        with pytest.raises(ConfigError, match=match):
+            export.export(path, run, str(out), "logo", **kwargs)
+    assert len(seen) == 2 and not os.path.exists(out)
