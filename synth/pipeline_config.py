@@ -75,9 +75,9 @@ def apply_override(msg, override: str, flag: str = "--config_override"):
     if lists:
         raise ConfigError(f"{flag} sets {', '.join(lists)}: a list, which an override would add to instead of "
                           "replacing; change it in the pipeline.config instead")
-    switched = _switched_oneofs(part, msg)
+    switched = _switched_model(part, msg)
     if switched:
-        raise ConfigError(f"{flag} sets {switched[0][0]}, but the pipeline has {switched[0][1]}: an override "
+        raise ConfigError(f"{flag} sets {switched[0]}, but the pipeline has {switched[1]}: an override "
                           "changes settings of the run's model, not which model it is")
     msg.MergeFrom(part)
     return msg
@@ -93,21 +93,15 @@ def proposals_override(n: int, flag: str = "--max_proposals") -> str:
             f"batch_non_max_suppression {{ max_detections_per_class: {n} max_total_detections: {n} }} }} }} }}")
 
 
-def _switched_oneofs(part, msg, prefix: str = "") -> list[tuple[str, str]]:
-    """(what `part` sets, what `msg` has) for each oneof that `part` would switch to another member
-    (model { ssd } over a faster_rcnn pipeline): a merge would silently drop the run's member."""
-    found = []
-    for field, value in part.ListFields():
-        name = prefix + field.name
-        oneof = field.containing_oneof
-        if oneof is not None:
-            current = msg.WhichOneof(oneof.name)
-            if current is not None and current != field.name:
-                found.append((name, prefix + current))
-                continue
-        if field.type == field.TYPE_MESSAGE and field.label != field.LABEL_REPEATED:
-            found += _switched_oneofs(value, getattr(msg, field.name), name + ".")
-    return found
+def _switched_model(part, msg) -> tuple[str, str] | None:
+    """(the model `part` names, the pipeline's) when an override names another kind of model than the
+    run's (model { ssd } over a faster_rcnn pipeline): a merge would silently drop the run's model.
+    Other choices (a resizer, an optimizer) may be switched: that replaces the run's setting."""
+    theirs = part.model.WhichOneof("model") if part.HasField("model") else None
+    ours = msg.model.WhichOneof("model")
+    if theirs and ours and theirs != ours:
+        return f"model.{theirs}", f"model.{ours}"
+    return None
 
 
 def _repeated_fields(msg, prefix: str = "") -> list[str]:
