@@ -599,18 +599,25 @@ def test_failed_export_leaves_nothing_behind(pipeline_config, tmp_path, monkeypa
     assert os.listdir(out) == ["other"]  # the existing export folder stays, without a logo/ folder
 
 
-def test_export_merges_a_config_override_and_refuses_bad_ones(pipeline_config, tmp_path, monkeypatch):
+def _record_exports(monkeypatch) -> list:
+    """Replaces the OD API's exporter with one that records the pipeline it was handed (what an
+    override made of the run's) and stops: the export itself is tested end to end."""
     from object_detection import exporter_lib_v2
-
-    from synth import pipeline_config as pipeline_lib  # the fixture has the module's name
 
     seen = []
 
-    def record(input_type, msg, checkpoint_dir, output_dir):  # what the OD API's exporter was handed
+    def record(input_type, msg, checkpoint_dir, output_dir):
         seen.append(msg)
         raise AssertionError("stop here: the export itself is tested end to end")
 
     monkeypatch.setattr(exporter_lib_v2, "export_inference_graph", record)
+    return seen
+
+
+def test_export_merges_a_config_override_and_refuses_bad_ones(pipeline_config, tmp_path, monkeypatch):
+    from synth import pipeline_config as pipeline_lib  # the fixture has the module's name
+
+    seen = _record_exports(monkeypatch)
     run = _one_variable_run(tmp_path / "run")
     out = tmp_path / "exports"
     override = ("model { faster_rcnn { first_stage_max_proposals: 100 second_stage_post_processing "
@@ -642,17 +649,10 @@ def test_export_merges_a_config_override_and_refuses_bad_ones(pipeline_config, t
 def test_export_max_proposals_keeps_n_proposals_and_detections_and_refuses_what_it_cannot_set(
         pipeline_config, tmp_path, monkeypatch):
     from google.protobuf import text_format
-    from object_detection import exporter_lib_v2
 
     from synth import pipeline_config as pipeline_lib  # the fixture has the module's name
 
-    seen = []
-
-    def record(input_type, msg, checkpoint_dir, output_dir):
-        seen.append(msg)
-        raise AssertionError("stop here: the export itself is tested end to end")
-
-    monkeypatch.setattr(exporter_lib_v2, "export_inference_graph", record)
+    seen = _record_exports(monkeypatch)
     run = _one_variable_run(tmp_path / "run")
     out = tmp_path / "exports"
     assert pipeline_lib.read_pipeline(pipeline_config).model.faster_rcnn.first_stage_max_proposals != 77
