@@ -32,8 +32,8 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   curvature stage, off by default, switched on: 30 % of logos wrapped round a cylinder, 20 % on a
   fold), old_sizes (the older min_scale 0.06..max_scale 0.4 sizes, no size prior), with_closeup_fit
   (placement { closeup_candidates: 8 }: a close-up, a logo no region holds, is put at the one of 8
-  drawn positions whose box covers the fewest strong edges; one run: final 0.279 against the
-  defaults' 0.290, averaged 0.278 against 0.380, bench/results/transfer_cpu_demo_2000_closeup_fit.json), with_context (the
+  drawn positions whose box covers the fewest strong edges;
+  bench/results/transfer_cpu_demo_2000_closeup_fit.json), with_context (the
   context stage, off by default, switched on: 40 % of composites show their first logo on its own
   product surface in the brand's colours, synth/context.py), with_colourways (each brand drawn
   original 0.5, white 0.2, black 0.1, plate 0.2, less the colourways that keep too little of its
