@@ -2,6 +2,7 @@
 
 realism.json: see bench/realism.py. stages.json: see bench/stages.py. scale.json: see bench/scale.py.
 export.json: see bench/export.py. headers.json: see bench/headers.py.
+train_rate.json: see bench/train_rate.py (seconds per training step, oneDNN off and on).
 
 generate.json: composites per second per core on the embedded default (640x480, single
 process, TFRecord writing included), and in the same run the codec bound: the rate of
@@ -88,6 +89,9 @@ def main() -> None:
     from bench import headers
 
     _write("headers.json", headers.keep_transfer(headers.measure()))
+    from bench import train_rate
+
+    _write("train_rate.json", train_rate.measure())
 
 
 if __name__ == "__main__":
