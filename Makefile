@@ -6,6 +6,8 @@ WS     ?= workspace
 STAMP  := $(VENV)/.tfod-setup-done
 DEMO_STEPS ?= 400
 DEMO_IMAGES ?= 1000
+# A template name in pipelines/ or a path, e.g. bench/results/small_cpu_demo_cosine.config with DEMO_STEPS=2000.
+DEMO_TEMPLATE ?= small_cpu_demo
 HEADER_DEMO_STEPS ?= 10
 # Two pytest processes: the end-to-end test (about 10 min) runs beside all the others.
 TEST_WORKERS ?= 2
@@ -15,7 +17,7 @@ export PYTHONWARNINGS ?= ignore::FutureWarning
 .PHONY: setup demo demo-headers test test-fast bench bench-transfer clean help
 
 help:
-	@echo "make demo   - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
+	@echo "make demo [DEMO_STEPS=400] [DEMO_IMAGES=1000] [DEMO_TEMPLATE=small_cpu_demo] - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
 	@echo "make demo-headers - the same path for headers in HTML pages rendered by Chromium (embedded default)"
 	@echo "make test   - set up if needed, then run the test suite"
 	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
@@ -35,8 +37,8 @@ demo: $(STAMP)
 	@echo "demo: 1/5 generating $(DEMO_IMAGES) composites of the embedded default into $(WS)/data/demo"
 	@rm -rf $(WS)/data/demo $(WS)/runs/demo $(WS)/exports/demo $(WS)/predictions/demo
 	$(PY) tools/make_tfrecords.py --output_dir=$(WS)/data/demo --num_images=$(DEMO_IMAGES) --preview
-	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from pipelines/small_cpu_demo.config"
-	$(PY) tools/configure_pipeline.py --template=small_cpu_demo --data_dir=$(WS)/data/demo \
+	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from $(DEMO_TEMPLATE)"
+	$(PY) tools/configure_pipeline.py --template=$(DEMO_TEMPLATE) --data_dir=$(WS)/data/demo \
 		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS)
 	@echo "demo: 3/5 training $(DEMO_STEPS) steps from scratch with the OD API's model_main_tf2 loop (about 10 min on 2 cores)"
 	$(PY) tools/model_main_tf2.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
