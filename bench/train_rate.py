@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/train_rate.py [STEPS] [TEMPLATE]
 
-Builds the model of TEMPLATE (default pipelines/small_cpu_demo.config: Faster R-CNN ResNet-50 from
+Builds the model of TEMPLATE (a name in pipelines/ or a path; default small_cpu_demo: Faster R-CNN ResNet-50 from
 scratch, 192x192, batch 4) with the OD API's model_builder, and times STEPS (default 5) training steps
 after two warm-up steps: the OD API's train step in one tf.function (groundtruth, preprocess, predict,
 loss, gradients, Adam), on a batch of random images with two boxes each, so no data pipeline is timed.
@@ -23,6 +23,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
+sys.path.insert(0, ROOT)
+
+from synth import pipeline_config  # noqa: E402  (sets TF_ENABLE_ONEDNN_OPTS only where unset)
 
 
 def _child(template: str, steps: int) -> None:
@@ -32,18 +35,16 @@ def _child(template: str, steps: int) -> None:
     import tensorflow as tf
     from tensorflow.python.framework import test_util
 
-    sys.path.insert(0, ROOT)
     from synth import training  # noqa: F401  (the tf-slim fix that TF 2.15 needs)
     from object_detection.builders import model_builder
-    from object_detection.utils import config_util
 
-    configs = config_util.get_configs_from_pipeline_file(template)
-    model = model_builder.build(configs["model"], is_training=True)
-    batch = configs["train_config"].batch_size
-    resizer = configs["model"].faster_rcnn.image_resizer.fixed_shape_resizer
+    pipeline = pipeline_config.read_pipeline(template)
+    model = model_builder.build(pipeline.model, is_training=True)
+    batch = pipeline.train_config.batch_size
+    resizer = pipeline.model.faster_rcnn.image_resizer.fixed_shape_resizer
     images = tf.random.stateless_uniform([batch, resizer.height, resizer.width, 3], seed=(1, 2)) * 255.0
     boxes = [tf.constant([[0.2, 0.2, 0.6, 0.7], [0.5, 0.1, 0.9, 0.4]])] * batch
-    classes = [tf.one_hot([0, 0], configs["model"].faster_rcnn.num_classes)] * batch
+    classes = [tf.one_hot([0, 0], pipeline.model.faster_rcnn.num_classes)] * batch
     optimizer = tf.keras.optimizers.Adam(5e-4)
 
     @tf.function
@@ -82,7 +83,8 @@ def _cpu_model() -> str:
             f"{info.get('model', '?')}{', AVX-512 VNNI' if avx512 else ', no AVX-512 VNNI'})")
 
 
-def measure(steps: int = 5, template: str = os.path.join(ROOT, "pipelines", "small_cpu_demo.config")) -> dict:
+def measure(steps: int = 5, template: str = "small_cpu_demo") -> dict:
+    template = os.path.abspath(pipeline_config.template_path(template))
     res = {"template": os.path.relpath(template, ROOT), "steps_timed": steps, "cpu": _cpu_model(),
            "cores": os.cpu_count()}
     for setting in ("0", "1"):
@@ -101,9 +103,7 @@ def main(argv: list) -> None:
     if len(argv) > 1 and argv[1] == "--child":
         _child(argv[2], int(argv[3]))
         return
-    steps = int(argv[1]) if len(argv) > 1 else 5
-    template = os.path.abspath(argv[2]) if len(argv) > 2 else os.path.join(ROOT, "pipelines", "small_cpu_demo.config")
-    res = measure(steps, template)
+    res = measure(int(argv[1]) if len(argv) > 1 else 5, *argv[2:3])
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, "train_rate.json")
     with open(path, "w") as f:

@@ -16,9 +16,8 @@ __version__ = "0.1.0"
 
 # TensorFlow 2.15 turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16/AMX
 # (recent Intel, AMD Zen 4); elsewhere (Zen 2 and 3, older Intel) it runs Eigen's, whose
-# Conv2DBackpropInput is slow on the small crops of a Faster R-CNN's second stage: the demo's
-# training step took 7.0 s with Eigen and 2.2 s with oneDNN on 2 AMD EPYC Zen 2 cores
-# (bench/train_rate.py, 2026-12-07).
+# Conv2DBackpropInput is slow on the small crops of a Faster R-CNN's second stage (3x slower
+# training steps: bench/results/train_rate_zen2.json, README "The stack").
 # Set before TensorFlow is first imported (every tool imports synth first); a value the user set,
 # TF_ENABLE_ONEDNN_OPTS=0 included, is kept.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
