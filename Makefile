@@ -22,7 +22,7 @@ help:
 	@echo "make test   - set up if needed, then run the test suite"
 	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
 	@echo "make bench  - benchmarks; results in bench/out/"
-	@echo "make bench-transfer [QUICK=1] [TEMPLATE=small_cpu_demo] [STEPS=2000] [REPEATS=2] - train on composites, score on real photos (REAL=folder); bench/out/transfer.json"
+	@echo "make bench-transfer [QUICK=1] [TEMPLATE=small_cpu_demo] [STEPS=2000] [REPEATS=2] [OVERRIDE=fragment] - train on composites, score on real photos (REAL=folder); bench/out/transfer.json"
 
 # The stamp is rebuilt when the pins, the package metadata, the protos or the script change.
 $(STAMP): constraints.txt setup.cfg pyproject.toml scripts/setup.sh $(wildcard protos/*.proto)
@@ -90,7 +90,7 @@ bench: $(STAMP)
 REAL ?= ../shared/data/flickrlogos27
 ARMS ?= realism,naive
 bench-transfer: $(STAMP)
-	$(PY) bench/transfer.py --real=$(REAL) --arms=$(ARMS) $(if $(QUICK),--quick,) $(if $(TEMPLATE),--template=$(TEMPLATE),) $(if $(STEPS),--steps=$(STEPS),) $(if $(REPEATS),--repeats=$(REPEATS),)
+	$(PY) bench/transfer.py --real=$(REAL) --arms=$(ARMS) $(if $(QUICK),--quick,) $(if $(TEMPLATE),--template=$(TEMPLATE),) $(if $(STEPS),--steps=$(STEPS),) $(if $(REPEATS),--repeats=$(REPEATS),) $(if $(OVERRIDE),--config_override='$(OVERRIDE)',)
 
 clean:
 	rm -rf $(VENV) $(WS)/data/demo $(WS)/runs/demo $(WS)/exports/demo $(WS)/predictions/demo

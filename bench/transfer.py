@@ -49,7 +49,12 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   --template=NAME trains with another pipeline template at its own resolution and batch size (recorded
   in the protocol; small_cpu_demo is the demo's recipe: Adam 0.0005, 192x192, batch 4, anchors from
   16 px); its work folder is transfer-work-full-NAME (a path: its file name). --steps=N trains each arm N steps instead
-  (recorded as steps_per_arm; work folder ...-stepsN).
+  (recorded as steps_per_arm; work folder ...-stepsN). --config_override='FRAGMENT' merges a
+  pipeline.config fragment over the template (synth.pipeline_config.apply_override, as
+  tools/configure_pipeline.py --config_override does): a recipe variant, such as
+  'model { faster_rcnn { initial_crop_size: 8 } }', without a copy of the template. The protocol
+  records it and the resolution, batch size and optimizer it leads to; work folder ...-overrideHASH
+  (override_key).
 - --repeats=N trains, exports and scores each arm N times on the same composites (run-2/, export-2/,
   detections-2.json; repeat 1 keeps the single run's names) and reports each figure as the mean over
   runs, with the runs' range and standard deviation of mean mAP@0.5 and each run's figures. Training
@@ -377,13 +382,16 @@ def _generate(arm, cfg_text, work, log) -> dict:
             "composites_per_s_per_core": round(images / seconds, 2)}
 
 
-def template_recipe(template: str) -> dict:
-    """{"resolution": ..., "batch_size": n, "optimizer": name} of a pipeline template (pipelines/NAME.config):
-    what the protocol records of the detector's recipe. resolution is the fixed_shape_resizer's height
-    (the templates made for CPU are square), or the keep_aspect_ratio_resizer's [min, max] dimension."""
+def template_recipe(template: str, config_override: str = "") -> dict:
+    """{"resolution": ..., "batch_size": n, "optimizer": name} of a pipeline template (pipelines/NAME.config)
+    with `config_override` merged over it (refused here, before anything trains, when it is not a valid
+    fragment): what the protocol records of the detector's recipe. resolution is the fixed_shape_resizer's
+    height (the templates made for CPU are square), or the keep_aspect_ratio_resizer's [min, max] dimension."""
     from synth import pipeline_config
 
     msg = pipeline_config.read_pipeline(pipeline_config.template_path(template))
+    if config_override:
+        pipeline_config.apply_override(msg, config_override)
     resizer = getattr(msg.model, msg.model.WhichOneof("model")).image_resizer
     kind = resizer.WhichOneof("image_resizer_oneof")
     if kind == "fixed_shape_resizer":
@@ -393,6 +401,12 @@ def template_recipe(template: str) -> dict:
         resolution = [r.min_dimension, r.max_dimension]
     return {"resolution": resolution, "batch_size": msg.train_config.batch_size,
             "optimizer": msg.train_config.optimizer.WhichOneof("optimizer")}
+
+
+def override_key(config_override: str) -> str:
+    """The first 8 hex digits of the sha256 of a --config_override (as run() records it, on one line):
+    its default work folder's suffix, so that recipe variants never share a folder."""
+    return hashlib.sha256(config_override.encode("utf-8")).hexdigest()[:8]
 
 
 def template_digest(template: str) -> str:
@@ -442,7 +456,7 @@ def resumable_step(run_dir: str, data_dir: str, steps: int) -> int:
     return last if same_data and tc.train_config.num_steps == steps and 0 < last < steps else 0
 
 
-def _train(arm, work, steps, template, log, run_name: str, data_dir: str) -> dict:
+def _train(arm, work, steps, template, log, run_name: str, data_dir: str, config_override: str = "") -> dict:
     """Trains one run of an arm on `data_dir`, the composites its generate stage recorded (which a
     work folder assembled from others' finished stages may keep outside WORK/ARM/data). A run
     interrupted part way goes on from its latest checkpoint (the OD API's loop restores it, optimizer
@@ -454,7 +468,8 @@ def _train(arm, work, steps, template, log, run_name: str, data_dir: str) -> dic
         if os.path.isdir(run_dir):
             shutil.rmtree(run_dir)
         _run([PY, "tools/configure_pipeline.py", f"--template={template}", f"--data_dir={data_dir}",
-              f"--run_dir={run_dir}", f"--num_steps={steps}"], log)  # the template's own batch size
+              f"--run_dir={run_dir}", f"--num_steps={steps}"]
+             + ([f"--config_override={config_override}"] if config_override else []), log)  # template's batch
     t = time.time()
     every, per_loop = checkpoint_interval(steps)
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
@@ -569,7 +584,7 @@ def _self_check(saved_model: str, data_dir: str) -> dict:
 
 
 def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
-        template: str = TEMPLATE, steps: int | None = None, repeats: int = 1) -> dict:
+        template: str = TEMPLATE, steps: int | None = None, repeats: int = 1, config_override: str = "") -> dict:
     name = "quick" if quick else "full"
     proto = dict(PROTOCOLS[name])
     if repeats < 1:
@@ -578,7 +593,8 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         if steps < 1:
             raise ConfigError(f"--steps {steps} must be at least 1")
         proto["steps"] = steps
-    recipe = template_recipe(template)
+    config_override = " ".join((config_override or "").split())  # one line: the protocol, the log, the key
+    recipe = template_recipe(template, config_override)
     protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
                 "steps_per_arm": proto["steps"], "resolution": recipe["resolution"],
                 "batch_size": recipe["batch_size"], "optimizer": recipe["optimizer"],
@@ -586,9 +602,13 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
                 "arms": list(arms), "repeats": repeats, "colourways": [list(c) for c in COLOURWAYS],
                 "detector": "OD API Faster R-CNN ResNet-50 from scratch "
                             f"({template if os.path.isfile(template) else f'pipelines/{template}.config'})"}
+    if config_override:  # only when given: work folders trained before the flag existed stay resumable
+        protocol["config_override"] = config_override
+        protocol["detector"] += " with --config_override"
     tag = os.path.splitext(os.path.basename(template))[0]  # a template given as a path: its file's name
     work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{tag}")
-                                + ("" if steps is None else f"-steps{steps}"))
+                                + ("" if steps is None else f"-steps{steps}")
+                                + ("" if not config_override else f"-override{override_key(config_override)}"))
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "log.txt")
     real = realeval.load_real(real_dir)
@@ -613,7 +633,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         for rep in repeats_of(arm, repeats, stages.done):
             nm = run_names(arm, rep)
             train = stages.run(nm["train"], lambda: _train(arm, work, proto["steps"], template, log, nm["run"],
-                                                           gen["data_dir"]))
+                                                           gen["data_dir"], config_override))
             exp = stages.run(nm["export"], lambda: _export(arm, work, log, nm["run"], nm["export_dir"]))
             dets = stages.run(nm["detect"], lambda: _detect(exp["saved_model"], real, gt,
                                                             os.path.join(work, arm, nm["detections"])))
@@ -758,6 +778,11 @@ def main(argv=None) -> int:
                         "and report the mean with the runs' range and standard deviation (training from "
                         "scratch on CPU is not repeatable). A rerun with more repeats trains only the new "
                         "ones; runs already scored beyond N are reported too.")
+    p.add_argument("--config_override", default="",
+                   help="A pipeline.config fragment in text format merged over --template before training "
+                        "(synth.pipeline_config.apply_override), e.g. 'model { faster_rcnn { initial_crop_size: "
+                        "8 } }': a recipe variant without a copy of the template. Recorded in the protocol; "
+                        "its own work folder, ...-overrideHASH.")
     a = p.parse_args(argv)
     arms = [s.strip() for s in a.arms.split(",") if s.strip()]
     for arm in arms:
@@ -765,7 +790,7 @@ def main(argv=None) -> int:
             p.error(f"--arms: {arm!r} is not one of {', '.join(ARMS)}")
     out = a.output or os.path.join(OUT, "transfer-quick.json" if a.quick else "transfer.json")
     try:
-        run(a.real, a.quick, arms, a.work_dir, out, a.template, a.steps, a.repeats)
+        run(a.real, a.quick, arms, a.work_dir, out, a.template, a.steps, a.repeats, a.config_override)
     except (AnnotationError, ConfigError) as e:
         print(f"transfer: error: {e}", file=sys.stderr)
         return 2

@@ -360,13 +360,18 @@ def _use_dataset(msg, template, data_dir, weight, names, label_map, max_records_
 def configure(template: str, data_dir: str | None, run_dir: str, checkpoint: str | None = None,
               num_steps: int | None = None, batch_size: int | None = None,
               max_records_per_shard: int | None = MAX_RECORDS_PER_SHARD,
-              datasets: list[tuple[str, float]] | None = None, eval_data_dir: str | None = None) -> str:
+              datasets: list[tuple[str, float]] | None = None, eval_data_dir: str | None = None,
+              config_override: str | None = None) -> str:
     """Writes RUN_DIR/pipeline.config for `template` and the dataset in `data_dir`, or the weighted
     mix `datasets` [(folder, weight), ...] (each dataset one input_path of the train input reader,
     with the OD API's sample_from_datasets_weights); returns its path. Evaluation reads the val
     shards (train shards when it has none) of `eval_data_dir`, default the first dataset. Every
     dataset is first checked against the first one's label map and the template (`check_dataset`;
-    `max_records_per_shard` bounds the records read per shard)."""
+    `max_records_per_shard` bounds the records read per shard). `config_override`, a pipeline
+    fragment in text format (`apply_override`), is merged over the template first: a recipe variant
+    (another learning rate, crop size, optimizer) without a copy of the template. The arguments above
+    (num_steps, batch_size, checkpoint, the datasets) are applied after it, so they win over it; a
+    decaying schedule is fitted to num_steps whichever sets it."""
     if (data_dir is None) == (not datasets):
         raise ConfigError("give either one data directory (--data_dir) or datasets with weights "
                           "(--dataset=DIR:WEIGHT, repeated)")
@@ -375,6 +380,8 @@ def configure(template: str, data_dir: str | None, run_dir: str, checkpoint: str
         raise ConfigError(f"a dataset is given twice: {[d for d, _ in sources]}")
     path = template_path(template)
     msg = read_pipeline(path)
+    if config_override:
+        apply_override(msg, config_override)
     label_map = os.path.join(sources[0][0], dataset.LABEL_MAP)
     names = label_map_names(label_map)
     ids = sorted(names)
@@ -427,6 +434,8 @@ def configure(template: str, data_dir: str | None, run_dir: str, checkpoint: str
         out = os.path.join(run_dir, "pipeline.config")
         with open(out + ".tmp", "w", encoding="utf-8") as f:
             f.write(f"# Written by tfod-synth configure_pipeline from template {os.path.basename(path)}\n")
+            if config_override:
+                f.write(f"# config_override: {' '.join(config_override.split())}\n")
             for u in uses:
                 f.write(f"# train: {u.data_dir}" + (f" (weight {u.weight:g})\n" if len(uses) > 1 else "\n"))
             f.write(f"# eval: {eval_dir} ({val_split} shards)\n")

@@ -88,6 +88,26 @@ def test_configure_errors_name_the_input(data_dir, tmp_path):
     assert not os.path.exists(tmp_path / "run" / "pipeline.config")
 
 
+def test_configure_merges_a_config_override_under_the_other_settings(data_dir, tmp_path):
+    override = ("model { faster_rcnn { initial_crop_size: 8 } } train_config { num_steps: 999 batch_size: 3 "
+                "optimizer { adam_optimizer { learning_rate { cosine_decay_learning_rate { "
+                "learning_rate_base: 0.001 total_steps: 5000 warmup_steps: 100 } } } } }")
+    path = pipeline_config.configure("small_cpu_demo", data_dir, str(tmp_path / "run"), num_steps=40,
+                                     config_override=override)
+    msg = pipeline_config.read_pipeline(path)
+    assert msg.model.faster_rcnn.initial_crop_size == 8
+    assert msg.train_config.batch_size == 3  # the override's: no batch_size argument
+    assert msg.train_config.num_steps == 40  # the argument wins over the override
+    cosine = msg.train_config.optimizer.adam_optimizer.learning_rate.cosine_decay_learning_rate
+    assert (round(cosine.learning_rate_base, 6), cosine.total_steps, cosine.warmup_steps) == (0.001, 40, 4)  # fitted
+    assert "# config_override: model { faster_rcnn { initial_crop_size: 8 } }" in open(path).read()
+    # a bad fragment is refused naming the flag, and nothing is written
+    with pytest.raises(ConfigError, match="--config_override=.*is not a pipeline config fragment"):
+        pipeline_config.configure("small_cpu_demo", data_dir, str(tmp_path / "bad"),
+                                   config_override="model { faster_rcnn { crop: 8 } }")
+    assert not os.path.exists(tmp_path / "bad")
+
+
 def test_compat_fixes_restore_what_tf_slim_and_the_od_api_call():
     training.apply_compat_fixes()
     from tensorflow.python.ops import control_flow_ops

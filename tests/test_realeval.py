@@ -692,6 +692,45 @@ def test_transfer_steps_override_is_checked(tmp_path):
     assert r.returncode == 2 and str(tmp_path) in r.stderr and "--steps" not in r.stderr
 
 
+def test_transfer_config_override_changes_the_recipe_is_recorded_and_gets_its_own_folder(tmp_path, monkeypatch):
+    crop8 = "model { faster_rcnn { initial_crop_size: 8 } }"
+    sgd = ("train_config { batch_size: 2 optimizer { momentum_optimizer { learning_rate { "
+           "constant_learning_rate { learning_rate: 0.001 } } } } }")
+    # the override's batch size and optimizer (a oneof switched) are what the protocol records
+    assert transfer.template_recipe("small_cpu_demo", sgd) == {"resolution": 192, "batch_size": 2,
+                                                               "optimizer": "momentum_optimizer"}
+    assert transfer.template_recipe("small_cpu_demo", crop8) == transfer.template_recipe("small_cpu_demo")
+    # training passes it to configure_pipeline, whose pipeline.config then has the crop size
+    cmds = []
+    monkeypatch.setattr(transfer, "_run", lambda cmd, log: cmds.append(cmd))
+    transfer._train("naive", str(tmp_path / "w"), 40, "small_cpu_demo", "log", "run", "/data", crop8)
+    assert f"--config_override={crop8}" in cmds[0]
+    cmds.clear()
+    transfer._train("naive", str(tmp_path / "w"), 40, "small_cpu_demo", "log", "run", "/data")
+    assert not any(c.startswith("--config_override") for c in cmds[0])
+    # the default work folder is keyed on the override, one line, so variants never share a folder
+    monkeypatch.setattr(transfer, "OUT", str(tmp_path / "out"))
+    for override in (crop8, " model {\n faster_rcnn { initial_crop_size: 8 } }\n", sgd):
+        with pytest.raises((AnnotationError, ConfigError)):  # no real photos here: stops after the folder
+            transfer.run(str(tmp_path / "no_photos"), False, ["realism"], None, str(tmp_path / "t.json"),
+                         template="small_cpu_demo", steps=10, config_override=override)
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(
+        [f"transfer-work-full-small_cpu_demo-steps10-override{transfer.override_key(crop8)}",
+         f"transfer-work-full-small_cpu_demo-steps10-override{transfer.override_key(sgd)}"])
+    assert transfer.override_key(crop8) != transfer.override_key(sgd)
+
+
+def test_transfer_refuses_a_bad_config_override_naming_it_before_anything_runs(tmp_path):
+    for bad, says in (("model { faster_rcnn { initial_crop_sizes: 8 } }", "is not a pipeline config fragment"),
+                      ("model { ssd { num_classes: 1 } }", "sets model.ssd, but the pipeline has model.faster_rcnn"),
+                      ("train_input_reader { tf_record_input_reader { input_path: 'x' } }", "a list")):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "transfer.py"), "--template=small_cpu_demo",
+                            f"--config_override={bad}", f"--real={tmp_path}", f"--work_dir={tmp_path / 'work'}"],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "--config_override" in r.stderr and says in r.stderr, r.stderr
+        assert not (tmp_path / "work").exists()
+
+
 def test_rescore_exports_finished_runs_with_an_override_and_scores_them_beside_the_run(tmp_path, monkeypatch):
     from bench import rescore
 

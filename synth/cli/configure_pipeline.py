@@ -17,6 +17,9 @@ reader gets one input_path per dataset and the OD API's sample_from_datasets_wei
 training example comes from a dataset drawn by weight); all must share one label map.
 Evaluation reads the val shards (the train shards when there are none) of --eval_data_dir,
 default the (first) dataset. tools/finetune.py does this and trains, from an earlier run.
+--config_override merges a pipeline fragment over the template before the other flags apply: a
+recipe variant (a crop size, a learning rate) without a copy of the template; the written
+pipeline.config records it in its header.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ flags.DEFINE_string("checkpoint", None, "Checkpoint prefix to fine-tune from (fi
                     "detection); without it the model trains from scratch.")
 flags.DEFINE_integer("num_steps", None, "Training steps (default: the template's).")
 flags.DEFINE_integer("batch_size", None, "Training batch size (default: the template's).")
+flags.DEFINE_string("config_override", "", "A TrainEvalPipelineConfig fragment in text format merged over the "
+                    "template before the other flags apply, e.g. 'model { faster_rcnn { initial_crop_size: 8 } }' "
+                    "or 'train_config { optimizer { adam_optimizer { learning_rate { constant_learning_rate { "
+                    "learning_rate: 0.0002 } } } } }'. Lists cannot be overridden.")
 flags.DEFINE_bool("list", False, "List the templates and exit.")
 FLAGS = flags.FLAGS
 
@@ -54,7 +61,7 @@ def main(argv):
     datasets = [pipeline_config.parse_dataset_arg(d) for d in FLAGS.dataset] if FLAGS.dataset else None
     out = pipeline_config.configure(FLAGS.template, FLAGS.data_dir or None, FLAGS.run_dir, FLAGS.checkpoint,
                              FLAGS.num_steps, FLAGS.batch_size, datasets=datasets,
-                             eval_data_dir=FLAGS.eval_data_dir)
+                             eval_data_dir=FLAGS.eval_data_dir, config_override=FLAGS.config_override or None)
     print(f"wrote {out}")
     print(eval_note(pipeline_config.read_pipeline(out), FLAGS.eval_data_dir or FLAGS.data_dir or datasets[0][0]))
     if not FLAGS.checkpoint:
