@@ -1,6 +1,6 @@
 """Seconds per training step of the demo's recipe, with TensorFlow's oneDNN kernels off and on.
 
-    .venv/bin/python bench/train_rate.py [STEPS] [TEMPLATE]
+    .venv/bin/python bench/train_rate.py [STEPS] [TEMPLATE] [--config_override=FRAGMENT]
 
 Builds the model of TEMPLATE (a name in pipelines/ or a path; default small_cpu_demo: Faster R-CNN ResNet-50 from
 scratch, 192x192, batch 4) with the OD API's model_builder, and times STEPS (default 5) training steps
@@ -8,7 +8,10 @@ after two warm-up steps: the OD API's train step in one tf.function (groundtruth
 loss, gradients, Adam), on a batch of random images with two boxes each, so no data pipeline is timed.
 Each setting runs in its own process, because TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, at import.
 Prints and writes bench/out/train_rate.json: s_per_step for TF_ENABLE_ONEDNN_OPTS=0 and =1, the
-speed-up, whether TensorFlow reported oneDNN on in each, and the CPU model.
+speed-up, whether TensorFlow reported oneDNN on in each, and the CPU model. --config_override merges a
+pipeline fragment over the template first (synth.pipeline_config.apply_override, as bench/transfer.py and
+tools/configure_pipeline.py do), to time a recipe variant before training it:
+`bench/train_rate.py 5 small_cpu_demo --config_override='model { faster_rcnn { initial_crop_size: 8 } }'`.
 
 TensorFlow 2.15 turns oneDNN on by itself only on CPUs with AVX-512 VNNI/BF16/AMX; `import synth` sets
 TF_ENABLE_ONEDNN_OPTS=1 unless the user set it (synth/__init__.py), and this measures why.
@@ -26,9 +29,10 @@ OUT = os.path.join(ROOT, "bench", "out")
 sys.path.insert(0, ROOT)
 
 from synth import pipeline_config  # noqa: E402  (sets TF_ENABLE_ONEDNN_OPTS only where unset)
+from synth.errors import ConfigError  # noqa: E402
 
 
-def _child(template: str, steps: int) -> None:
+def _child(template: str, steps: int, config_override: str = "") -> None:
     """Runs in a fresh process: times the train step and prints one JSON line."""
     import time
 
@@ -39,6 +43,8 @@ def _child(template: str, steps: int) -> None:
     from object_detection.builders import model_builder
 
     pipeline = pipeline_config.read_pipeline(template)
+    if config_override:
+        pipeline_config.apply_override(pipeline, config_override)
     model = model_builder.build(pipeline.model, is_training=True)
     batch = pipeline.train_config.batch_size
     resizer = pipeline.model.faster_rcnn.image_resizer.fixed_shape_resizer
@@ -83,13 +89,19 @@ def _cpu_model() -> str:
             f"{info.get('model', '?')}{', AVX-512 VNNI' if avx512 else ', no AVX-512 VNNI'})")
 
 
-def measure(steps: int = 5, template: str = "small_cpu_demo") -> dict:
+def measure(steps: int = 5, template: str = "small_cpu_demo", config_override: str = "") -> dict:
     template = os.path.abspath(pipeline_config.template_path(template))
+    config_override = " ".join(config_override.split())
+    if config_override:  # refused here, naming the flag, rather than in both children
+        pipeline_config.apply_override(pipeline_config.read_pipeline(template), config_override)
     res = {"template": os.path.relpath(template, ROOT), "steps_timed": steps, "cpu": _cpu_model(),
            "cores": os.cpu_count()}
+    if config_override:
+        res["config_override"] = config_override
     for setting in ("0", "1"):
         env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=setting, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", template, str(steps)],
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", template, str(steps),
+                               config_override],
                               env=env, capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         if proc.returncode != 0 or not lines:
@@ -101,9 +113,15 @@ def measure(steps: int = 5, template: str = "small_cpu_demo") -> dict:
 
 def main(argv: list) -> None:
     if len(argv) > 1 and argv[1] == "--child":
-        _child(argv[2], int(argv[3]))
+        _child(argv[2], int(argv[3]), argv[4])
         return
-    res = measure(int(argv[1]) if len(argv) > 1 else 5, *argv[2:3])
+    prefix = "--config_override="
+    override = "".join(a[len(prefix):] for a in argv[1:] if a.startswith(prefix))
+    args = [a for a in argv[1:] if not a.startswith(prefix)]
+    try:
+        res = measure(int(args[0]) if args else 5, *args[1:2], config_override=override)
+    except ConfigError as exc:
+        sys.exit(f"train_rate: error: {exc}")
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, "train_rate.json")
     with open(path, "w") as f:

@@ -26,3 +26,11 @@ def test_import_synth_turns_onednn_on_before_tensorflow_loads():
 
 def test_a_users_setting_is_kept():
     assert _probe(TF_ENABLE_ONEDNN_OPTS="0") == ["0", "False"]
+
+
+def test_train_rate_refuses_a_bad_config_override_before_timing_anything():
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "train_rate.py"), "1", "small_cpu_demo",
+                        "--config_override=model { faster_rcnn { crop: 8 } }"], cwd=ROOT, capture_output=True,
+                       text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert r.returncode == 1 and "train_rate: error: --config_override=" in r.stderr
+    assert "is not a pipeline config fragment" in r.stderr and "{" not in r.stdout  # no child timed
