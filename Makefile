@@ -8,6 +8,8 @@ DEMO_STEPS ?= 400
 DEMO_IMAGES ?= 1000
 # A template name in pipelines/ or a path, e.g. bench/results/small_cpu_demo_cosine.config with DEMO_STEPS=2000.
 DEMO_TEMPLATE ?= small_cpu_demo
+# A pipeline fragment merged over the template, e.g. DEMO_OVERRIDE='model { faster_rcnn { initial_crop_size: 8 } }'.
+DEMO_OVERRIDE ?=
 HEADER_DEMO_STEPS ?= 10
 # Two pytest processes: the end-to-end test (about 10 min) runs beside all the others.
 TEST_WORKERS ?= 2
@@ -17,7 +19,7 @@ export PYTHONWARNINGS ?= ignore::FutureWarning
 .PHONY: setup demo demo-headers test test-fast bench bench-transfer clean help
 
 help:
-	@echo "make demo [DEMO_STEPS=400] [DEMO_IMAGES=1000] [DEMO_TEMPLATE=small_cpu_demo] - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
+	@echo "make demo [DEMO_STEPS=400] [DEMO_IMAGES=1000] [DEMO_TEMPLATE=small_cpu_demo] [DEMO_OVERRIDE=fragment] - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
 	@echo "make demo-headers - the same path for headers in HTML pages rendered by Chromium (embedded default)"
 	@echo "make test   - set up if needed, then run the test suite"
 	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
@@ -39,7 +41,7 @@ demo: $(STAMP)
 	$(PY) tools/make_tfrecords.py --output_dir=$(WS)/data/demo --num_images=$(DEMO_IMAGES) --preview
 	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from $(DEMO_TEMPLATE)"
 	$(PY) tools/configure_pipeline.py --template=$(DEMO_TEMPLATE) --data_dir=$(WS)/data/demo \
-		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS)
+		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS) $(if $(DEMO_OVERRIDE),--config_override='$(DEMO_OVERRIDE)',)
 	@echo "demo: 3/5 training $(DEMO_STEPS) steps from scratch with the OD API's model_main_tf2 loop (9 to 22 min on 2 cores, by CPU)"
 	$(PY) tools/model_main_tf2.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
 		--model_dir=$(WS)/runs/demo --num_train_steps=$(DEMO_STEPS) --checkpoint_every_n=$(DEMO_STEPS) \
