@@ -1,7 +1,7 @@
 """Real photos decide: does a detector trained only on our composites find the logo in real photos?
 
-    make bench-transfer                  # the full protocol (about 75 min on 2 CPU cores)
-    make bench-transfer QUICK=1          # the quick protocol (about 15-20 min), to steer by
+    make bench-transfer                  # the full protocol: 2 to 3.5 h on 2 CPU cores, by CPU
+    make bench-transfer QUICK=1          # the quick protocol (about 15-20 min): checks the path
     .venv/bin/python bench/transfer.py --real=../shared/data/flickrlogos27 --arms=realism,naive,with_occlusion
 
 Protocol (fixed; the figures in bench/out/transfer.json are only comparable under it):
@@ -42,13 +42,19 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   starbucks' black disc also comes as a green, red or blue one; synth.colourway). Measured on one boot,
   one run each (bench/results/transfer_cpu_demo_2000_colour.json): with_tint 0.046 and
   with_colourways 0.181 mAP@0.5 against the defaults' 0.330 and naive's 0.239.
-- Detector: the OD API's Faster R-CNN ResNet-50 (pipelines/small_cpu.config: 256x256 fixed
-  resizer, batch 2, momentum 0.9, learning rate 0.002 constant), from scratch (no COCO checkpoint
-  can be downloaded here), trained with tools/model_main_tf2.py.
-  full: 2,000 composites, 1,000 steps per arm; quick: 600 composites, 250 steps per arm.
+- Detector: the OD API's Faster R-CNN ResNet-50 from scratch (no COCO checkpoint can be downloaded
+  here), trained with tools/model_main_tf2.py. full: the demo's recipe (pipelines/small_cpu_demo.config:
+  192x192 fixed resizer, batch 4, Adam 0.0005 constant, 32 proposals), 2,000 composites, 2,000 steps
+  per arm: about 47 to 88 min of training per arm by CPU (1.4 to 2.65 s per step with oneDNN;
+  bench/results/train_rate_zen3.json) plus about 14 min per arm to export and score (the late stage's
+  four exports most of it), so 2 to 3.5 h for both arms. That is over the 75 min the protocol was first
+  given: on 2 cores no shorter setting measured here ranks the arms (1,000 steps of small_cpu, the full
+  protocol until 2026-12-07, left both near 0.02: bench/results/transfer_cpu_full.json; 1,000 steps of
+  the demo's recipe left both near 0.016; crops of 8 halve the step and lost the defaults' lead:
+  bench/results/README.md). quick: pipelines/small_cpu.config (256x256, batch 2, momentum 0.9, learning
+  rate 0.002 constant), 600 composites, 250 steps per arm: it checks the whole path, it does not rank.
   --template=NAME trains with another pipeline template at its own resolution and batch size (recorded
-  in the protocol; small_cpu_demo is the demo's recipe: Adam 0.0005, 192x192, batch 4, anchors from
-  16 px); its work folder is transfer-work-full-NAME (a path: its file name). --steps=N trains each arm N steps instead
+  in the protocol); its work folder is transfer-work-full-NAME (a path: its file name). --steps=N trains each arm N steps instead
   (recorded as steps_per_arm; work folder ...-stepsN). --config_override='FRAGMENT' merges a
   pipeline.config fragment over the template (synth.pipeline_config.apply_override, as
   tools/configure_pipeline.py --config_override does): a recipe variant, such as
@@ -119,12 +125,15 @@ from synth.errors import AnnotationError, ConfigError  # noqa: E402
 OUT = os.path.join(ROOT, "bench", "out")
 PY = sys.executable
 
+# The full protocol is the setting whose runs rank the arms (the demo's recipe, 2,000 steps per arm; since
+# 2026-12-07: before, small_cpu and 1,000 steps, which left both arms near 0.02 and ranked nothing,
+# bench/results/transfer_cpu_full.json). quick keeps the small, fast recipe: it checks the path.
 PROTOCOLS = {
-    "full": {"brands": ("fedex", "google", "heineken", "starbucks"), "composites": 2000, "steps": 1000},
-    "quick": {"brands": ("fedex", "starbucks"), "composites": 600, "steps": 250},
+    "full": {"brands": ("fedex", "google", "heineken", "starbucks"), "composites": 2000, "steps": 2000,
+             "template": "small_cpu_demo"},
+    "quick": {"brands": ("fedex", "starbucks"), "composites": 600, "steps": 250, "template": "small_cpu"},
 }
 IMAGE_HW = (384, 512)
-TEMPLATE = "small_cpu"  # --template: the detector's recipe; its resizer and batch size are the protocol's
 # Original colours only: starbucks' disc drawn in one colour loses the pattern inside it (colourway
 # identity 0.43, refused by the gate at engine start); fedex, google and heineken would pass.
 COLOURWAYS = (("original", 1.0),)
@@ -584,9 +593,10 @@ def _self_check(saved_model: str, data_dir: str) -> dict:
 
 
 def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
-        template: str = TEMPLATE, steps: int | None = None, repeats: int = 1, config_override: str = "") -> dict:
+        template: str | None = None, steps: int | None = None, repeats: int = 1, config_override: str = "") -> dict:
     name = "quick" if quick else "full"
     proto = dict(PROTOCOLS[name])
+    template = template or proto["template"]
     if repeats < 1:
         raise ConfigError(f"--repeats {repeats} must be at least 1")
     if steps is not None:
@@ -606,7 +616,7 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         protocol["config_override"] = config_override
         protocol["detector"] += " with --config_override"
     tag = os.path.splitext(os.path.basename(template))[0]  # a template given as a path: its file's name
-    work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == TEMPLATE else f"-{tag}")
+    work = work or os.path.join(OUT, f"transfer-work-{name}" + ("" if template == proto["template"] else f"-{tag}")
                                 + ("" if steps is None else f"-steps{steps}")
                                 + ("" if not config_override else f"-override{override_key(config_override)}"))
     os.makedirs(work, exist_ok=True)
@@ -762,14 +772,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", default=os.path.join(ROOT, "..", "shared", "data", "flickrlogos27"),
                    help="Folder of real labelled photos: instances.json (COCO), images/, logos/NAME.png.")
-    p.add_argument("--quick", action="store_true", help="The quick protocol (2 brands, 600 composites, 250 steps).")
+    p.add_argument("--quick", action="store_true", help="The quick protocol (2 brands, 600 composites, 250 steps "
+                   "of small_cpu): it checks the path, it does not rank the arms.")
     p.add_argument("--arms", default="realism,naive", help=f"Comma-separated arms, of: {', '.join(ARMS)}.")
     p.add_argument("--work_dir", default=None, help="Where stages keep their results (resumable).")
     p.add_argument("--output", default=None, help="The JSON report (default bench/out/transfer[-quick].json).")
-    p.add_argument("--template", default=TEMPLATE,
-                   help="Pipeline template of the detector (pipelines/NAME.config); its fixed_shape_resizer "
-                        "and batch size are the protocol's. small_cpu_demo is the demo's recipe (Adam, "
-                        "192x192, batch 4, anchors from 16 px).")
+    p.add_argument("--template", default=None,
+                   help="Pipeline template of the detector (pipelines/NAME.config or a path); its "
+                        "fixed_shape_resizer and batch size are the protocol's. Default: the protocol's, "
+                        "small_cpu_demo (the demo's recipe: Adam, 192x192, batch 4, anchors from 16 px) for "
+                        "the full one, small_cpu for --quick.")
     p.add_argument("--steps", type=int, default=None,
                    help="Train each arm this many steps instead of the protocol's (recorded in the protocol; "
                         "its own work folder, ...-stepsN).")

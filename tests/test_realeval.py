@@ -715,9 +715,22 @@ def test_transfer_config_override_changes_the_recipe_is_recorded_and_gets_its_ow
             transfer.run(str(tmp_path / "no_photos"), False, ["realism"], None, str(tmp_path / "t.json"),
                          template="small_cpu_demo", steps=10, config_override=override)
     assert sorted(os.listdir(tmp_path / "out")) == sorted(
-        [f"transfer-work-full-small_cpu_demo-steps10-override{transfer.override_key(crop8)}",
-         f"transfer-work-full-small_cpu_demo-steps10-override{transfer.override_key(sgd)}"])
+        [f"transfer-work-full-steps10-override{transfer.override_key(crop8)}",  # the full protocol's template
+         f"transfer-work-full-steps10-override{transfer.override_key(sgd)}"])
     assert transfer.override_key(crop8) != transfer.override_key(sgd)
+
+
+def test_transfer_default_templates_are_the_protocols_own_and_name_no_folder(tmp_path, monkeypatch):
+    # full: the demo's recipe for 2,000 steps (the setting that ranks the arms); quick: small_cpu, 250 steps
+    assert (transfer.PROTOCOLS["full"]["template"], transfer.PROTOCOLS["full"]["steps"]) == ("small_cpu_demo", 2000)
+    assert (transfer.PROTOCOLS["quick"]["template"], transfer.PROTOCOLS["quick"]["steps"]) == ("small_cpu", 250)
+    monkeypatch.setattr(transfer, "OUT", str(tmp_path / "out"))
+    for quick, template in ((False, None), (True, None), (False, "small_cpu"), (True, "small_cpu_demo")):
+        with pytest.raises((AnnotationError, ConfigError)):  # no real photos here: stops after the folder
+            transfer.run(str(tmp_path / "no_photos"), quick, ["realism"], None, str(tmp_path / "t.json"),
+                         template=template)
+    assert sorted(os.listdir(tmp_path / "out")) == ["transfer-work-full", "transfer-work-full-small_cpu",
+                                                   "transfer-work-quick", "transfer-work-quick-small_cpu_demo"]
 
 
 def test_transfer_refuses_a_bad_config_override_naming_it_before_anything_runs(tmp_path):
