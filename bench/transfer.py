@@ -110,6 +110,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -351,11 +352,22 @@ def _mean_bands(runs: list) -> list:
             for i, band in enumerate(runs[0])]
 
 
-def _run(cmd: list, log: str) -> None:
+def _run(cmd: list, log: str, on_line=None) -> None:
+    """Runs a tool with its output appended to `log`; `on_line`, when given, sees each line as it comes
+    (training reports its progress from the OD API's step lines)."""
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+        if on_line is None:
+            r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+        else:
+            r = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
+                                 errors="replace", bufsize=1)
+            for line in r.stdout:
+                f.write(line)
+                f.flush()
+                on_line(line)
+            r.wait()
     if r.returncode != 0:
         with open(log) as f:
             tail = f.readlines()[-25:]
@@ -465,6 +477,23 @@ def resumable_step(run_dir: str, data_dir: str, steps: int) -> int:
     return last if same_data and tc.train_config.num_steps == steps and 0 < last < steps else 0
 
 
+_STEP_LINE = re.compile(r"\] Step (\d+) per-step time ([0-9.]+)s")
+
+
+def train_progress(label: str, steps: int, say=print):
+    """A line callback for _run: for each of the OD API loop's "Step N per-step time Ts" lines (one per
+    100 steps), says `label: step N/steps, T s per step, about M min left`, so that a run of hours
+    shows where it is (the full lines stay in the log)."""
+    def on_line(line: str) -> None:
+        m = _STEP_LINE.search(line)
+        if m:
+            step, per = int(m.group(1)), float(m.group(2))
+            left = max(steps - step, 0) * per / 60
+            say(f"transfer: {label}: step {step}/{steps}, {per:.2f} s per step, about {left:.0f} min left",
+                flush=True)
+    return on_line
+
+
 def _train(arm, work, steps, template, log, run_name: str, data_dir: str, config_override: str = "") -> dict:
     """Trains one run of an arm on `data_dir`, the composites its generate stage recorded (which a
     work folder assembled from others' finished stages may keep outside WORK/ARM/data). A run
@@ -483,7 +512,8 @@ def _train(arm, work, steps, template, log, run_name: str, data_dir: str, config
     every, per_loop = checkpoint_interval(steps)
     _run([PY, "tools/model_main_tf2.py", f"--pipeline_config_path={run_dir}/pipeline.config",
           f"--model_dir={run_dir}", f"--num_train_steps={steps}", f"--checkpoint_every_n={every}",
-          f"--num_steps_per_iteration={per_loop}"], log)
+          f"--num_steps_per_iteration={per_loop}"], log,
+         on_line=train_progress(f"train:{arm}" + ("" if run_name == "run" else f" ({run_name})"), steps))
     out = {"run_dir": run_dir, "train_minutes": round((time.time() - t) / 60, 1)}
     if resumed:
         out["resumed_from_step"] = resumed

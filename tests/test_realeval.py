@@ -456,7 +456,7 @@ def test_transfer_trains_on_the_composites_its_generate_stage_recorded(tmp_path,
     # a work folder may borrow an arm's finished generate stage from another folder: a second run
     # must train on those composites, not on WORK/ARM/data (which does not exist there)
     cmds = []
-    monkeypatch.setattr(transfer, "_run", lambda cmd, log: cmds.append(cmd))
+    monkeypatch.setattr(transfer, "_run", lambda cmd, log, **kw: cmds.append(cmd))
     old_run = tmp_path / "work" / "realism" / "run-2"
     old_run.mkdir(parents=True)  # a half-finished run: started again
     (old_run / "ckpt-1.index").write_text("stale")
@@ -499,7 +499,7 @@ def test_transfer_goes_on_from_the_checkpoint_of_a_run_interrupted_part_way(tmp_
     import re
 
     cmds = []
-    monkeypatch.setattr(transfer, "_run", lambda cmd, log: cmds.append(cmd))
+    monkeypatch.setattr(transfer, "_run", lambda cmd, log, **kw: cmds.append(cmd))
     work, data = tmp_path / "work", str(tmp_path / "data")
     run = work / "realism" / "run"
     _odapi_like_run(run, [0, 250, 500])  # stopped after step 500 of 2,000
@@ -702,7 +702,7 @@ def test_transfer_config_override_changes_the_recipe_is_recorded_and_gets_its_ow
     assert transfer.template_recipe("small_cpu_demo", crop8) == transfer.template_recipe("small_cpu_demo")
     # training passes it to configure_pipeline, whose pipeline.config then has the crop size
     cmds = []
-    monkeypatch.setattr(transfer, "_run", lambda cmd, log: cmds.append(cmd))
+    monkeypatch.setattr(transfer, "_run", lambda cmd, log, **kw: cmds.append(cmd))
     transfer._train("naive", str(tmp_path / "w"), 40, "small_cpu_demo", "log", "run", "/data", crop8)
     assert f"--config_override={crop8}" in cmds[0]
     cmds.clear()
@@ -733,6 +733,22 @@ def test_transfer_default_templates_are_the_protocols_own_and_name_no_folder(tmp
                                                    "transfer-work-quick", "transfer-work-quick-small_cpu_demo"]
 
 
+def test_transfer_training_says_its_progress_and_keeps_every_line_in_the_log(tmp_path):
+    said = []
+    lines = ["I1207 15:00:11.038531 1400 model_lib_v2.py:705] Step 100 per-step time 3.385s",
+             "some other line", "I1207 15:04:36.430887 1400 model_lib_v2.py:705] Step 200 per-step time 2.654s"]
+    script = "import sys\n" + "".join(f"print({ln!r}, file=sys.stderr)\n" for ln in lines)
+    log = tmp_path / "log.txt"
+    on_line = transfer.train_progress("train:naive", 2000, say=lambda msg, flush: said.append(msg))
+    transfer._run([sys.executable, "-c", script], str(log), on_line=on_line)
+    assert said == ["transfer: train:naive: step 100/2000, 3.38 s per step, about 107 min left",
+                    "transfer: train:naive: step 200/2000, 2.65 s per step, about 80 min left"]
+    assert log.read_text().endswith("\n".join(lines) + "\n")  # every line, after the "$ command" line
+    # a failing tool still stops the benchmark with the log's last lines, streamed or not
+    with pytest.raises(SystemExit, match=r"(?s)failed \(exit 3\).*some other line"):
+        transfer._run([sys.executable, "-c", script + "sys.exit(3)\n"], str(log), on_line=on_line)
+
+
 def test_transfer_refuses_a_bad_config_override_naming_it_before_anything_runs(tmp_path):
     for bad, says in (("model { faster_rcnn { initial_crop_sizes: 8 } }", "is not a pipeline config fragment"),
                       ("model { ssd { num_classes: 1 } }", "sets model.ssd, but the pipeline has model.faster_rcnn"),
@@ -759,7 +775,7 @@ def test_rescore_exports_finished_runs_with_an_override_and_scores_them_beside_t
     (work / "naive" / "detections-2.json").write_text(json.dumps(truth[: len(truth) // 2]))
     cmds = []
 
-    def fake_run(cmd, log):
+    def fake_run(cmd, log, **kw):
         cmds.append(cmd)
         export_dir = next(c.split("=", 1)[1] for c in cmd if c.startswith("--export_dir="))
         os.makedirs(os.path.join(export_dir, "naive", "1", "assets.extra"))
