@@ -8,9 +8,13 @@
 
     # a weighted mix: synthetic composites and imported real photos (tools/import_labels.py, with
     # --label_map= the synthetic dataset's), evaluated on the real photos
-    python tools/configure_pipeline.py --template=faster_rcnn_resnet50_v1_640x640 \
-        --dataset=workspace/data/acme:0.8 --dataset=workspace/data/acme-real:0.2 \
+    python tools/configure_pipeline.py --template=faster_rcnn_resnet50_v1_640x640 \\
+        --dataset=workspace/data/acme:0.8 --dataset=workspace/data/acme-real:0.2 \\
         --eval_data_dir=workspace/data/acme-real --run_dir=workspace/runs/acme-mix --checkpoint=...
+
+    # a recipe variant: the demo's template with the second stage's crops at 8x8
+    python tools/configure_pipeline.py --template=small_cpu_demo --data_dir=workspace/data/demo \\
+        --run_dir=workspace/runs/crop8 --config_override='model { faster_rcnn { initial_crop_size: 8 } }'
 
 Templates live in pipelines/; --list shows them. With several --dataset flags, the train input
 reader gets one input_path per dataset and the OD API's sample_from_datasets_weights (each
