@@ -116,7 +116,7 @@ def main(argv: list) -> None:
         _child(argv[2], int(argv[3]), argv[4])
         return
     prefix = "--config_override="
-    override = "".join(a[len(prefix):] for a in argv[1:] if a.startswith(prefix))
+    override = " ".join(a[len(prefix):] for a in argv[1:] if a.startswith(prefix))
     args = [a for a in argv[1:] if not a.startswith(prefix)]
     try:
         res = measure(int(args[0]) if args else 5, *args[1:2], config_override=override)
