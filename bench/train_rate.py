@@ -91,7 +91,7 @@ def _cpu_model() -> str:
 
 def measure(steps: int = 5, template: str = "small_cpu_demo", config_override: str = "") -> dict:
     template = os.path.abspath(pipeline_config.template_path(template))
-    config_override = " ".join(config_override.split())
+    config_override = pipeline_config.one_line(config_override)
     if config_override:  # refused here, naming the flag, rather than in both children
         pipeline_config.apply_override(pipeline_config.read_pipeline(template), config_override)
     res = {"template": os.path.relpath(template, ROOT), "steps_timed": steps, "cpu": _cpu_model(),

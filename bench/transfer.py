@@ -633,7 +633,9 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
         if steps < 1:
             raise ConfigError(f"--steps {steps} must be at least 1")
         proto["steps"] = steps
-    config_override = " ".join((config_override or "").split())  # one line: the protocol, the log, the key
+    from synth import pipeline_config
+
+    config_override = pipeline_config.one_line(config_override)  # the protocol, the log, the key
     recipe = template_recipe(template, config_override)
     protocol = {"name": name, "brands": list(proto["brands"]), "composites_per_arm": proto["composites"],
                 "steps_per_arm": proto["steps"], "resolution": recipe["resolution"],

@@ -83,6 +83,12 @@ def apply_override(msg, override: str, flag: str = "--config_override"):
     return msg
 
 
+def one_line(override: str | None) -> str:
+    """An override fragment on one line (runs of whitespace as one space): how it is recorded, logged
+    and hashed, so that the same fragment typed over several lines is the same variant."""
+    return " ".join((override or "").split())
+
+
 def proposals_override(n: int, flag: str = "--max_proposals") -> str:
     """The pipeline fragment that makes a Faster R-CNN keep `n` first-stage proposals and return up
     to `n` detections (per class and in all): settings that are not weights, so a model trained with
@@ -435,7 +441,7 @@ def configure(template: str, data_dir: str | None, run_dir: str, checkpoint: str
         with open(out + ".tmp", "w", encoding="utf-8") as f:
             f.write(f"# Written by tfod-synth configure_pipeline from template {os.path.basename(path)}\n")
             if config_override:
-                f.write(f"# config_override: {' '.join(config_override.split())}\n")
+                f.write(f"# config_override: {one_line(config_override)}\n")
             for u in uses:
                 f.write(f"# train: {u.data_dir}" + (f" (weight {u.weight:g})\n" if len(uses) > 1 else "\n"))
             f.write(f"# eval: {eval_dir} ({val_split} shards)\n")
