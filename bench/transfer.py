@@ -358,16 +358,14 @@ def _run(cmd: list, log: str, on_line=None) -> None:
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
-        if on_line is None:
-            r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-        else:
-            r = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
-                                 errors="replace", bufsize=1)
-            for line in r.stdout:
-                f.write(line)
-                f.flush()
+        r = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
+                             errors="replace", bufsize=1)
+        for line in r.stdout:
+            f.write(line)
+            f.flush()
+            if on_line:
                 on_line(line)
-            r.wait()
+        r.wait()
     if r.returncode != 0:
         with open(log) as f:
             tail = f.readlines()[-25:]
