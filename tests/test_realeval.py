@@ -812,3 +812,69 @@ def test_rescore_exports_finished_runs_with_an_override_and_scores_them_beside_t
             rescore.rescore(str(work), real_dir, rescore.parse_runs(runs), override)
     with pytest.raises(ConfigError, match="holds no stages.json"):
         rescore.rescore(str(tmp_path), real_dir, [("naive", "run-2")], override)
+
+
+def _finished_work(work, gt, final, average=None, template="small_cpu_demo", digest="d" * 64, repeat=1):
+    """A work folder of bench/transfer.py as a finished realism run leaves it (the stages the
+    comparison reads), with the given detections as the final (and averaged) model's."""
+    nm = transfer.run_names("realism", repeat)
+    (work / "realism").mkdir(parents=True, exist_ok=True)
+    (work / "test_ground_truth.json").write_text(json.dumps(gt))
+    det = work / "realism" / nm["detections"]
+    det.write_text(json.dumps(final))
+    done = {"digest:realism": digest, nm["train"]: {"train_minutes": 50.0}, nm["detect"]: str(det)}
+    if average is not None:
+        avg = work / "realism" / "average.json"
+        avg.write_text(json.dumps(average))
+        done[nm["late"]] = {"checkpoints": [], "average": {"detections": str(avg)}}
+    (work / "stages.json").write_text(json.dumps({"protocol": {"brands": list(BRANDS), "template": template,
+                                                               "steps_per_arm": 2000, "arms": ["realism"]},
+                                      "done": done}))
+
+
+def test_compare_runs_scores_runs_of_two_work_folders_on_the_same_photos_and_names_bad_input(tmp_path):
+    from bench import compare_runs
+
+    real_dir, _ = _real_folder(tmp_path / "real")
+    real = realeval.load_real(real_dir)
+    gt = realeval.ground_truth(real, realeval.split_for_brands(real, list(BRANDS)))
+    truth = _gt_as_detections(gt)
+    # recipe a found every box (its average half of them); recipe b the first half (its average all)
+    _finished_work(tmp_path / "a", gt, truth, truth[: len(truth) // 2], template="t_fpn.config")
+    _finished_work(tmp_path / "b", gt, truth[: len(truth) // 2], truth, repeat=2)
+    out = tmp_path / "cmp.json"
+    assert compare_runs.main([f"--runs=fpn={tmp_path / 'a'}/realism,grid={tmp_path / 'b'}/realism/run-2",
+                              f"--output={out}", "--resamples=200"]) == 0
+    r = json.loads(out.read_text())
+    assert r["runs"]["fpn"]["final"]["map50_mean"] == 1.0
+    assert 0 < r["runs"]["grid"]["final"]["map50_mean"] < 1.0 and r["runs"]["grid"]["average"]["map50_mean"] == 1.0
+    assert r["runs"]["grid"]["repeat"] == 2 and r["runs"]["fpn"]["template"] == "t_fpn.config"
+    assert r["same_composites"] is True
+    assert r["protocol_differences"] == {"template": {"fpn": "t_fpn.config", "grid": "small_cpu_demo"}}
+    final, averaged = r["bootstrap"]["pairs"]["fpn - grid"], r["bootstrap_average"]["pairs"]["fpn - grid"]
+    assert final["difference"] > 0 and final["interval"][0] > 0
+    assert averaged["difference"] < 0 and averaged["interval"][1] < 0
+    # other composites are said; a run without an averaged model leaves the averaged comparison out
+    _finished_work(tmp_path / "c", gt, truth, digest="e" * 64)
+    r = compare_runs.compare(compare_runs.parse_runs(f"a={tmp_path / 'a'}/realism,c={tmp_path / 'c'}/realism"), 50)
+    assert r["same_composites"] is False and "bootstrap_average" not in r
+    assert "not the recipe's alone" in compare_runs.table(r)
+    # bad input names the run and what is wrong with it
+    other = dict(gt, images=gt["images"][:-1])
+    _finished_work(tmp_path / "d", other, truth)
+    (tmp_path / "e" / "realism").mkdir(parents=True)
+    (tmp_path / "e" / "stages.json").write_text(json.dumps({"protocol": {}, "done": {}}))
+    a = f"a={tmp_path / 'a'}/realism"
+    for runs, match in ((a, "names 1 run; a comparison needs at least 2"),
+                        (f"{a},{tmp_path / 'b'}/realism", "is not LABEL=WORK_DIR/ARM"),
+                        (f"{a},a={tmp_path / 'c'}/realism", "labels must differ"),
+                        (f"{a},b={tmp_path / 'b'}/nosuch", "'nosuch' is not an arm"),
+                        (f"{a},b={tmp_path / 'b'}/realism/run-1", "a run is run-N with N of 2 or more"),
+                        (f"{a},d={tmp_path / 'd'}/realism", "d .* and a .* were scored on different test photos"),
+                        (f"{a},e={tmp_path / 'e'}/realism", "e: .* has not scored realism run 1 yet"),
+                        (f"{a},f={tmp_path / 'real'}/realism", "f: .* holds no stages.json")):
+        with pytest.raises(ConfigError, match=match):
+            compare_runs.compare(compare_runs.parse_runs(runs), 20)
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compare_runs.py"), f"--runs={a}",
+                        f"--output={tmp_path / 'x.json'}"], capture_output=True, text=True)
+    assert r.returncode == 2 and "compare_runs: --runs names 1 run" in r.stderr and not (tmp_path / "x.json").exists()
