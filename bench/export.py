@@ -15,8 +15,8 @@ SavedModel do not depend on the weights' values (only NMS can: it has more or fe
   on the CPU, with TensorFlow's default thread pools over cpu_cores cores;
 - max_box_diff, max_score_diff, max_raw_box_diff, max_raw_score_diff: the largest differences
   between the checkpoint and the SavedModel on the verification image, as the export recorded
-  them in assets.extra/export.json (detections after NMS; raw: every proposal before NMS, the score difference among those that
-  keep their box; a proposal picked differently has its own scores).
+  them in assets.extra/export.json (detections after NMS; raw: every proposal before NMS, the
+  score difference among those that keep their box, as one picked differently has its own scores).
 """
 
 from __future__ import annotations
