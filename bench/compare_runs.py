@@ -32,7 +32,7 @@ if ROOT not in sys.path:
 
 from bench import transfer  # noqa: E402
 from synth import realeval  # noqa: E402
-from synth.errors import AnnotationError, ConfigError  # noqa: E402
+from synth.errors import AnnotationError, ConfigError, read_json, read_json_object  # noqa: E402
 
 FIGURES = ("map50_mean", "map_mean", "ar100_mean")
 SAME_PROTOCOL_IGNORED = ("arms", "repeats", "minutes_per_arm")  # what a work folder's runs may differ in freely
@@ -66,32 +66,22 @@ def parse_runs(text: str) -> list[tuple[str, str, str, int]]:
     return runs
 
 
-def _read_json(path: str, what: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path!r} does not exist: {what}") from None
-    except json.JSONDecodeError as e:
-        raise AnnotationError(f"{path!r} is not valid JSON ({e}): {what}") from None
-
-
 def read_run(label: str, work: str, arm: str, repeat: int) -> dict:
     """One finished run of a work folder: its protocol, composites' digest, and kept detections."""
     stages = os.path.join(work, "stages.json")
     if not os.path.isfile(stages):
         raise ConfigError(f"--runs: {label}: {work!r} holds no stages.json: not a work folder of bench/transfer.py")
-    state = _read_json(stages, "the work folder's record of its stages")
+    state = read_json_object(stages, "the work folder's record of its stages")
     done, names = state.get("done", {}), transfer.run_names(arm, repeat)
     if names["detect"] not in done:
         raise ConfigError(f"--runs: {label}: {work!r} has not scored {arm} run {repeat} yet "
                           f"(no {names['detect']!r} in its stages.json); finish it with bench/transfer.py")
-    final = _read_json(done[names["detect"]], f"the detections of {label}")
+    final = read_json(done[names["detect"]], f"the detections of {label}")
     average = ((done.get(names["late"]) or {}).get("average") or {}).get("detections")
     return {"label": label, "work_dir": os.path.abspath(work), "arm": arm, "repeat": repeat,
             "protocol": state.get("protocol", {}), "shards_sha256": done.get(f"digest:{arm}"),
             "train_minutes": (done.get(names["train"]) or {}).get("train_minutes"),
-            "final": final, "average": _read_json(average, f"the averaged model's detections of {label}")
+            "final": final, "average": read_json(average, f"the averaged model's detections of {label}")
             if average else None}
 
 
@@ -119,8 +109,8 @@ def protocol_differences(runs: list) -> dict:
 
 def compare(runs: list, resamples: int = transfer.BOOTSTRAP_RESAMPLES, seed: int = transfer.BOOTSTRAP_SEED) -> dict:
     read = [read_run(*r) for r in runs]
-    truths = {r["work_dir"]: _read_json(os.path.join(r["work_dir"], "test_ground_truth.json"),
-                                        "the test photos the benchmark scored") for r in read}
+    truths = {r["work_dir"]: read_json_object(os.path.join(r["work_dir"], "test_ground_truth.json"),
+                                              "the test photos the benchmark scored") for r in read}
     gt = same_photos(read, truths)
     report = {"runs": {}, "brands": [c["name"] for c in gt["categories"]],
               "test_photos": len(gt["images"]), "boxes": len(gt["annotations"]),
@@ -184,9 +174,7 @@ def main(argv=None) -> int:
     except (ConfigError, AnnotationError) as e:
         print(f"compare_runs: {e}", file=sys.stderr)
         return 2
-    os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
-    with open(a.output, "w") as f:
-        json.dump(report, f, indent=1)
+    transfer.write_report(a.output, report)
     print(table(report))
     print(f"compare_runs: wrote {a.output}")
     return 0

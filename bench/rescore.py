@@ -125,9 +125,7 @@ def main(argv=None) -> int:
     except (AnnotationError, ConfigError) as e:
         print(f"rescore: error: {e}", file=sys.stderr)
         return 2
-    os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
-    with open(a.output, "w") as f:
-        json.dump(report, f, indent=1)
+    transfer.write_report(a.output, report)
     print(f"rescore: report in {a.output}")
     return 0
 

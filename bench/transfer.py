@@ -709,12 +709,17 @@ def run(real_dir: str, quick: bool, arms: list, work: str | None, out_json: str,
             report[f"{k.replace('_mean', '')}_mean_{arm}"] = r[k]
         report[f"composites_per_s_per_core_{arm}"] = r["generation"]["composites_per_s_per_core"]
     protocol["minutes_per_arm"] = {arm: r["train_minutes"] for arm, r in results.items()}
-    os.makedirs(os.path.dirname(out_json), exist_ok=True)
-    with open(out_json, "w") as f:
-        json.dump(report, f, indent=1)
+    write_report(out_json, report)
     print(table(report))
     print(f"transfer: wrote {out_json}")
     return report
+
+
+def write_report(path: str, report: dict) -> None:
+    """A benchmark's JSON report at `path`, its folder made if need be (transfer, rescore, compare_runs)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
 
 
 def _distribution(data_dir: str, real_boxes) -> dict:

@@ -76,14 +76,20 @@ def check_fields(owner: str, obj, checks) -> None:
             raise ConfigError(f"{owner}.{name} = {getattr(obj, name)!r} is not allowed: must be {allowed}")
 
 
+def read_json(path: str, what: str, error: type = ConfigError):
+    """The JSON value in file `path`, or `error` naming `what` and the file when it cannot be read
+    or is not JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{what} {path!r} cannot be read as JSON: {exc}") from None
+
+
 def read_json_object(path: str, what: str, error: type = ConfigError) -> dict:
     """The JSON object in file `path`, or `error` naming `what` and the file when it cannot be
     read, is not JSON, or holds something other than an object."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{what} {path!r} cannot be read as JSON: {exc}") from None
+    data = read_json(path, what, error)
     if not isinstance(data, dict):
         raise error(f"{what} {path!r} is not a JSON object")
     return data
