@@ -4,9 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 WS     ?= workspace
 STAMP  := $(VENV)/.tfod-setup-done
-DEMO_STEPS ?= 400
+DEMO_STEPS ?= 250
 DEMO_IMAGES ?= 1000
-# A template name in pipelines/ or a path, e.g. bench/results/small_cpu_demo_cosine.config with DEMO_STEPS=2000.
+# A template name in pipelines/ or a path, e.g. bench/results/small_cpu_demo_grid.config with DEMO_STEPS=400 (the demo before 2026-12-07).
 DEMO_TEMPLATE ?= small_cpu_demo
 # A pipeline fragment merged over the template, e.g. DEMO_OVERRIDE='model { faster_rcnn { initial_crop_size: 8 } }'.
 DEMO_OVERRIDE ?=
@@ -19,12 +19,12 @@ export PYTHONWARNINGS ?= ignore::FutureWarning
 .PHONY: setup demo demo-headers test test-fast bench bench-transfer clean help
 
 help:
-	@echo "make demo [DEMO_STEPS=400] [DEMO_IMAGES=1000] [DEMO_TEMPLATE=small_cpu_demo] [DEMO_OVERRIDE=fragment] - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
+	@echo "make demo [DEMO_STEPS=250] [DEMO_IMAGES=1000] [DEMO_TEMPLATE=small_cpu_demo] [DEMO_OVERRIDE=fragment] - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
 	@echo "make demo-headers - the same path for headers in HTML pages rendered by Chromium (embedded default)"
 	@echo "make test   - set up if needed, then run the test suite"
 	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
 	@echo "make bench  - benchmarks; results in bench/out/"
-	@echo "make bench-transfer [QUICK=1] [TEMPLATE=small_cpu_demo] [STEPS=2000] [REPEATS=2] [OVERRIDE=fragment] - train on composites, score on real photos (REAL=folder; 2 to 3.5 h on 2 cores, QUICK=1 about 20 min); bench/out/transfer.json"
+	@echo "make bench-transfer [QUICK=1] [TEMPLATE=small_cpu_demo] [STEPS=2000] [REPEATS=2] [OVERRIDE=fragment] - train on composites, score on real photos (REAL=folder; about 2.7 h on 2 cores, QUICK=1 about 20 min); bench/out/transfer.json"
 
 # The stamp is rebuilt when the pins, the package metadata, the protos or the script change.
 $(STAMP): constraints.txt setup.cfg pyproject.toml scripts/setup.sh $(wildcard protos/*.proto)
@@ -42,7 +42,7 @@ demo: $(STAMP)
 	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from $(DEMO_TEMPLATE)"
 	$(PY) tools/configure_pipeline.py --template=$(DEMO_TEMPLATE) --data_dir=$(WS)/data/demo \
 		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS) $(if $(DEMO_OVERRIDE),--config_override='$(DEMO_OVERRIDE)',)
-	@echo "demo: 3/5 training $(DEMO_STEPS) steps from scratch with the OD API's model_main_tf2 loop (9 to 22 min on 2 cores, by CPU)"
+	@echo "demo: 3/5 training $(DEMO_STEPS) steps from scratch with the OD API's model_main_tf2 loop (about 2 s a step on 2 cores)"
 	$(PY) tools/model_main_tf2.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
 		--model_dir=$(WS)/runs/demo --num_train_steps=$(DEMO_STEPS) --checkpoint_every_n=$(DEMO_STEPS) \
 		>$(WS)/runs/demo/train.log 2>&1 || { tail -n 30 $(WS)/runs/demo/train.log; \

@@ -44,10 +44,13 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   with_colourways 0.181 mAP@0.5 against the defaults' 0.330 and naive's 0.239.
 - Detector: the OD API's Faster R-CNN ResNet-50 from scratch (no COCO checkpoint can be downloaded
   here), trained with tools/model_main_tf2.py. full: the demo's recipe (pipelines/small_cpu_demo.config:
-  192x192 fixed resizer, batch 4, Adam 0.0005 constant, 32 proposals), 2,000 composites, 2,000 steps
-  per arm: about 47 to 88 min of training per arm by CPU (1.4 to 2.65 s per step with oneDNN;
-  bench/results/train_rate_zen3.json) plus about 14 min per arm to export and score (the late stage's
-  four exports most of it), so 2 to 3.5 h for both arms. That is over the 75 min the protocol was first
+  since 2026-12-07 ResNet-50 with a feature pyramid P2-P6; 192x192 fixed resizer, batch 4, Adam 0.0005
+  constant, 32 proposals), 2,000 composites, 2,000 steps per arm: about 68 min of training per arm on 2
+  Zen 3 cores (2.05 s per step with oneDNN) plus about 14 min per arm to export and score (the late
+  stage's four exports most of it), so about 2.7 h for both arms. The figures measured before then
+  trained the grid recipe (bench/results/small_cpu_demo_grid.config: 47 to 88 min per arm, 1.4 to 2.65 s
+  per step by CPU, bench/results/train_rate_zen3.json; 2 to 3.5 h for both arms);
+  --template=bench/results/small_cpu_demo_grid.config trains it again. That is over the 75 min the protocol was first
   given: on 2 cores no shorter setting measured here ranks the arms (1,000 steps of small_cpu, the full
   protocol until 2026-12-07, left both near 0.02: bench/results/transfer_cpu_full.json; 1,000 steps of
   the demo's recipe left both near 0.016; crops of 8 halve the step and lost the defaults' lead:
@@ -815,8 +818,8 @@ def main(argv=None) -> int:
     p.add_argument("--template", default=None,
                    help="Pipeline template of the detector (pipelines/NAME.config or a path); its "
                         "fixed_shape_resizer and batch size are the protocol's. Default: the protocol's, "
-                        "small_cpu_demo (the demo's recipe: Adam, 192x192, batch 4, anchors from 16 px) for "
-                        "the full one, small_cpu for --quick.")
+                        "small_cpu_demo (the demo's recipe: ResNet-50 with a feature pyramid, Adam, 192x192, "
+                        "batch 4, anchors from 16 px) for the full one, small_cpu for --quick.")
     p.add_argument("--steps", type=int, default=None,
                    help="Train each arm this many steps instead of the protocol's (recorded in the protocol; "
                         "its own work folder, ...-stepsN).")
