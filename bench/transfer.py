@@ -452,8 +452,9 @@ def checkpoint_interval(steps: int) -> tuple[int, int]:
         raise ConfigError(f"--steps {steps} must be at least 1")
     k = next(k for k in range(min(LATE_CHECKPOINTS, steps), 0, -1) if steps % k == 0)
     every = steps // k
-    per_loop = next(d for d in range(min(100, every), 0, -1) if every % d == 0)
-    return every, per_loop
+    from synth import training
+
+    return every, training.steps_per_iteration(steps, every)
 
 
 def resumable_step(run_dir: str, data_dir: str, steps: int) -> int:

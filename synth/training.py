@@ -11,6 +11,7 @@ Two compatibility fixes, applied by `apply_compat_fixes()` in every entry point:
 
 from __future__ import annotations
 
+import math
 import os
 
 from synth.errors import ConfigError
@@ -45,13 +46,26 @@ def _check_pipeline(path: str) -> None:
                           "tools/configure_pipeline.py")
 
 
+def steps_per_iteration(steps: int, checkpoint_every_n: int) -> int:
+    """Steps per loop of the OD API's train_loop for a run of `steps` that checkpoints every
+    `checkpoint_every_n`: the largest number up to 100 that divides both (or `steps` alone when
+    the interval is longer than the run). The loop runs whole loops only, so a loop that does not
+    divide the run trains past its end (250 steps in loops of 100 train 300), and checkpoints land
+    where a loop ends."""
+    if steps < 1 or checkpoint_every_n < 1:
+        raise ConfigError(f"steps {steps} and checkpoint_every_n {checkpoint_every_n} must be at least 1")
+    span = math.gcd(steps, checkpoint_every_n) if checkpoint_every_n < steps else steps
+    return next(d for d in range(min(100, span), 0, -1) if span % d == 0)
+
+
 def train(pipeline_config_path: str, model_dir: str, num_train_steps: int | None = None,
           checkpoint_every_n: int = 1000, num_steps_per_iteration: int | None = None,
           record_summaries: bool = True, use_tpu: bool = False, tpu_name: str | None = None,
           num_workers: int = 1, checkpoint_max_to_keep: int = 7) -> None:
     """The OD API's model_lib_v2.train_loop under the same distribution strategy choice as
-    its model_main_tf2. `num_steps_per_iteration` defaults to min(100, steps), so short
-    runs stop where asked (the OD API's default of 100 overshoots them)."""
+    its model_main_tf2. `num_steps_per_iteration` defaults to steps_per_iteration(steps,
+    checkpoint_every_n), so runs stop where asked (the OD API's default of 100 overshoots any
+    run whose length is not a multiple of 100)."""
     _check_pipeline(pipeline_config_path)
     apply_compat_fixes()
     import tensorflow as tf
@@ -61,7 +75,7 @@ def train(pipeline_config_path: str, model_dir: str, num_train_steps: int | None
     if num_steps_per_iteration is None:
         steps = num_train_steps or config_util.get_configs_from_pipeline_file(
             pipeline_config_path)["train_config"].num_steps or 100
-        num_steps_per_iteration = max(1, min(100, steps, checkpoint_every_n))
+        num_steps_per_iteration = steps_per_iteration(steps, checkpoint_every_n)
     tf.config.set_soft_device_placement(True)
     if use_tpu:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_name)

@@ -150,3 +150,19 @@ def test_instance_masks_read_back_as_png_masks_matching_the_boxes(workdir):
             np.testing.assert_allclose(boxlib.tight_box(m > 0), b, atol=1e-6)
             n += 1
     assert n >= 1
+
+
+def test_training_loops_divide_the_run_so_it_stops_where_asked():
+    # the OD API's loop runs whole loops: 250 steps in loops of 100 trained 300 (make demo, 2026-12-07)
+    assert training.steps_per_iteration(250, 250) == 50
+    assert training.steps_per_iteration(250, 1000) == 50  # an interval longer than the run: the run alone
+    assert training.steps_per_iteration(400, 400) == 100
+    assert training.steps_per_iteration(2000, 250) == 50  # checkpoints land on the interval, too
+    assert training.steps_per_iteration(7, 1000) == 7
+    assert training.steps_per_iteration(101, 1000) == 1  # a prime past 100: one step a loop
+    for steps in range(1, 700, 7):
+        for every in (1, 30, 250, 1000):
+            d = training.steps_per_iteration(steps, every)
+            assert 1 <= d <= 100 and steps % d == 0 and (every >= steps or every % d == 0), (steps, every, d)
+    with pytest.raises(ConfigError, match="steps 0"):
+        training.steps_per_iteration(0, 10)

@@ -39,7 +39,8 @@ flags.DEFINE_integer("num_workers", 1, "When num_workers > 1, training uses Mult
                      "when 1, MirroredStrategy.")
 flags.DEFINE_integer("checkpoint_every_n", 1000, "Checkpoint every n steps.")
 flags.DEFINE_integer("num_steps_per_iteration", None, "Steps per inner training loop "
-                     "(default min(100, num_train_steps, checkpoint_every_n)).")
+                     "(default: the largest number up to 100 that divides num_train_steps and "
+                     "checkpoint_every_n, so that training stops at num_train_steps).")
 flags.DEFINE_boolean("record_summaries", True, "Whether to record summaries defined by the model "
                      "or the training pipeline (loss summaries are always recorded).")
 FLAGS = flags.FLAGS
