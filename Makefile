@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 WS     ?= workspace
 STAMP  := $(VENV)/.tfod-setup-done
-DEMO_STEPS ?= 250
+DEMO_STEPS ?= 300
 DEMO_IMAGES ?= 1000
 # A template name in pipelines/ or a path, e.g. bench/results/small_cpu_demo_grid.config with DEMO_STEPS=400 (the demo before 2026-12-07).
 DEMO_TEMPLATE ?= small_cpu_demo
@@ -19,7 +19,7 @@ export PYTHONWARNINGS ?= ignore::FutureWarning
 .PHONY: setup demo demo-headers test test-fast bench bench-transfer clean help
 
 help:
-	@echo "make demo [DEMO_STEPS=250] [DEMO_IMAGES=1000] [DEMO_TEMPLATE=small_cpu_demo] [DEMO_OVERRIDE=fragment] - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
+	@echo "make demo [DEMO_STEPS=300] [DEMO_IMAGES=1000] [DEMO_TEMPLATE=small_cpu_demo] [DEMO_OVERRIDE=fragment] - set up if needed, then: composites -> TFRecords -> train -> export -> predictions in $(WS)/"
 	@echo "make demo-headers - the same path for headers in HTML pages rendered by Chromium (embedded default)"
 	@echo "make test   - set up if needed, then run the test suite"
 	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
