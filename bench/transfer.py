@@ -50,7 +50,7 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   stage's four exports most of it), so about 2.7 h for both arms. The figures measured before then
   trained the grid recipe (bench/results/small_cpu_demo_grid.config: 47 to 88 min per arm, 1.4 to 2.65 s
   per step by CPU, bench/results/train_rate_zen3.json; 2 to 3.5 h for both arms);
-  --template=bench/results/small_cpu_demo_grid.config trains it again. That is over the 75 min the protocol was first
+  --template=bench/results/small_cpu_demo_grid.config trains it again. Both are over the 75 min the protocol was first
   given: on 2 cores no shorter setting measured here ranks the arms (1,000 steps of small_cpu, the full
   protocol until 2026-12-07, left both near 0.02: bench/results/transfer_cpu_full.json; 1,000 steps of
   the demo's recipe left both near 0.016; crops of 8 halve the step and lost the defaults' lead:
