@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 
@@ -29,7 +28,7 @@ if ROOT not in sys.path:
 
 from bench import transfer  # noqa: E402
 from synth import realeval  # noqa: E402
-from synth.errors import AnnotationError, ConfigError  # noqa: E402
+from synth.errors import AnnotationError, ConfigError, read_json, read_json_object  # noqa: E402
 
 
 FIGURES = ("map50_mean", "map_mean", "ar100_mean", "per_brand")  # as _score_checkpoint returns them
@@ -67,8 +66,9 @@ def rescore(work: str, real_dir: str, runs: list, override: str, resamples: int 
     stages = os.path.join(work, "stages.json")
     if not os.path.isfile(stages):
         raise ConfigError(f"--work_dir={work!r} holds no stages.json: not a work folder of bench/transfer.py")
-    with open(stages) as f:
-        protocol = json.load(f)["protocol"]
+    protocol = read_json_object(stages, "the work folder's record of its stages").get("protocol")
+    if not isinstance(protocol, dict):
+        raise ConfigError(f"{stages!r} records no protocol: not a work folder of bench/transfer.py")
     real = realeval.load_real(real_dir)
     gt = realeval.ground_truth(real, realeval.split_for_brands(real, protocol["brands"]))
     tag = override_tag(override)
@@ -89,10 +89,8 @@ def rescore(work: str, real_dir: str, runs: list, override: str, resamples: int 
                                               os.path.join(folder, "log.txt"), config_override=override,
                                               own_val=os.path.join(arm_dir, "data"))
         path, own = rescored["detections"], rescored["self_check"]
-        with open(path) as f:
-            new = json.load(f)
-        with open(trained) as f:
-            old = json.load(f)
+        new = read_json(path, "the rescored detections")
+        old = read_json(trained, "the detections of the run as trained")
         as_trained = realeval.evaluate(gt, old)
         figures = {"trained": {**{k: as_trained[k] for k in FIGURES},
                                "recall_by_width": realeval.recall_by_width(gt, old)},

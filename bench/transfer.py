@@ -123,7 +123,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from synth import dataset, distribution, realeval  # noqa: E402
+from synth import dataset, distribution, realeval, training  # noqa: E402
 from synth.errors import AnnotationError, ConfigError  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "out")
@@ -452,8 +452,6 @@ def checkpoint_interval(steps: int) -> tuple[int, int]:
         raise ConfigError(f"--steps {steps} must be at least 1")
     k = next(k for k in range(min(LATE_CHECKPOINTS, steps), 0, -1) if steps % k == 0)
     every = steps // k
-    from synth import training
-
     return every, training.steps_per_iteration(steps, every)
 
 
