@@ -24,7 +24,7 @@ help:
 	@echo "make test   - set up if needed, then run the test suite"
 	@echo "make setup  - create/refresh the virtual environment in $(VENV) (idempotent)"
 	@echo "make bench  - benchmarks; results in bench/out/"
-	@echo "make bench-transfer [QUICK=1] [TEMPLATE=small_cpu_demo] [STEPS=2000] [REPEATS=2] [OVERRIDE=fragment] - train on composites, score on real photos (REAL=folder; about 2.7 h on 2 cores, QUICK=1 about 20 min); bench/out/transfer.json"
+	@echo "make bench-transfer [QUICK=1] [TEMPLATE=name or path] [STEPS=2000] [REPEATS=2] [OVERRIDE=fragment] - train on composites, score on real photos (REAL=folder; about 2.7 h on 2 cores, QUICK=1 about 20 min); bench/out/transfer.json"
 
 # The stamp is rebuilt when the pins, the package metadata, the protos or the script change.
 $(STAMP): constraints.txt setup.cfg pyproject.toml scripts/setup.sh $(wildcard protos/*.proto)

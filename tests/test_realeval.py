@@ -1,6 +1,7 @@
 """Real-photo evaluation (synth.realeval), the distribution report (synth.distribution) and the
 transfer benchmark's resumable stages, on small real-photo folders the tests write themselves."""
 
+import hashlib
 import json
 import os
 import pathlib
@@ -669,6 +670,25 @@ def test_transfer_records_the_recipe_of_the_template_it_trains(tmp_path):
     assert r.returncode == 2 and "no_such_recipe" in r.stderr
 
 
+def test_transfer_reads_the_full_protocols_template_from_any_folder(tmp_path, monkeypatch):
+    from synth.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)  # not the repository's root, where the tools run
+    default = transfer.PROTOCOLS["full"]["template"]
+    assert transfer.resolve_template(default) == default  # recorded as given: its work folders stay resumable
+    # the full protocol trains the demo's detector with a cosine-decayed rate
+    with open(os.path.join(ROOT, default), "rb") as f:
+        assert transfer.template_digest(default) == hashlib.sha256(f.read()).hexdigest()
+    assert "cosine_decay_learning_rate" in open(os.path.join(ROOT, default)).read()
+    assert transfer.template_recipe(default) == {"resolution": 192, "batch_size": 4, "optimizer": "adam_optimizer"}
+    assert transfer.resolve_template("small_cpu") == "small_cpu"
+    mine = tmp_path / "mine.config"  # found only from the current folder: made absolute for the tools
+    mine.write_text(open(os.path.join(ROOT, "pipelines", "small_cpu.config")).read())
+    assert transfer.resolve_template("mine.config") == str(mine)
+    with pytest.raises(ConfigError, match="'nowhere.config' does not exist"):
+        transfer.resolve_template("nowhere.config")
+
+
 def test_transfer_names_its_default_work_folder_after_a_template_given_as_a_path(tmp_path, monkeypatch):
     from synth.errors import AnnotationError, ConfigError
 
@@ -713,7 +733,7 @@ def test_transfer_config_override_changes_the_recipe_is_recorded_and_gets_its_ow
     for override in (crop8, " model {\n faster_rcnn { initial_crop_size: 8 } }\n", sgd):
         with pytest.raises((AnnotationError, ConfigError)):  # no real photos here: stops after the folder
             transfer.run(str(tmp_path / "no_photos"), False, ["realism"], None, str(tmp_path / "t.json"),
-                         template="small_cpu_demo", steps=10, config_override=override)
+                         steps=10, config_override=override)
     assert sorted(os.listdir(tmp_path / "out")) == sorted(
         [f"transfer-work-full-steps10-override{transfer.override_key(crop8)}",  # the full protocol's template
          f"transfer-work-full-steps10-override{transfer.override_key(sgd)}"])
@@ -721,16 +741,19 @@ def test_transfer_config_override_changes_the_recipe_is_recorded_and_gets_its_ow
 
 
 def test_transfer_default_templates_are_the_protocols_own_and_name_no_folder(tmp_path, monkeypatch):
-    # full: the demo's recipe for 2,000 steps (the setting that ranks the arms); quick: small_cpu, 250 steps
-    assert (transfer.PROTOCOLS["full"]["template"], transfer.PROTOCOLS["full"]["steps"]) == ("small_cpu_demo", 2000)
+    # full: the demo's detector, cosine rate, for 2,000 steps (the setting that ranks the arms); quick: small_cpu
+    assert transfer.PROTOCOLS["full"]["steps"] == 2000
+    assert transfer.PROTOCOLS["full"]["template"] == "bench/results/small_cpu_demo_fpn_cosine.config"
     assert (transfer.PROTOCOLS["quick"]["template"], transfer.PROTOCOLS["quick"]["steps"]) == ("small_cpu", 250)
     monkeypatch.setattr(transfer, "OUT", str(tmp_path / "out"))
-    for quick, template in ((False, None), (True, None), (False, "small_cpu"), (True, "small_cpu_demo")):
+    for quick, template in ((False, None), (True, None), (False, "small_cpu"), (True, "small_cpu_demo"),
+                            (False, "small_cpu_demo")):
         with pytest.raises((AnnotationError, ConfigError)):  # no real photos here: stops after the folder
             transfer.run(str(tmp_path / "no_photos"), quick, ["realism"], None, str(tmp_path / "t.json"),
                          template=template)
     assert sorted(os.listdir(tmp_path / "out")) == ["transfer-work-full", "transfer-work-full-small_cpu",
-                                                   "transfer-work-quick", "transfer-work-quick-small_cpu_demo"]
+                                                   "transfer-work-full-small_cpu_demo", "transfer-work-quick",
+                                                   "transfer-work-quick-small_cpu_demo"]
 
 
 def test_transfer_training_says_its_progress_and_keeps_every_line_in_the_log(tmp_path):
