@@ -42,7 +42,7 @@ demo: $(STAMP)
 	@echo "demo: 2/5 writing $(WS)/runs/demo/pipeline.config from $(DEMO_TEMPLATE)"
 	$(PY) tools/configure_pipeline.py --template=$(DEMO_TEMPLATE) --data_dir=$(WS)/data/demo \
 		--run_dir=$(WS)/runs/demo --num_steps=$(DEMO_STEPS) $(if $(DEMO_OVERRIDE),--config_override='$(DEMO_OVERRIDE)',)
-	@echo "demo: 3/5 training $(DEMO_STEPS) steps from scratch with the OD API's model_main_tf2 loop (2 to 2.6 s a step on 2 cores, 10 to 13 min)"
+	@echo "demo: 3/5 training $(DEMO_STEPS) steps from scratch with the OD API's model_main_tf2 loop (2 to 2.6 s a step on 2 cores: 11 to 15 min with start-up)"
 	$(PY) tools/model_main_tf2.py --pipeline_config_path=$(WS)/runs/demo/pipeline.config \
 		--model_dir=$(WS)/runs/demo --num_train_steps=$(DEMO_STEPS) --checkpoint_every_n=$(DEMO_STEPS) \
 		>$(WS)/runs/demo/train.log 2>&1 || { tail -n 30 $(WS)/runs/demo/train.log; \
