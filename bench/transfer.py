@@ -90,7 +90,10 @@ Protocol (fixed; the figures in bench/out/transfer.json are only comparable unde
   arm fails is in recall_by_width (realeval.recall_by_width): the test boxes in bands of box width
   over photo width (0-0.15, 0.15-0.3, 0.3-0.5, 0.5-0.8, 0.8-1) and the share of each found by a
   detection of the brand at IoU 0.5, at score 0.5 (drawn by tools/predict.py) and at any score
-  in the top 100; and self_check, the same model on its own val composites (up to 200, held out
+  in the top 100, and the share of each on which a box of the brand lies on part of the logo (most
+  of it inside, under half the logo's area, IoU under 0.5): drawn at score 0.5 (part_scored), and
+  scored above every box that finds the logo (part_first, which costs AP; since 2026-12-08); and
+  self_check, the same model on its own val composites (up to 200, held out
   of training): a band missed there too is a size the detector did not learn at this budget, a
   band found there and missed on the photos is a size whose composites did not transfer. A rerun
   on a finished work folder re-reads the detections and adds both.
@@ -357,10 +360,15 @@ def combine_runs(runs: list) -> dict:
     return out
 
 
+_BAND_SHARES = ("found", "found_scored", "part_scored", "part_first")
+
+
 def _mean_bands(runs: list) -> list:
-    """realeval.recall_by_width results of several runs on the same boxes: each band's shares averaged."""
-    return [{**band, **{k: None if band[k] is None else round(sum(r[i][k] for r in runs) / len(runs), 4)
-                        for k in ("found", "found_scored")}}
+    """realeval.recall_by_width results of several runs on the same boxes: each band's shares averaged,
+    those that every run has (a self-check kept from before 2026-12-08 has no part_* shares)."""
+    return [{**{k: v for k, v in band.items() if k not in _BAND_SHARES},
+             **{k: None if band[k] is None else round(sum(r[i][k] for r in runs) / len(runs), 4)
+                for k in _BAND_SHARES if all(k in r[i] for r in runs)}}
             for i, band in enumerate(runs[0])]
 
 
@@ -793,6 +801,13 @@ def table(report: dict) -> str:
                 own = r["self_check"]
                 lines.append(f"  {'':<{aw}}{_band_cells(own['recall_by_width'])}  its own {own['composites']} val "
                              f"composites (mAP@.5 {own['map50_mean']:.3f})")
+        if all("part_first" in b for r in report["arms"].values() for b in r.get("recall_by_width", [])):
+            lines.append(f"real boxes where a box on part of the logo is drawn at score >= {realeval.FOUND_SCORE} "
+                         "(outscores every box that finds the logo), by the same bands")
+            for arm, r in report["arms"].items():
+                lines.append(f"  {arm:<{aw}}" + "  ".join(
+                    "-" if b["part_scored"] is None else f"{b['part_scored']:.2f} ({b['part_first']:.2f})"
+                    for b in r.get("recall_by_width", [])))
     late = [(arm, r) for arm, r in report["arms"].items() if any((u.get("late") or {}).get("checkpoints")
                                                                  for u in r["runs"])]
     if late:

@@ -373,6 +373,8 @@ def paired_bootstrap(gt: dict, arms: dict, resamples: int = 1000, seed: int = 0,
 
 WIDTH_EDGES = (0.0, 0.15, 0.3, 0.5, 0.8, 1.0)  # bands of box width / photo width; the last holds 1.0
 FOUND_SCORE = 0.5  # the score at which a detection is drawn and counted by tools/predict.py
+PART_INSIDE = 0.8  # a part box: at least this share of its area inside the labelled box ...
+PART_AREA = 0.5  # ... and less than this share of the labelled box's area
 
 
 def recall_by_width(gt: dict, detections: list, edges=WIDTH_EDGES, min_score: float = FOUND_SCORE) -> list:
@@ -380,8 +382,12 @@ def recall_by_width(gt: dict, detections: list, edges=WIDTH_EDGES, min_score: fl
     the number of `gt` boxes in it and the share found: `found` by any of the top 100 detections of
     the box's brand on its photo that overlaps it at IoU >= 0.5 (the boxes AR@100 can count), and
     `found_scored` by such a detection scoring at least `min_score` (the boxes a user sees drawn).
-    A detection may find more than one box here (no one-to-one matching): a diagnostic of where
-    the detector fails, not an AP. `found` is None for a band with no boxes."""
+    Two more shares count boxes on part of the logo: a detection of the brand with at least
+    PART_INSIDE of its area inside the labelled box and less than PART_AREA of that box's area, and
+    IoU under 0.5 with it. `part_scored`: such a box scores at least `min_score` (a user sees it drawn on
+    the logo); `part_first`: such a box outscores every detection that finds the logo (or finds none),
+    which costs AP. A detection may find more than one box here (no one-to-one matching): a diagnostic
+    of where the detector fails, not an AP. The shares are None for a band with no boxes."""
     check_detections(gt, detections)
     edges = [float(e) for e in edges]
     if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] < 0:
@@ -392,7 +398,8 @@ def recall_by_width(gt: dict, detections: list, edges=WIDTH_EDGES, min_score: fl
         dets.setdefault((det["image_id"], det["category_id"]), []).append(det)
     for k, ds in dets.items():
         dets[k] = sorted(ds, key=lambda d: -d["score"])[:MAX_DETS]
-    bands = [{"width": [a, b], "boxes": 0, "n_found": 0, "n_scored": 0} for a, b in zip(edges, edges[1:])]
+    bands = [{"width": [a, b], "boxes": 0, "n_found": 0, "n_scored": 0, "n_part": 0, "n_first": 0}
+             for a, b in zip(edges, edges[1:])]
     for a in gt["annotations"]:
         share = a["bbox"][2] / widths[a["image_id"]]
         k = next((i for i, (lo, hi) in enumerate(zip(edges, edges[1:]))
@@ -400,18 +407,34 @@ def recall_by_width(gt: dict, detections: list, edges=WIDTH_EDGES, min_score: fl
         if k is None:
             continue  # wider than the last edge: not in any band
         ds = dets.get((a["image_id"], a["category_id"]), [])
-        hit = []
+        hit, part = [], []
         if ds:
-            ious = _iou_xywh(np.asarray([d["bbox"] for d in ds], np.float64),
-                             np.asarray([a["bbox"]], np.float64))[:, 0]
+            boxes = np.asarray([d["bbox"] for d in ds], np.float64)
+            ious = _iou_xywh(boxes, np.asarray([a["bbox"]], np.float64))[:, 0]
             hit = [d["score"] for d, v in zip(ds, ious) if v >= IOU_50]
+            inside = _inside_share(boxes, np.asarray(a["bbox"], np.float64))
+            small = boxes[:, 2] * boxes[:, 3] < PART_AREA * a["bbox"][2] * a["bbox"][3]
+            part = [d["score"] for d, v, f, m in zip(ds, ious, inside, small)
+                    if v < IOU_50 and f >= PART_INSIDE and m]
         bands[k]["boxes"] += 1
         bands[k]["n_found"] += bool(hit)
         bands[k]["n_scored"] += any(s >= min_score for s in hit)
+        bands[k]["n_part"] += any(s >= min_score for s in part)
+        bands[k]["n_first"] += bool(part) and max(part) > max(hit, default=-1.0)
     out = []
     for b in bands:
         n = b["boxes"]
         out.append({"width": b["width"], "boxes": n,
-                    "found": round(b["n_found"] / n, 4) if n else None,
-                    "found_scored": round(b["n_scored"] / n, 4) if n else None})
+                    **{key: round(b[count] / n, 4) if n else None
+                       for key, count in (("found", "n_found"), ("found_scored", "n_scored"),
+                                          ("part_scored", "n_part"), ("part_first", "n_first"))}})
     return out
+
+
+def _inside_share(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """The share of each box of d ([x, y, w, h] rows) that lies inside the box g ([x, y, w, h])."""
+    iw = np.minimum(d[:, 0] + d[:, 2], g[0] + g[2]) - np.maximum(d[:, 0], g[0])
+    ih = np.minimum(d[:, 1] + d[:, 3], g[1] + g[3]) - np.maximum(d[:, 1], g[1])
+    area = d[:, 2] * d[:, 3]
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    return np.where(area > 0, inter / np.where(area > 0, area, 1), 0.0)

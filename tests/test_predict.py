@@ -188,7 +188,8 @@ def test_coco_truth_scores_composites_like_real_photos(tmp_path):
     scores = realeval.evaluate(gt, dets)["per_brand"]
     assert scores["acme"]["map50"] == pytest.approx(76 / 101, abs=1e-4)  # recall 0.75 at precision 1
     bands = {tuple(b["width"]): b for b in realeval.recall_by_width(gt, dets)}
-    assert bands[(0.3, 0.5)] == {"width": [0.3, 0.5], "boxes": 4, "found": 0.75, "found_scored": 0.75}
+    assert bands[(0.3, 0.5)] == {"width": [0.3, 0.5], "boxes": 4, "found": 0.75, "found_scored": 0.75,
+                                 "part_scored": 0.0, "part_first": 0.0}
     assert predict.coco_truth([{k: v for k, v in r.items() if k != "truth"} for r in results])["annotations"] == []
 
 

@@ -214,6 +214,32 @@ def test_recall_by_width_counts_each_box_in_its_band_and_what_finds_it():
         realeval.recall_by_width(gt, [dict(dets[0], image_id=9)])
 
 
+def test_recall_by_width_counts_boxes_drawn_on_part_of_the_logo():
+    # one logo 80x60 in a photo 100 px wide (band 0.8-1.0); detections of its brand
+    images = [{"id": 1, "file_name": "1.jpg", "width": 100, "height": 80}]
+    gt = {"images": images, "categories": [{"id": 1, "name": "acme"}, {"id": 2, "name": "globex"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 80, 60], "area": 4800,
+                           "iscrowd": 0}]}
+    whole = {"image_id": 1, "category_id": 1, "bbox": [10, 10, 80, 60], "score": 0.6}
+    part = {"image_id": 1, "category_id": 1, "bbox": [20, 20, 30, 20], "score": 0.9}  # inside, 1/8 of the area
+
+    def shares(dets):
+        b = realeval.recall_by_width(gt, dets)[-1]
+        return b["found_scored"], b["part_scored"], b["part_first"]
+
+    assert shares([whole]) == (1.0, 0.0, 0.0)
+    assert shares([whole, part]) == (1.0, 1.0, 1.0)  # drawn, and ranked above the whole logo
+    assert shares([dict(whole, score=0.95), part]) == (1.0, 1.0, 0.0)  # drawn, ranked below it
+    assert shares([part]) == (0.0, 1.0, 1.0)  # the logo found only in part
+    assert shares([dict(part, score=0.3)]) == (0.0, 0.0, 1.0)  # not drawn, still ranked first
+    # not parts: another brand's box, a box half outside the logo, a box of half the logo's area or more
+    assert shares([dict(part, category_id=2)]) == (0.0, 0.0, 0.0)
+    assert shares([dict(part, bbox=[70, 20, 40, 20])]) == (0.0, 0.0, 0.0)  # half of it outside
+    assert shares([dict(part, bbox=[50, 10, 50, 60])]) == (0.0, 0.0, 0.0)  # 0.8 inside, 0.625 of the area, IoU 0.44
+    assert shares([dict(part, bbox=[10, 10, 60, 45])]) == (1.0, 0.0, 0.0)  # inside, IoU 0.56: it finds the logo
+    assert realeval.recall_by_width(gt, [])[0]["part_first"] is None  # a band with no boxes
+
+
 def test_a_folder_without_the_json_is_refused_naming_it(tmp_path):
     os.makedirs(tmp_path / "images")
     with pytest.raises(AnnotationError, match=r"no instances.json"):
@@ -394,6 +420,15 @@ def test_transfer_combines_runs_into_means_with_their_range():
          {**_scores(0.2, 0.3, 0.1), "recall_by_width": [dict(band, found=1.0, found_scored=0.5)]}])
     assert rec["recall_by_width"] == [dict(band, found=0.75, found_scored=0.375)]
     assert rec["runs"][1]["recall_by_width"][0]["found"] == 1.0
+    # the part shares are averaged where every run has them (a self-check kept from before them has not)
+    parts = dict(band, found=1.0, found_scored=0.5, part_scored=0.5, part_first=0.25)
+    both = transfer.combine_runs([{**_scores(0.3, 0.4, 0.2), "recall_by_width": [parts]},
+                                  {**_scores(0.2, 0.3, 0.1), "recall_by_width": [dict(parts, part_first=0.75)]}])
+    assert both["recall_by_width"] == [dict(parts, part_first=0.5)]
+    mixed = transfer.combine_runs([{**_scores(0.3, 0.4, 0.2), "recall_by_width": [parts]},
+                                   {**_scores(0.2, 0.3, 0.1), "recall_by_width": [dict(band, found=0.0,
+                                                                                        found_scored=0.0)]}])
+    assert mixed["recall_by_width"] == [dict(band, found=0.5, found_scored=0.25)]
 
 
 def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
@@ -424,6 +459,13 @@ def test_transfer_table_shows_runs_and_warns_against_ranking_inside_the_range():
     lines = transfer.table(report).splitlines()
     assert any("by box width" in ln and "0.00-0.30 (2)  0.30-1.00 (0)" in ln for ln in lines)
     assert any(ln.split()[:4] == ["realism", "0.00", "(0.50)", "-"] for ln in lines)
+    assert "part of the logo" not in "\n".join(lines)  # reports from before the part shares
+    for r in report["arms"].values():
+        r["recall_by_width"] = [dict(bands[0], part_scored=0.5, part_first=1.0), dict(bands[1], part_scored=None,
+                                                                                      part_first=None)]
+    lines = transfer.table(report).splitlines()
+    at = next(i for i, ln in enumerate(lines) if "box on part of the logo is drawn" in ln)
+    assert lines[at + 1].split() == ["realism", "0.50", "(1.00)", "-"]
 
 
 def test_transfer_self_check_scores_the_model_on_its_own_val_composites(tmp_path):
@@ -445,8 +487,10 @@ def test_transfer_self_check_scores_the_model_on_its_own_val_composites(tmp_path
     own = transfer._self_check(tiny_export(tmp_path / "export"), str(data))
     assert (own["composites"], own["boxes"]) == (4, 5)
     bands = {tuple(b["width"]): b for b in own["recall_by_width"]}
-    assert bands[(0.0, 0.15)] == {"width": [0.0, 0.15], "boxes": 1, "found": 0.0, "found_scored": 0.0}
-    assert bands[(0.3, 0.5)] == {"width": [0.3, 0.5], "boxes": 4, "found": 1.0, "found_scored": 1.0}
+    assert bands[(0.0, 0.15)] == {"width": [0.0, 0.15], "boxes": 1, "found": 0.0, "found_scored": 0.0,
+                                  "part_scored": 0.0, "part_first": 0.0}
+    assert bands[(0.3, 0.5)] == {"width": [0.3, 0.5], "boxes": 4, "found": 1.0, "found_scored": 1.0,
+                                 "part_scored": 0.0, "part_first": 0.0}
     # acme: 4 of 5 boxes at precision 1 (81 of COCO's 101 recall points); scene has no boxes and scores 0
     assert own["map50_mean"] == pytest.approx((81 / 101 + 0.0) / 2, abs=1e-3)
     with pytest.raises(ConfigError, match="matches no files"):
